@@ -1,0 +1,41 @@
+import type { JobChange } from './job-change.js';
+
+/**
+ * The last `capacity` changes, in order, kept in a ring so that a reconnecting subscriber can be
+ * sent exactly what it missed.
+ */
+export class ChangeLog {
+  readonly #ring: (JobChange | undefined)[];
+  #count = 0;
+  #lastSeq = 0;
+
+  constructor(capacity: number) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError('change log capacity must be a positive integer');
+    this.#ring = new Array<JobChange | undefined>(capacity);
+  }
+
+  /** The seq of the newest change, 0 before the first. */
+  get lastSeq(): number {
+    return this.#lastSeq;
+  }
+
+  /** Appends a change; its seq must follow the last one. */
+  push(change: JobChange): void {
+    if (change.seq !== this.#lastSeq + 1) throw new Error(`change seq ${change.seq} does not follow ${this.#lastSeq}`);
+    this.#ring[change.seq % this.#ring.length] = change;
+    this.#lastSeq = change.seq;
+    this.#count = Math.min(this.#count + 1, this.#ring.length);
+  }
+
+  /**
+   * The changes after `seq`, oldest first; `undefined` when some of them are no longer kept
+   * (or `seq` is in the future), so the caller must start over from a snapshot.
+   */
+  since(seq: number): JobChange[] | undefined {
+    const oldestKept = this.#lastSeq - this.#count + 1;
+    if (!Number.isInteger(seq) || seq > this.#lastSeq || seq < oldestKept - 1) return undefined;
+    const out: JobChange[] = [];
+    for (let s = seq + 1; s <= this.#lastSeq; s++) out.push(this.#ring[s % this.#ring.length] as JobChange);
+    return out;
+  }
+}

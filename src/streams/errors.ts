@@ -1,0 +1,139 @@
+/**
+ * The one error family of jobstream. Every error has a stable string `code` that callers can
+ * switch on (messages are for people and may change), plus the context it happened in.
+ *
+ * @example
+ * try { await engine.cancel(id) } catch (e) {
+ *   if (e instanceof JobstreamError && e.code === 'UNKNOWN_JOB') return notFound();
+ *   throw e;
+ * }
+ */
+export class JobstreamError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** No job has this id. */
+export class UnknownJobError extends JobstreamError {
+  readonly jobId: string;
+  constructor(jobId: string) {
+    super('UNKNOWN_JOB', `no job with id "${jobId}"`);
+    this.jobId = jobId;
+  }
+}
+
+/** No adapter is configured for this provider name. */
+export class UnknownProviderError extends JobstreamError {
+  readonly provider: string;
+  constructor(provider: string, known: readonly string[]) {
+    super('UNKNOWN_PROVIDER', `no provider "${provider}" is configured (configured: ${known.join(', ') || 'none'})`);
+    this.provider = provider;
+  }
+}
+
+/** One problem with a request: where it is and what is wrong. */
+export interface RequestIssue {
+  /** Dotted path of the offending field, e.g. `input.url`; empty for the request as a whole. */
+  field: string;
+  reason: string;
+}
+
+/** A request (submit, track, …) did not validate. */
+export class InvalidRequestError extends JobstreamError {
+  readonly issues: readonly RequestIssue[];
+  constructor(issues: readonly RequestIssue[]) {
+    super('INVALID_REQUEST', issues.map((i) => (i.field ? `${i.field}: ${i.reason}` : i.reason)).join('; '));
+    this.issues = issues;
+  }
+}
+
+/** A webhook arrived for a token no job has (or for the wrong provider). */
+export class UnknownWebhookTokenError extends JobstreamError {
+  readonly provider: string;
+  constructor(provider: string) {
+    super('UNKNOWN_WEBHOOK_TOKEN', `no ${provider} job has this webhook token`);
+    this.provider = provider;
+  }
+}
+
+/** A webhook body could not be understood. Nothing was stored. */
+export class InvalidWebhookError extends JobstreamError {
+  readonly provider: string;
+  constructor(provider: string, problem: string) {
+    super('INVALID_WEBHOOK', `invalid ${provider} webhook: ${problem}`);
+    this.provider = provider;
+  }
+}
+
+/** Why a provider call failed, which decides what the engine does next. */
+export type ProviderFailure =
+  /** Too many requests (HTTP 429, sunoapi body code 430): slow the whole credential down. */
+  | 'rate-limited'
+  /** The provider is down or unreachable (5xx, timeouts, connection errors): back off and retry. */
+  | 'unavailable'
+  /** The key was refused. */
+  | 'unauthorized'
+  /** The provider refused this request for good (validation, unknown job, out of credits). */
+  | 'rejected'
+  /** The answer could not be understood (not JSON, missing fields, an HTML error page). */
+  | 'invalid-response';
+
+/** A call to a provider failed. Thrown by adapters, classified by the engine. */
+export class ProviderError extends JobstreamError {
+  readonly provider: string;
+  readonly failure: ProviderFailure;
+  /** HTTP status, where there was an answer. */
+  readonly status: number | undefined;
+  /** How long the provider asked us to wait, from `Retry-After`. */
+  readonly retryAfterMs: number | undefined;
+  constructor(
+    provider: string,
+    failure: ProviderFailure,
+    message: string,
+    details: { status?: number | undefined; retryAfterMs?: number | undefined; cause?: unknown } = {},
+  ) {
+    super('PROVIDER_ERROR', `${provider}: ${message}`, details.cause === undefined ? undefined : { cause: details.cause });
+    this.provider = provider;
+    this.failure = failure;
+    this.status = details.status;
+    this.retryAfterMs = details.retryAfterMs;
+  }
+}
+
+/** `waitFor` gave up before the job finished. */
+export class WaitTimeoutError extends JobstreamError {
+  readonly jobId: string;
+  constructor(jobId: string, timeoutMs: number) {
+    super('WAIT_TIMEOUT', `job "${jobId}" did not finish within ${timeoutMs} ms`);
+    this.jobId = jobId;
+  }
+}
+
+/** A data file could not be read back. Start-up stops; nothing is replaced. */
+export class StoreCorruptError extends JobstreamError {
+  readonly file: string;
+  constructor(file: string, problem: string, options?: ErrorOptions) {
+    super('STORE_CORRUPT', `data file ${file} is damaged: ${problem}`, options);
+    this.file = file;
+  }
+}
+
+/** Another process owns the data directory. */
+export class StoreLockedError extends JobstreamError {
+  readonly dir: string;
+  constructor(dir: string, owner: string) {
+    super('STORE_LOCKED', `data directory ${dir} is in use by another jobstream process (${owner})`);
+    this.dir = dir;
+  }
+}
+
+/** The engine was closed; it takes no more work. */
+export class EngineClosedError extends JobstreamError {
+  constructor() {
+    super('ENGINE_CLOSED', 'the engine is closed');
+  }
+}

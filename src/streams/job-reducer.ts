@@ -1,0 +1,70 @@
+import { isTerminal, rank } from './job-status.js';
+import type { JobMetadata, JobSnapshot, JsonValue, Observation } from './job-snapshot.js';
+
+/** What a new job is made from; everything else starts empty. */
+export interface NewJob {
+  id: string;
+  provider: string;
+  kind: string;
+  externalId: string | null;
+  name: string | null;
+  metadata: JobMetadata;
+  options: Record<string, JsonValue>;
+  createdAt: number;
+}
+
+/** The first snapshot of a job: `queued`, version 1, nothing observed yet. */
+export function createSnapshot(job: NewJob): JobSnapshot {
+  return {
+    ...job,
+    status: 'queued',
+    providerStatus: null,
+    progress: null,
+    result: null,
+    error: null,
+    version: 1,
+    updatedAt: job.createdAt,
+    source: 'submit',
+  };
+}
+
+/**
+ * The job state machine: folds one observation into a snapshot. Pure: no I/O, no clock.
+ *
+ * An observation is accepted when it raises the status rank, or keeps the rank and adds
+ * information (higher progress, a result, an error or the external id where there was none).
+ * Everything else, duplicates, late and reordered deliveries, returns the very same snapshot
+ * object, so callers detect "no change" with `===`. A terminal snapshot never changes again.
+ * Every accepted change bumps `version` by one.
+ *
+ * @example
+ * const next = reduce(snapshot, { status: 'running', source: 'poll', observedAt: Date.now() });
+ * if (next !== snapshot) publish(next);
+ */
+export function reduce(snapshot: JobSnapshot, observation: Observation): JobSnapshot {
+  if (isTerminal(snapshot.status)) return snapshot;
+  const before = rank(snapshot.status);
+  const after = rank(observation.status);
+  if (after < before) return snapshot;
+
+  const gainsProgress =
+    observation.progress !== undefined && (snapshot.progress === null || observation.progress > snapshot.progress);
+  const gainsResult = observation.result !== undefined && observation.result !== null && snapshot.result === null;
+  const gainsError = observation.error !== undefined && snapshot.error === null;
+  const gainsExternalId = observation.externalId !== undefined && snapshot.externalId === null;
+  if (after === before && !gainsProgress && !gainsResult && !gainsError && !gainsExternalId) return snapshot;
+
+  const status = after > before ? observation.status : snapshot.status;
+  return {
+    ...snapshot,
+    status,
+    providerStatus: observation.providerStatus ?? snapshot.providerStatus,
+    progress: status === 'succeeded' ? 1 : gainsProgress ? (observation.progress ?? null) : snapshot.progress,
+    result: gainsResult ? (observation.result ?? null) : snapshot.result,
+    error: gainsError ? (observation.error ?? null) : snapshot.error,
+    externalId: snapshot.externalId ?? observation.externalId ?? null,
+    version: snapshot.version + 1,
+    updatedAt: Math.max(snapshot.updatedAt, observation.observedAt),
+    source: observation.source,
+  };
+}

@@ -1,0 +1,74 @@
+import { z } from 'zod';
+import { JobStatus } from './job-status.js';
+
+/** Any JSON value: what a provider's result may be. */
+export const JsonValue = z.json();
+export type JsonValue = z.infer<typeof JsonValue>;
+
+/** Why a job failed, in the provider's words where it gave any. */
+export const JobError = z.object({
+  /** A stable, machine-readable code (the provider's own where it has one, e.g. `BAD_INPUT`). */
+  code: z.string().min(1),
+  /** A sentence for people. */
+  message: z.string(),
+});
+export type JobError = z.infer<typeof JobError>;
+
+/** Where an observation (and so a change) came from. */
+export const ObservationSource = z.enum(['submit', 'poll', 'webhook', 'restore', 'cancel']);
+export type ObservationSource = z.infer<typeof ObservationSource>;
+
+/** User metadata kept with a job: flat string, number or boolean values. */
+export const JobMetadata = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]));
+export type JobMetadata = z.infer<typeof JobMetadata>;
+
+/**
+ * The state of one job at one version. Snapshots are immutable values: every accepted change
+ * makes a new one with `version` one higher.
+ *
+ * Times are epoch milliseconds.
+ */
+export const JobSnapshot = z.object({
+  /** jobstream's own id for the job (`job_…`). */
+  id: z.string().min(1),
+  /** Provider name, e.g. `klangio`. */
+  provider: z.string().min(1),
+  /** Job kind within the provider, e.g. `transcription`. */
+  kind: z.string().min(1),
+  /** The provider's id for the job; `null` until the provider has answered the submission. */
+  externalId: z.string().min(1).nullable(),
+  name: z.string().nullable(),
+  metadata: JobMetadata,
+  /** Provider-specific options the job was created with (e.g. `{ model: 'guitar' }`). */
+  options: z.record(z.string(), JsonValue),
+  status: JobStatus,
+  /** The provider's own status string as last accepted, e.g. `IN_PROGRESS`. */
+  providerStatus: z.string().nullable(),
+  /** Progress from 0 to 1 where the provider reports it; never goes down. */
+  progress: z.number().min(0).max(1).nullable(),
+  result: JsonValue.nullable(),
+  error: JobError.nullable(),
+  /** 1 for the first snapshot; one more for every accepted change. */
+  version: z.number().int().positive(),
+  createdAt: z.number(),
+  updatedAt: z.number(),
+  /** Where the last accepted change came from. */
+  source: ObservationSource,
+});
+export type JobSnapshot = z.infer<typeof JobSnapshot>;
+
+/**
+ * What an adapter made of one poll answer or one webhook body, stamped by the engine with its
+ * source and the time it was seen. Observations never touch state; the reducer decides.
+ */
+export const Observation = z.object({
+  status: JobStatus,
+  providerStatus: z.string().optional(),
+  progress: z.number().min(0).max(1).optional(),
+  result: JsonValue.optional(),
+  error: JobError.optional(),
+  externalId: z.string().min(1).optional(),
+  source: ObservationSource,
+  observedAt: z.number(),
+});
+export type Observation = z.infer<typeof Observation>;

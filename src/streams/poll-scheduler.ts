@@ -1,0 +1,390 @@
+import { asyncScheduler, from, take, type ObservableInput, type SchedulerLike, type Subscription } from 'rxjs';
+import { fullJitter, type BackoffPolicy } from './backoff.js';
+import { MinHeap, type HeapItem } from './min-heap.js';
+
+/**
+ * How one provider credential is polled. One policy per lane; every job of the credential shares
+ * the lane's rate budget and its outage state.
+ */
+export interface PollPolicy {
+  /** Time between two polls of a job that has no working webhook channel. */
+  intervalMs: number;
+  /**
+   * Watchdog mode for jobs that also receive webhooks: after each webhook the next poll waits
+   * `quietMs` (slower than `intervalMs`); once no webhook came for `quietMs`, the job is overdue
+   * and is polled every `intervalMs` again.
+   * @default undefined (plain polling)
+   */
+  watchdog?: { quietMs: number } | undefined;
+  /** Backoff on errors, with full jitter. */
+  backoff: BackoffPolicy;
+  /** Token bucket per credential: at most `limit` calls per `windowMs`, bursts up to `limit`. */
+  rate: { limit: number; windowMs: number };
+  /** Polls of this credential in flight at once. */
+  maxInFlight: number;
+}
+
+/** What one poll came to, as the scheduler needs to know it. */
+export type PollOutcome =
+  /** The provider answered; `terminal` ends polling of this job. */
+  | { type: 'ok'; terminal: boolean }
+  /** 429 (or the provider's own rate-limit code): the whole credential waits. */
+  | { type: 'rate-limited'; retryAfterMs?: number | undefined }
+  /** 5xx, timeout, connection refused: the credential backs off and probes with one call at a time. */
+  | { type: 'unavailable'; retryAfterMs?: number | undefined }
+  /** This job's poll failed (an unreadable answer, an unknown id): only this job backs off. */
+  | { type: 'failed' };
+
+/** Options of {@link PollScheduler}. */
+export interface PollSchedulerOptions {
+  /** Polls one job. The first value (or an error, read as `failed`) settles the poll. */
+  poll: (jobId: string) => ObservableInput<PollOutcome>;
+  /**
+   * Time source and timers. Pass the `TestScheduler` (or use `asyncScheduler` inside
+   * `TestScheduler.run`) to test timing in virtual time.
+   * @default asyncScheduler
+   */
+  scheduler?: SchedulerLike;
+  /** Uniform random numbers in [0, 1) for jitter. @default Math.random */
+  random?: () => number;
+}
+
+/** How a job is added to the scheduler. */
+export interface PollTarget {
+  /** The lane (credential) it is polled under; see {@link PollScheduler.defineLane}. */
+  lane: string;
+  /** Whether the provider also sends webhooks for this job (watchdog mode). */
+  hooked: boolean;
+  /** When to poll first. @default now + the job's cadence */
+  dueAt?: number;
+}
+
+interface Lane {
+  readonly key: string;
+  readonly policy: PollPolicy;
+  readonly heap: MinHeap<Entry>;
+  tokens: number;
+  refilledAt: number;
+  /** No call goes out before this time (Retry-After or outage backoff). */
+  blockedUntil: number;
+  /** Consecutive credential-wide failures; above 0, only one probe is in flight. */
+  failures: number;
+  inFlight: number;
+  timer: Subscription | undefined;
+  timerAt: number;
+  pumping: boolean;
+  repump: boolean;
+  readonly waiters: Array<() => void>;
+}
+
+interface Entry extends HeapItem {
+  readonly jobId: string;
+  readonly lane: Lane;
+  dueAt: number;
+  /** Breaks ties between equal due times: first scheduled, first polled. */
+  order: number;
+  failures: number;
+  hooked: boolean;
+  lastHookAt: number;
+  call: Subscription | undefined;
+  polling: boolean;
+  rush: boolean;
+}
+
+/**
+ * Decides when each unfinished job is polled, for any number of jobs, with one timer per lane
+ * (provider credential) rather than one per job: jobs wait in a heap ordered by due time.
+ *
+ * Per lane it enforces a token-bucket rate budget shared by all of the lane's jobs, honours
+ * `Retry-After`, and on outages (5xx, network) backs the whole lane off with full jitter and lets
+ * a single probe through until the provider answers again. A job's own errors back off only that
+ * job. Jobs with webhooks are polled as a watchdog (see {@link PollPolicy.watchdog}).
+ *
+ * @example
+ * const polls = new PollScheduler({ poll: (id) => pollJob(id) });
+ * polls.defineLane('klangio:ab12', policy);
+ * polls.add(jobId, { lane: 'klangio:ab12', hooked: true });
+ */
+export class PollScheduler {
+  readonly #poll: (jobId: string) => ObservableInput<PollOutcome>;
+  readonly #scheduler: SchedulerLike;
+  readonly #random: () => number;
+  readonly #lanes = new Map<string, Lane>();
+  readonly #entries = new Map<string, Entry>();
+  #order = 0;
+  #closed = false;
+
+  constructor(options: PollSchedulerOptions) {
+    this.#poll = options.poll;
+    this.#scheduler = options.scheduler ?? asyncScheduler;
+    this.#random = options.random ?? Math.random;
+  }
+
+  /** Number of jobs being polled. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** Declares a lane. Declaring an existing lane again keeps the first policy. */
+  defineLane(key: string, policy: PollPolicy): void {
+    if (this.#lanes.has(key)) return;
+    this.#lanes.set(key, {
+      key,
+      policy,
+      heap: new MinHeap<Entry>((a, b) => a.dueAt < b.dueAt || (a.dueAt === b.dueAt && a.order < b.order)),
+      tokens: policy.rate.limit,
+      refilledAt: this.#scheduler.now(),
+      blockedUntil: 0,
+      failures: 0,
+      inFlight: 0,
+      timer: undefined,
+      timerAt: Infinity,
+      pumping: false,
+      repump: false,
+      waiters: [],
+    });
+  }
+
+  /** Starts polling a job. Adding a job that is already polled does nothing. */
+  add(jobId: string, target: PollTarget): void {
+    if (this.#closed || this.#entries.has(jobId)) return;
+    const lane = this.#lanes.get(target.lane);
+    if (lane === undefined) throw new Error(`poll lane "${target.lane}" is not defined`);
+    const now = this.#scheduler.now();
+    const entry: Entry = {
+      jobId,
+      lane,
+      dueAt: 0,
+      order: 0,
+      failures: 0,
+      hooked: target.hooked,
+      lastHookAt: now,
+      call: undefined,
+      polling: false,
+      rush: false,
+      heapIndex: -1,
+    };
+    entry.dueAt = target.dueAt ?? now + this.#cadence(entry, now);
+    this.#entries.set(jobId, entry);
+    this.#schedule(entry);
+    this.#pump(lane);
+  }
+
+  /** Stops polling a job (it finished, or was canceled). A poll in flight is left to settle. */
+  remove(jobId: string): void {
+    const entry = this.#entries.get(jobId);
+    if (entry === undefined) return;
+    this.#entries.delete(jobId);
+    entry.lane.heap.remove(entry);
+  }
+
+  /** Whether this job is being polled. */
+  has(jobId: string): boolean {
+    return this.#entries.has(jobId);
+  }
+
+  /** A webhook arrived for this job: the channel works, so the next poll can wait. */
+  noteWebhook(jobId: string): void {
+    const entry = this.#entries.get(jobId);
+    if (entry === undefined) return;
+    const now = this.#scheduler.now();
+    entry.hooked = true;
+    entry.lastHookAt = now;
+    const quietMs = entry.lane.policy.watchdog?.quietMs;
+    if (quietMs === undefined || entry.polling || entry.rush) return;
+    entry.dueAt = Math.max(entry.dueAt, now + quietMs);
+    entry.lane.heap.update(entry);
+    this.#pump(entry.lane);
+  }
+
+  /** Polls this job as soon as the lane's budget allows (e.g. to confirm a thin webhook). */
+  pollNow(jobId: string): void {
+    const entry = this.#entries.get(jobId);
+    if (entry === undefined) return;
+    if (entry.polling) {
+      entry.rush = true;
+      return;
+    }
+    entry.dueAt = Math.min(entry.dueAt, this.#scheduler.now());
+    entry.lane.heap.update(entry);
+    this.#pump(entry.lane);
+  }
+
+  /**
+   * Waits for a slot in the lane's budget for a call that is not a poll (a submission): such
+   * calls go before due polls, respect `Retry-After` and take a token. Report a failed call with
+   * {@link reportFailure} so that the whole lane slows down.
+   */
+  acquire(laneKey: string): Promise<void> {
+    const lane = this.#lanes.get(laneKey);
+    if (lane === undefined) return Promise.reject(new Error(`poll lane "${laneKey}" is not defined`));
+    if (this.#closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      lane.waiters.push(resolve);
+      this.#pump(lane);
+    });
+  }
+
+  /** Tells the lane that a call made after {@link acquire} was rate-limited or found the provider down. */
+  reportFailure(laneKey: string, outcome: Extract<PollOutcome, { type: 'rate-limited' | 'unavailable' }>): void {
+    const lane = this.#lanes.get(laneKey);
+    if (lane === undefined) return;
+    this.#slowLane(lane, outcome, this.#scheduler.now());
+    this.#pump(lane);
+  }
+
+  /** Stops every timer, abandons polls in flight and releases every `acquire` waiter. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const lane of this.#lanes.values()) {
+      lane.timer?.unsubscribe();
+      lane.timer = undefined;
+      for (const waiter of lane.waiters.splice(0)) waiter();
+    }
+    for (const entry of this.#entries.values()) entry.call?.unsubscribe();
+    this.#entries.clear();
+  }
+
+  #schedule(entry: Entry): void {
+    entry.order = this.#order++;
+    entry.lane.heap.push(entry);
+  }
+
+  #cadence(entry: Entry, now: number): number {
+    const watchdog = entry.lane.policy.watchdog;
+    if (!entry.hooked || watchdog === undefined) return entry.lane.policy.intervalMs;
+    const quietUntil = entry.lastHookAt + watchdog.quietMs;
+    return quietUntil > now ? quietUntil - now : entry.lane.policy.intervalMs;
+  }
+
+  // Re-entrant calls (a poll that settles synchronously) only ask for another round.
+  #pump(lane: Lane): void {
+    if (lane.pumping) {
+      lane.repump = true;
+      return;
+    }
+    lane.pumping = true;
+    try {
+      do {
+        lane.repump = false;
+        this.#pumpOnce(lane);
+      } while (lane.repump && !this.#closed);
+    } finally {
+      lane.pumping = false;
+    }
+  }
+
+  #pumpOnce(lane: Lane): void {
+    if (this.#closed) return;
+    const now = this.#scheduler.now();
+    const { policy } = lane;
+    lane.tokens = Math.min(policy.rate.limit, lane.tokens + ((now - lane.refilledAt) * policy.rate.limit) / policy.rate.windowMs);
+    lane.refilledAt = now;
+    for (;;) {
+      if (now < lane.blockedUntil) return this.#arm(lane, lane.blockedUntil, now);
+      const waiter = lane.waiters[0];
+      const top = lane.heap.peek();
+      if (waiter === undefined) {
+        if (top === undefined) return;
+        // A busy lane resumes when a poll settles; a lane in trouble sends one probe at a time.
+        if (lane.inFlight >= policy.maxInFlight || (lane.failures > 0 && lane.inFlight > 0)) return;
+        if (top.dueAt > now) return this.#arm(lane, top.dueAt, now);
+      }
+      if (lane.tokens < 1) {
+        const wait = Math.ceil(((1 - lane.tokens) * policy.rate.windowMs) / policy.rate.limit);
+        return this.#arm(lane, now + Math.max(1, wait), now);
+      }
+      lane.tokens -= 1;
+      if (waiter !== undefined) {
+        lane.waiters.shift();
+        waiter();
+      } else if (top !== undefined) {
+        lane.heap.pop();
+        this.#start(top);
+      }
+    }
+  }
+
+  #arm(lane: Lane, at: number, now: number): void {
+    if (lane.timer !== undefined && lane.timerAt <= at) return;
+    lane.timer?.unsubscribe();
+    lane.timerAt = at;
+    lane.timer = this.#scheduler.schedule(() => {
+      lane.timer = undefined;
+      lane.timerAt = Infinity;
+      this.#pump(lane);
+    }, at - now);
+  }
+
+  #start(entry: Entry): void {
+    entry.polling = true;
+    entry.lane.inFlight += 1;
+    let settled = false;
+    const settle = (outcome: PollOutcome): void => {
+      if (settled) return;
+      settled = true;
+      entry.call = undefined;
+      this.#settle(entry, outcome);
+    };
+    let source: ObservableInput<PollOutcome>;
+    try {
+      source = this.#poll(entry.jobId);
+    } catch {
+      settle({ type: 'failed' });
+      return;
+    }
+    const call = from(source)
+      .pipe(take(1))
+      .subscribe({
+        next: settle,
+        error: () => settle({ type: 'failed' }),
+        complete: () => settle({ type: 'failed' }),
+      });
+    if (!settled) entry.call = call;
+  }
+
+  #settle(entry: Entry, outcome: PollOutcome): void {
+    const { lane } = entry;
+    lane.inFlight -= 1;
+    entry.polling = false;
+    if (this.#closed) return;
+    const now = this.#scheduler.now();
+    if (this.#entries.get(entry.jobId) === entry) {
+      switch (outcome.type) {
+        case 'ok':
+          lane.failures = 0;
+          entry.failures = 0;
+          if (outcome.terminal) {
+            this.#entries.delete(entry.jobId);
+          } else {
+            entry.dueAt = entry.rush ? now : now + this.#cadence(entry, now);
+            this.#schedule(entry);
+          }
+          break;
+        case 'rate-limited':
+        case 'unavailable':
+          this.#slowLane(lane, outcome, now);
+          // Behind every job that was already due, so the next probe is another job.
+          entry.dueAt = lane.blockedUntil;
+          this.#schedule(entry);
+          break;
+        case 'failed':
+          entry.failures += 1;
+          entry.dueAt = now + Math.max(this.#cadence(entry, now), fullJitter(entry.failures, lane.policy.backoff, this.#random));
+          this.#schedule(entry);
+          break;
+      }
+      entry.rush = false;
+    }
+    this.#pump(lane);
+  }
+
+  #slowLane(lane: Lane, outcome: Extract<PollOutcome, { type: 'rate-limited' | 'unavailable' }>, now: number): void {
+    lane.failures += 1;
+    const jitter = fullJitter(lane.failures, lane.policy.backoff, this.#random);
+    const wait = outcome.type === 'rate-limited' ? (outcome.retryAfterMs ?? jitter) : Math.max(outcome.retryAfterMs ?? 0, jitter);
+    if (outcome.type === 'rate-limited') lane.tokens = 0;
+    lane.blockedUntil = Math.max(lane.blockedUntil, now + wait);
+  }
+}

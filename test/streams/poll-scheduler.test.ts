@@ -1,0 +1,175 @@
+import { asyncScheduler, map, of, timer, type Observable } from 'rxjs';
+import { TestScheduler } from 'rxjs/testing';
+import { describe, expect, it } from 'vitest';
+import { PollScheduler, type PollOutcome, type PollPolicy } from '../../src/streams/poll-scheduler.js';
+
+const policy = (overrides: Partial<PollPolicy> = {}): PollPolicy => ({
+  intervalMs: 10,
+  backoff: { initialMs: 20, maxMs: 1000 },
+  rate: { limit: 100, windowMs: 10 },
+  maxInFlight: 10,
+  ...overrides,
+});
+
+const ok: PollOutcome = { type: 'ok', terminal: false };
+const done: PollOutcome = { type: 'ok', terminal: true };
+
+/**
+ * Runs `body` in virtual time (TestScheduler) and returns the polls made, as `frame:jobId`
+ * words. `answers[id]` gives a job's successive poll outcomes (the last one repeats). The
+ * scheduler closes at `endAt`.
+ */
+function scenario(
+  endAt: number,
+  answers: Record<string, PollOutcome[]>,
+  body: (polls: PollScheduler, schedule: (at: number, work: () => void) => void) => void,
+  options: { random?: () => number; latency?: number } = {},
+): string {
+  const calls: string[] = [];
+  new TestScheduler((actual, expected) => expect(actual).toEqual(expected)).run(() => {
+    const next = (id: string): PollOutcome => {
+      const list = answers[id] ?? [ok];
+      return (list.length > 1 ? list.shift() : list[0]) ?? ok;
+    };
+    const polls = new PollScheduler({
+      poll: (id): Observable<PollOutcome> => {
+        calls.push(`${asyncScheduler.now()}:${id}`);
+        const outcome = next(id);
+        return options.latency === undefined ? of(outcome) : timer(options.latency).pipe(map(() => outcome));
+      },
+      random: options.random ?? (() => 0.5),
+    });
+    const schedule = (at: number, work: () => void): void => {
+      asyncScheduler.schedule(work, at);
+    };
+    body(polls, schedule);
+    schedule(endAt, () => polls.close());
+  });
+  return calls.join(' ');
+}
+
+describe('PollScheduler', () => {
+  it('polls at the interval and stops at the terminal answer', () => {
+    const calls = scenario(100, { a: [ok, ok, done] }, (polls) => {
+      polls.defineLane('k', policy());
+      polls.add('a', { lane: 'k', hooked: false });
+    });
+    expect(calls).toBe('10:a 20:a 30:a');
+  });
+
+  it('stops polling a job that is removed', () => {
+    const calls = scenario(50, {}, (polls, schedule) => {
+      polls.defineLane('k', policy());
+      polls.add('a', { lane: 'k', hooked: false });
+      schedule(25, () => polls.remove('a'));
+    });
+    expect(calls).toBe('10:a 20:a');
+  });
+
+  it("backs off a failing job with full jitter, without touching the lane's other jobs", () => {
+    // random 0.5: after failure n the delay is max(interval 10, 0.5 * 20 * 2^(n-1)) = 10, 20, 40.
+    const failed: PollOutcome = { type: 'failed' };
+    const calls = scenario(90, { a: [failed, failed, failed, ok], b: [ok] }, (polls) => {
+      polls.defineLane('k', policy());
+      polls.add('a', { lane: 'k', hooked: false });
+      polls.add('b', { lane: 'k', hooked: false, dueAt: 5 });
+    });
+    expect(calls).toBe('5:b 10:a 15:b 20:a 25:b 35:b 40:a 45:b 55:b 65:b 75:b 80:a 85:b');
+  });
+
+  it('honours Retry-After for every job of the credential', () => {
+    const calls = scenario(75, { a: [{ type: 'rate-limited', retryAfterMs: 50 }, ok], b: [ok] }, (polls) => {
+      polls.defineLane('k', policy());
+      polls.add('a', { lane: 'k', hooked: false });
+      polls.add('b', { lane: 'k', hooked: false, dueAt: 12 });
+    });
+    // a is limited at 10: nothing goes out until 60, where b (due since 12) probes first.
+    expect(calls).toBe('10:a 60:b 60:a 70:b 70:a');
+  });
+
+  it('during an outage lets one probe through per backoff step, then recovers every job', () => {
+    const down: PollOutcome = { type: 'unavailable' };
+    const calls = scenario(75, { a: [down, ok], b: [down, ok], c: [ok] }, (polls) => {
+      polls.defineLane('k', policy({ backoff: { initialMs: 40, maxMs: 1000 }, intervalMs: 100 }));
+      polls.add('a', { lane: 'k', hooked: false, dueAt: 10 });
+      polls.add('b', { lane: 'k', hooked: false, dueAt: 11 });
+      polls.add('c', { lane: 'k', hooked: false, dueAt: 12 });
+    });
+    // 10: a fails, the lane waits 0.5*40 = 20. 30: probe b fails, the lane waits 0.5*80 = 40.
+    // 70: probe c answers, so a and b follow at once.
+    expect(calls).toBe('10:a 30:b 70:c 70:a 70:b');
+  });
+
+  it('honours a Retry-After longer than the backoff on a 503', () => {
+    const calls = scenario(60, { a: [{ type: 'unavailable', retryAfterMs: 45 }, ok] }, (polls) => {
+      polls.defineLane('k', policy({ intervalMs: 100 }));
+      polls.add('a', { lane: 'k', hooked: false, dueAt: 5 });
+    });
+    expect(calls).toBe('5:a 50:a');
+  });
+
+  it('staggers due jobs through the token bucket', () => {
+    const calls = scenario(20, {}, (polls) => {
+      polls.defineLane('k', policy({ rate: { limit: 2, windowMs: 10 } }));
+      for (const id of ['a', 'b', 'c', 'd', 'e']) polls.add(id, { lane: 'k', hooked: false, dueAt: 0 });
+    });
+    // Two tokens at once, then one every 5 ms.
+    expect(calls).toBe('0:a 0:b 5:c 10:d 15:e');
+  });
+
+  it('keeps at most maxInFlight polls in flight', () => {
+    const calls = scenario(
+      25,
+      {},
+      (polls) => {
+        polls.defineLane('k', policy({ maxInFlight: 2 }));
+        for (const id of ['a', 'b', 'c']) polls.add(id, { lane: 'k', hooked: false, dueAt: 0 });
+      },
+      { latency: 8 },
+    );
+    expect(calls).toBe('0:a 0:b 8:c 18:a 18:b');
+  });
+
+  it('in watchdog mode, polls slowly while webhooks arrive and speeds up once one is overdue', () => {
+    const calls = scenario(105, {}, (polls, schedule) => {
+      polls.defineLane('k', policy({ watchdog: { quietMs: 30 } }));
+      polls.add('hooked', { lane: 'k', hooked: true });
+      polls.add('plain', { lane: 'k', hooked: false, dueAt: 5 });
+      schedule(20, () => polls.noteWebhook('hooked'));
+      schedule(40, () => polls.noteWebhook('hooked'));
+    });
+    // Webhooks at 20 and 40 push the hooked job's first poll to 70; none after, so every 10 from then.
+    expect(calls.split(' ').filter((c) => c.endsWith('hooked')).join(' ')).toBe('70:hooked 80:hooked 90:hooked 100:hooked');
+    expect(calls.split(' ').filter((c) => c.endsWith('plain'))).toHaveLength(10);
+  });
+
+  it('polls at once when asked to confirm a thin webhook', () => {
+    const calls = scenario(30, {}, (polls, schedule) => {
+      polls.defineLane('k', policy({ intervalMs: 100 }));
+      polls.add('a', { lane: 'k', hooked: false });
+      schedule(7, () => polls.pollNow('a'));
+    });
+    expect(calls).toBe('7:a');
+  });
+
+  it('serves a submission before due polls, after the Retry-After wait', async () => {
+    let granted = 0;
+    const calls = scenario(40, { a: [{ type: 'rate-limited', retryAfterMs: 20 }, ok] }, (polls, schedule) => {
+      polls.defineLane('k', policy({ intervalMs: 100, rate: { limit: 1, windowMs: 5 } }));
+      polls.add('a', { lane: 'k', hooked: false, dueAt: 0 });
+      schedule(5, () => {
+        void polls.acquire('k').then(() => (granted += 1));
+      });
+    });
+    // a is limited at 0, so the lane is blocked until 20; the submission takes the token at 20
+    // (one per 5 ms), so a's next poll waits for the one at 25.
+    expect(calls).toBe('0:a 25:a');
+    await Promise.resolve();
+    expect(granted).toBe(1);
+  });
+
+  it('refuses a job on an undefined lane', () => {
+    const polls = new PollScheduler({ poll: () => of(ok) });
+    expect(() => polls.add('a', { lane: 'nope', hooked: false })).toThrow('poll lane "nope" is not defined');
+  });
+});
