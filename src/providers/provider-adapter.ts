@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { z } from 'zod';
 import type { RequestIssue } from '../streams/errors.js';
 import type { JobError, JobMetadata, JsonValue } from '../streams/job-snapshot.js';
@@ -41,7 +42,8 @@ export interface ProviderJobRef {
 /** Everything an adapter needs to create a job. */
 export interface CreateJobRequest {
   kind: string;
-  input: JobInput;
+  /** Absent for jobs that work on an earlier provider task; `validate` says when it is required. */
+  input: JobInput | undefined;
   name: string | null;
   metadata: JobMetadata;
   options: Record<string, JsonValue>;
@@ -71,6 +73,20 @@ export interface ParsedWebhook {
   report?: ProviderReport | undefined;
   /** Ask for a poll soon, e.g. because the body is too thin to trust or lacks the result. */
   confirm?: boolean | undefined;
+}
+
+/** A file a succeeded job offers for download. */
+export interface ResultFile {
+  /** A safe file name, unique within the job: `score.musicxml`, `vocals.wav`, `chords.json`. */
+  name: string;
+  contentType: string;
+}
+
+/** A result file being downloaded. */
+export interface ResultDownload {
+  contentType: string;
+  /** The bytes, streamed; the caller consumes or destroys it. */
+  body: Readable;
 }
 
 /** Per-call context. */
@@ -111,4 +127,8 @@ export interface ProviderAdapter {
   parseWebhook?(delivery: WebhookDelivery): ParsedWebhook;
   /** Cancels at the provider, where it can; without it, a cancel only stops tracking. */
   cancel?(job: ProviderJobRef, context: CallContext): Promise<void>;
+  /** The files a succeeded job's result offers. Pure: derived from the job and its result. */
+  resultFiles?(job: ProviderJobRef, result: JsonValue): ResultFile[];
+  /** Downloads one of {@link resultFiles}; rejects with `ProviderError` (`rejected` for an unknown name). */
+  download?(job: ProviderJobRef, result: JsonValue, name: string, context: CallContext): Promise<ResultDownload>;
 }

@@ -7,7 +7,8 @@ import { JobMetadata, JsonValue } from './job-snapshot.js';
 export const SubmitRequest = z.object({
   provider: z.string().min(1),
   kind: z.string().min(1),
-  input: JobInput,
+  /** The audio to work on. Optional because some jobs work on an earlier provider task instead (sunoapi). */
+  input: JobInput.optional(),
   name: z.string().max(200).optional(),
   metadata: JobMetadata.optional(),
   /** Provider-specific options, e.g. `{ model: 'guitar', outputs: ['mxml'] }` for Klangio. */

@@ -71,7 +71,17 @@ export interface EngineOptions {
 
 /** Something the engine did that metrics and logs care about. */
 export type EngineEvent =
-  | { type: 'poll'; provider: string; jobId: string; outcome: PollOutcome['type']; error?: string }
+  | {
+      type: 'poll';
+      provider: string;
+      jobId: string;
+      outcome: PollOutcome['type'];
+      /** When the call went out and when its answer (or failure) came back. */
+      startedAt: number;
+      endedAt: number;
+      retryAfterMs?: number;
+      error?: string;
+    }
   | { type: 'webhook'; provider: string; jobId: string; outcome: 'applied' | 'duplicate' }
   | { type: 'store-error'; error: unknown; attempt: number }
   | { type: 'restored'; jobs: number; resumed: number; unconfigured: number };
@@ -576,6 +586,7 @@ export class Engine {
     }
     let outcome: PollOutcome;
     let problem: string | undefined;
+    const startedAt = this.#now();
     try {
       const report = await adapter.poll(ref, { signal: this.#abort.signal });
       this.#apply(entry, observe(report, 'poll', this.#now()));
@@ -592,6 +603,9 @@ export class Engine {
       provider: adapter.provider,
       jobId,
       outcome: outcome.type,
+      startedAt,
+      endedAt: this.#now(),
+      ...('retryAfterMs' in outcome && outcome.retryAfterMs !== undefined ? { retryAfterMs: outcome.retryAfterMs } : {}),
       ...(problem === undefined ? {} : { error: problem }),
     });
     return outcome;
@@ -628,7 +642,7 @@ function latestPerJob(batch: readonly Pending[]): StoredJob[] {
 }
 
 function submitErrorCode(error: unknown): string {
-  if (error instanceof ProviderError) return `PROVIDER_${error.failure.toUpperCase().replace('-', '_')}`;
+  if (error instanceof ProviderError) return error.providerCode ?? `PROVIDER_${error.failure.toUpperCase().replace('-', '_')}`;
   if (error instanceof JobstreamError) return error.code;
   return 'SUBMIT_FAILED';
 }

@@ -90,17 +90,20 @@ export class ProviderError extends JobstreamError {
   readonly status: number | undefined;
   /** How long the provider asked us to wait, from `Retry-After`. */
   readonly retryAfterMs: number | undefined;
+  /** The provider's own error code, where it gave one (e.g. `INSUFFICIENT_CREDITS`). */
+  readonly providerCode: string | undefined;
   constructor(
     provider: string,
     failure: ProviderFailure,
     message: string,
-    details: { status?: number | undefined; retryAfterMs?: number | undefined; cause?: unknown } = {},
+    details: { status?: number | undefined; retryAfterMs?: number | undefined; providerCode?: string | undefined; cause?: unknown } = {},
   ) {
     super('PROVIDER_ERROR', `${provider}: ${message}`, details.cause === undefined ? undefined : { cause: details.cause });
     this.provider = provider;
     this.failure = failure;
     this.status = details.status;
     this.retryAfterMs = details.retryAfterMs;
+    this.providerCode = details.providerCode;
   }
 }
 

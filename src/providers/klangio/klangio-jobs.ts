@@ -1,0 +1,139 @@
+import type { TimelineStep } from '../simulator-kit/job-timeline.js';
+import { planTimeline, stepAt } from '../simulator-kit/job-timeline.js';
+import type { FaultProfile } from '../simulator-kit/fault-profile.js';
+import type { Random } from '../simulator-kit/seeded-random.js';
+import { pick } from '../simulator-kit/seeded-random.js';
+import type { WebhookSender } from '../simulator-kit/webhook-sender.js';
+import type { KlangioOutput, KlangioSeparationModel, KlangioVocabulary } from './klangio-schemas.js';
+
+/** The kinds of Klangio job, named after their create path. */
+export type KlangioJobKind =
+  | 'transcription'
+  | 'chord-recognition'
+  | 'chord-recognition-extended'
+  | 'beat-tracking'
+  | 'strum-recognition'
+  | 'source-separation';
+
+/** Statuses the simulator emits. */
+export type KlangioSimStatus = 'IN_QUEUE' | 'IN_PROGRESS' | 'COMPLETED' | 'FAILED';
+
+/** What a create request asked for. */
+export interface KlangioJobSpec {
+  kind: KlangioJobKind;
+  webhookUrl?: string;
+  model?: string;
+  title?: string;
+  composer?: string;
+  outputs?: ReadonlySet<KlangioOutput>;
+  vocabulary?: KlangioVocabulary;
+  separationModel?: KlangioSeparationModel;
+  audioFormat?: 'wav' | 'mp3';
+}
+
+/** A simulated job: its request, planned timeline and decided outcome. */
+export interface KlangioJob extends KlangioJobSpec {
+  readonly id: string;
+  readonly createdAt: number;
+  readonly timeline: readonly TimelineStep<KlangioSimStatus>[];
+  readonly outcome: 'succeeded' | 'failed';
+  /** The error text shown on the status answer of a FAILED job. */
+  readonly error?: string;
+  /** Seed of the job's own random source, so results are the same on every fetch. */
+  readonly resultSeed: number;
+}
+
+/** Failure reasons the simulator puts in the status answer's `error` field. */
+export const KLANGIO_ERRORS = [
+  'Audio file could not be decoded',
+  'No musical content detected in audio',
+  'Audio file exceeds the maximum duration',
+  'Processing timed out',
+] as const;
+
+/** Options of {@link KlangioJobs}. */
+export interface KlangioJobsOptions {
+  random: Random;
+  speed: number;
+  now: () => number;
+  faults: () => FaultProfile;
+  webhooks: WebhookSender;
+}
+
+/**
+ * The simulator's job table: plans each job's IN_QUEUE → IN_PROGRESS → COMPLETED | FAILED
+ * timeline at creation and sends `{ job_id, status }` to the job's webhook when it enters
+ * IN_PROGRESS and when it ends.
+ */
+export class KlangioJobs {
+  readonly #opts: KlangioJobsOptions;
+  readonly #jobs = new Map<string, KlangioJob>();
+  readonly #timers = new Set<NodeJS.Timeout>();
+
+  constructor(opts: KlangioJobsOptions) {
+    this.#opts = opts;
+  }
+
+  /** Creates a job and schedules its webhooks. */
+  create(spec: KlangioJobSpec): KlangioJob {
+    const { random, speed, now } = this.#opts;
+    const failed = random() < this.#opts.faults().jobFailureRate;
+    const createdAt = now();
+    const timeline = planTimeline<KlangioSimStatus>({
+      startedAt: createdAt,
+      speed,
+      random,
+      steps: [
+        { status: 'IN_QUEUE', minMs: 500, maxMs: 2000 },
+        { status: 'IN_PROGRESS', minMs: 2000, maxMs: 6000 },
+        { status: failed ? 'FAILED' : 'COMPLETED', minMs: 0, maxMs: 0 },
+      ],
+    });
+    const job: KlangioJob = {
+      ...spec,
+      id: hexId(random, 24),
+      createdAt,
+      timeline,
+      outcome: failed ? 'failed' : 'succeeded',
+      ...(failed ? { error: pick(random, KLANGIO_ERRORS) } : {}),
+      resultSeed: Math.floor(random() * 2 ** 32),
+    };
+    this.#jobs.set(job.id, job);
+    if (spec.webhookUrl !== undefined) this.#scheduleWebhooks(job, spec.webhookUrl);
+    return job;
+  }
+
+  /** The job with this id, or `undefined`. */
+  get(id: string): KlangioJob | undefined {
+    return this.#jobs.get(id);
+  }
+
+  /** The job's status now. */
+  status(job: KlangioJob): KlangioSimStatus {
+    return stepAt(job.timeline, this.#opts.now()).status;
+  }
+
+  /** Cancels scheduled webhooks. */
+  close(): void {
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+  }
+
+  #scheduleWebhooks(job: KlangioJob, url: string): void {
+    // Every change after queueing: IN_PROGRESS, then the terminal status.
+    for (const step of job.timeline.slice(1)) {
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer);
+        this.#opts.webhooks.send(url, { job_id: job.id, status: step.status }, job.id);
+      }, Math.max(0, step.atMs - this.#opts.now()));
+      this.#timers.add(timer);
+    }
+  }
+}
+
+/** A lowercase hex id drawn from the seeded source (deterministic per seed). */
+export function hexId(random: Random, length: number): string {
+  let id = '';
+  while (id.length < length) id += Math.floor(random() * 16).toString(16);
+  return id;
+}

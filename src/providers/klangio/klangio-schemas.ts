@@ -1,0 +1,113 @@
+import { z } from 'zod';
+
+/**
+ * Wire formats of the Klangio API (api.klang.io), per providers.md section 1. Shared by the
+ * simulator (which emits exactly these) and the adapter (which must also accept the
+ * tolerated alternatives noted on each schema).
+ */
+
+/** Job statuses. `CANCELLED` and `TIMED_OUT` are unverified (third-party claim); the simulator never emits them. */
+export const KlangioStatus = z.enum(['IN_QUEUE', 'IN_PROGRESS', 'COMPLETED', 'FAILED', 'CANCELLED', 'TIMED_OUT']);
+export type KlangioStatus = z.infer<typeof KlangioStatus>;
+
+/** Transcription output names as sent on create (note `mxml`, fetched later under `xml`). */
+export const KlangioOutput = z.enum(['mxml', 'gp5', 'midi', 'midi_quant', 'pdf']);
+export type KlangioOutput = z.infer<typeof KlangioOutput>;
+
+/** Result paths under `GET /job/{id}/{format}` (the `audio` path takes `stem_type`). */
+export const KlangioResultFormat = z.enum(['xml', 'gp5', 'midi', 'midi_quant', 'pdf', 'json', 'audio']);
+export type KlangioResultFormat = z.infer<typeof KlangioResultFormat>;
+
+/** Transcription models: `universal` and `guitar` documented, the rest seen only in integrator code. */
+export const KlangioModel = z.enum([
+  'universal',
+  'guitar',
+  'piano',
+  'drums',
+  'vocal',
+  'bass',
+  'lead',
+  'multi',
+  'wind',
+  'string',
+  'piano_arrangement',
+]);
+export type KlangioModel = z.infer<typeof KlangioModel>;
+
+/** Chord vocabulary query value. */
+export const KlangioVocabulary = z.enum(['major-minor', 'full']);
+export type KlangioVocabulary = z.infer<typeof KlangioVocabulary>;
+
+/** Source-separation models. */
+export const KlangioSeparationModel = z.enum(['four-stems', 'six-stems']);
+export type KlangioSeparationModel = z.infer<typeof KlangioSeparationModel>;
+
+/** Stem names for `GET /job/{id}/audio?stem_type=` (`piano`, `guitar` only with six-stems). */
+export const KlangioStem = z.enum(['vocals', 'bass', 'drums', 'other', 'piano', 'guitar']);
+export type KlangioStem = z.infer<typeof KlangioStem>;
+
+/** 200 answer of every create endpoint. Unknown `gen_*` keys (e.g. older `gen_midi_unq`) must be ignored. */
+export const KlangioCreateResponse = z.looseObject({
+  job_id: z.string().min(1),
+  creation_date: z.string(),
+  deletion_date: z.string(),
+  status_endpoint_url: z.string(),
+  gen_xml: z.boolean().optional(),
+  gen_midi: z.boolean().optional(),
+  gen_midi_quant: z.boolean().optional(),
+  gen_gp5: z.boolean().optional(),
+  gen_pdf: z.boolean().optional(),
+});
+export type KlangioCreateResponse = z.infer<typeof KlangioCreateResponse>;
+
+/**
+ * `GET /job/{id}/status` answer. The simulator adds `error` on FAILED; integrators also read
+ * `error_description`. Any status string is accepted (unknown ones are suspicious, not terminal).
+ */
+export const KlangioStatusResponse = z.looseObject({
+  status: z.string(),
+  error: z.string().optional(),
+  error_description: z.string().optional(),
+});
+export type KlangioStatusResponse = z.infer<typeof KlangioStatusResponse>;
+
+/** Webhook body. The simulator sends `{ job_id, status }`; adapters also accept `id` instead of `job_id`. */
+export const KlangioWebhookBody = z
+  .looseObject({ job_id: z.string().optional(), id: z.string().optional(), status: z.string().optional() })
+  .refine((b) => b.job_id !== undefined || b.id !== undefined, 'webhook body has no job id');
+export type KlangioWebhookBody = z.infer<typeof KlangioWebhookBody>;
+
+/** Error body (section 7 decision): `{ detail }` with 401/404/409/422. */
+export const KlangioErrorBody = z.looseObject({ detail: z.unknown() });
+export type KlangioErrorBody = z.infer<typeof KlangioErrorBody>;
+
+/** A chord label: `N`, `X`, or a root with optional accidental and quality. */
+export const KlangioChordLabel = z.string().regex(/^(N|X|[A-G][#b]?(:(maj|min|dim|aug|min6|maj6|min7|maj7|minmaj7|7|dim7|hdim7|sus2|sus4))?)$/);
+
+/** `[start, end, chord]`, times in seconds. */
+export const KlangioChordTriple = z.tuple([z.number(), z.number(), KlangioChordLabel]);
+export type KlangioChordTriple = z.infer<typeof KlangioChordTriple>;
+
+/** Chord-recognition result: a bare array. */
+export const KlangioChordResult = z.array(KlangioChordTriple);
+export type KlangioChordResult = z.infer<typeof KlangioChordResult>;
+
+/** `[time, "U" | "D"]`. */
+export const KlangioStrum = z.tuple([z.number(), z.enum(['U', 'D'])]);
+export type KlangioStrum = z.infer<typeof KlangioStrum>;
+
+/** Strum-recognition result. */
+export const KlangioStrumResult = z.object({ strums: z.array(KlangioStrum) });
+export type KlangioStrumResult = z.infer<typeof KlangioStrumResult>;
+
+/** Chord-recognition-extended result. */
+export const KlangioChordExtendedResult = z.object({
+  key: z.string().regex(/^[A-G][#b]? (major|minor)$/),
+  chords: z.array(KlangioChordTriple),
+  strums: z.array(KlangioStrum),
+});
+export type KlangioChordExtendedResult = z.infer<typeof KlangioChordExtendedResult>;
+
+/** Beat-tracking result: bare array of `[time, beat]`, beat 1.0 = downbeat. */
+export const KlangioBeatResult = z.array(z.tuple([z.number(), z.number().min(1)]));
+export type KlangioBeatResult = z.infer<typeof KlangioBeatResult>;

@@ -1,0 +1,17 @@
+export { createRandom, pick, between } from './seeded-random.js';
+export type { Random } from './seeded-random.js';
+export { FaultProfile, WebhookFaults, RateLimit, faultPresets, mergeFaults } from './fault-profile.js';
+export type { FaultProfilePatch } from './fault-profile.js';
+export { planTimeline, stepAt } from './job-timeline.js';
+export type { TimelineStep, PlanTimelineOptions } from './job-timeline.js';
+export { listen } from './listen.js';
+export type { Listening } from './listen.js';
+export { faultMiddleware } from './fault-middleware.js';
+export type { FaultMiddlewareOptions } from './fault-middleware.js';
+export { WebhookSender, WebhookUrlError } from './webhook-sender.js';
+export type { WebhookEvent, WebhookSenderOptions } from './webhook-sender.js';
+export { isLoopbackUrl, isHttpUrl } from './loopback.js';
+export { wavFile, midiFile, musicXml, minimalPdf } from './media.js';
+export type { MediaNote, WavOptions, MidiOptions } from './media.js';
+export { resolveSimulatorOptions } from './simulator.js';
+export type { RunningSimulator, SimulatorOptions, ResolvedSimulatorOptions } from './simulator.js';
