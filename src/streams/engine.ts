@@ -17,7 +17,7 @@ import {
   type Observable,
   type SchedulerLike,
 } from 'rxjs';
-import type { ProviderAdapter, ProviderJobRef, ProviderReport } from '../providers/provider-adapter.js';
+import type { ProviderAdapter, ProviderJobRef, ProviderReport, ResultDownload, ResultFile } from '../providers/provider-adapter.js';
 import { ChangeLog } from './change-log.js';
 import { parseRequest, SubmitRequest, TrackRequest } from './engine-requests.js';
 import {
@@ -37,7 +37,7 @@ import { compileFilter, type JobFilter } from './job-filter.js';
 import { newJobId, newSecret, parseWebhookToken, secretsEqual, webhookToken } from './job-id.js';
 import { createSnapshot, reduce, type NewJob } from './job-reducer.js';
 import type { JobSnapshot, Observation, ObservationSource } from './job-snapshot.js';
-import { isTerminal } from './job-status.js';
+import { isTerminal, type JobStatus } from './job-status.js';
 import type { JobStore, StoredJob } from './job-store.js';
 import { GroupCommit } from './group-commit.js';
 import { PollScheduler, type PollOutcome } from './poll-scheduler.js';
@@ -79,10 +79,12 @@ export type EngineEvent =
       /** When the call went out and when its answer (or failure) came back. */
       startedAt: number;
       endedAt: number;
+      /** The status the answer reported (for an `ok` poll). */
+      observed?: JobStatus;
       retryAfterMs?: number;
       error?: string;
     }
-  | { type: 'webhook'; provider: string; jobId: string; outcome: 'applied' | 'duplicate' }
+  | { type: 'webhook'; provider: string; jobId: string; outcome: 'applied' | 'duplicate'; observed?: JobStatus; at: number }
   | { type: 'store-error'; error: unknown; attempt: number }
   | { type: 'restored'; jobs: number; resumed: number; unconfigured: number };
 
@@ -395,6 +397,55 @@ export class Engine {
   }
 
   /**
+   * One page of jobs matching the filter, newest first. Pass the returned `next` as `after` for
+   * the following page; `next` is undefined on the last page.
+   */
+  list(jobFilter?: JobFilter, page: { limit?: number; after?: string } = {}): { jobs: JobSnapshot[]; next: string | undefined } {
+    const limit = Math.max(1, Math.min(page.limit ?? 100, 1000));
+    const { jobs } = this.snapshot(jobFilter);
+    // Ids start with their creation time, so sorting ids sorts by age.
+    jobs.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+    const after = page.after;
+    const start = after === undefined ? 0 : jobs.findIndex((job) => job.id < after);
+    const slice = start < 0 ? [] : jobs.slice(start, start + limit);
+    const last = slice.at(-1);
+    return { jobs: slice, next: last !== undefined && start + limit < jobs.length ? last.id : undefined };
+  }
+
+  /**
+   * The files a succeeded job offers (empty for other jobs and providers without files).
+   *
+   * @throws UnknownJobError for an unknown id.
+   */
+  resultFiles(id: string): ResultFile[] {
+    const job = this.#jobs.get(id)?.published;
+    if (job === undefined) throw new UnknownJobError(id);
+    const adapter = this.#adapters.get(job.provider);
+    const ref = refOf(job);
+    if (job.status !== 'succeeded' || job.result === null || ref === undefined || adapter?.resultFiles === undefined) return [];
+    return adapter.resultFiles(ref, job.result);
+  }
+
+  /**
+   * Opens one result file of a succeeded job for reading, from the provider.
+   *
+   * @throws UnknownJobError; JobstreamError `RESULT_NOT_READY` when the job has not succeeded,
+   *   `UNKNOWN_RESULT` for a name it does not offer; ProviderError when the download fails.
+   */
+  async openResult(id: string, name: string): Promise<ResultDownload> {
+    this.#assertOpen();
+    const files = this.resultFiles(id);
+    const job = this.#jobs.get(id)?.published as JobSnapshot;
+    if (job.status !== 'succeeded') throw new JobstreamError('RESULT_NOT_READY', `job "${id}" is ${job.status}; results exist once it has succeeded`);
+    const adapter = this.#adapters.get(job.provider);
+    const ref = refOf(job);
+    if (!files.some((file) => file.name === name) || adapter?.download === undefined || ref === undefined || job.result === null) {
+      throw new JobstreamError('UNKNOWN_RESULT', `job "${id}" has no result file "${name}" (files: ${files.map((f) => f.name).join(', ') || 'none'})`);
+    }
+    return adapter.download(ref, job.result, name, { signal: this.#abort.signal });
+  }
+
+  /**
    * Resolves with the job's terminal snapshot (whatever the outcome: check `status`).
    *
    * @throws UnknownJobError for an unknown id; WaitTimeoutError after `timeoutMs`.
@@ -477,7 +528,14 @@ export class Engine {
     if (parsed.confirm === true) this.#polls.pollNow(id);
     await entry.pending;
     const outcome = changed ? 'applied' : 'duplicate';
-    this.#events.next({ type: 'webhook', provider: adapter.provider, jobId: id, outcome });
+    this.#events.next({
+      type: 'webhook',
+      provider: adapter.provider,
+      jobId: id,
+      outcome,
+      at: this.#now(),
+      ...(parsed.report === undefined ? {} : { observed: parsed.report.status }),
+    });
     return { outcome, job: entry.published ?? entry.current };
   }
 
@@ -586,9 +644,11 @@ export class Engine {
     }
     let outcome: PollOutcome;
     let problem: string | undefined;
+    let observed: JobStatus | undefined;
     const startedAt = this.#now();
     try {
       const report = await adapter.poll(ref, { signal: this.#abort.signal });
+      observed = report.status;
       this.#apply(entry, observe(report, 'poll', this.#now()));
       outcome = { type: 'ok', terminal: isTerminal(entry.current.status) };
     } catch (error) {
@@ -605,6 +665,7 @@ export class Engine {
       outcome: outcome.type,
       startedAt,
       endedAt: this.#now(),
+      ...(observed === undefined ? {} : { observed }),
       ...('retryAfterMs' in outcome && outcome.retryAfterMs !== undefined ? { retryAfterMs: outcome.retryAfterMs } : {}),
       ...(problem === undefined ? {} : { error: problem }),
     });

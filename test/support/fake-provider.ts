@@ -46,6 +46,8 @@ export class FakeProvider implements ProviderAdapter {
   readonly failures: { on: 'create' | 'poll'; error: Error }[] = [];
   /** When set, `create` waits for this promise before answering. */
   createGate: Promise<void> | undefined;
+  /** When set, `create` runs this first (to look at the request while it is in flight). */
+  beforeCreate: ((request: CreateJobRequest) => Promise<void>) | undefined;
   #next = 0;
 
   constructor(options: { provider?: string; credentialId?: string; pollPolicy?: Partial<PollPolicy> } = {}) {
@@ -67,6 +69,7 @@ export class FakeProvider implements ProviderAdapter {
 
   async create(request: CreateJobRequest, _context: CallContext): Promise<CreateJobResult> {
     this.created.push(request);
+    await this.beforeCreate?.(request);
     await this.createGate;
     this.#failIfScripted('create');
     const externalId = `ext-${++this.#next}`;

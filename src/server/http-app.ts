@@ -1,0 +1,63 @@
+import type { HttpBindings } from '@hono/node-server';
+import { Hono } from 'hono';
+import type { Engine } from '../streams/engine.js';
+import { errorResponse, HttpError } from './api-error.js';
+import { bearerToken } from './auth.js';
+import { jobsRoutes } from './jobs-routes.js';
+import type { ServerMetrics } from './metrics.js';
+import { webhookRoutes } from './webhook-routes.js';
+
+/** What the HTTP app is built from. */
+export interface HttpAppOptions {
+  engine: Engine;
+  metrics: ServerMetrics;
+  authorize: (token: string | undefined) => boolean;
+  uploadDir: string;
+  maxUploadBytes: number;
+  maxJsonBytes: number;
+  maxWebhookBytes: number;
+  /** Extra routes mounted at the root (the dashboard). */
+  extra?: (app: Hono<{ Bindings: HttpBindings }>) => void;
+}
+
+/**
+ * The REST API: `/healthz` (open), `/metrics` and `/v1/*` (bearer token), and the webhook
+ * intake `/v1/hooks/:provider/:token` (authorised by the per-job secret in its path).
+ * Every error is JSON `{ error: { code, message, issues? } }`.
+ */
+export function createHttpApp(options: HttpAppOptions): Hono<{ Bindings: HttpBindings }> {
+  const { engine, metrics } = options;
+  const app = new Hono<{ Bindings: HttpBindings }>();
+  app.onError((error, c) => {
+    const response = errorResponse(c, error);
+    if (c.req.path.startsWith('/v1/hooks/') && response.status >= 400 && response.status < 500) {
+      metrics.webhookRejected(c.req.path.split('/')[3] ?? 'unknown');
+    }
+    return response;
+  });
+  app.notFound((c) => c.json({ error: { code: 'NOT_FOUND', message: `no route ${c.req.method} ${c.req.path}` } }, 404));
+
+  app.get('/healthz', (c) => c.json({ status: 'ok', epoch: engine.epoch, seq: engine.seq, providers: engine.providers }));
+
+  app.route('/v1/hooks', webhookRoutes({ engine, maxBytes: options.maxWebhookBytes }));
+
+  const requireToken = async (c: { req: { header(name: string): string | undefined } }, next: () => Promise<void>) => {
+    if (!options.authorize(bearerToken(c.req.header('authorization')))) {
+      throw new HttpError(401, 'UNAUTHORIZED', 'a valid bearer token is required (Authorization: Bearer <token>)');
+    }
+    await next();
+  };
+  app.use('/metrics', requireToken);
+  app.get('/metrics', async (c) => c.body(await metrics.text(), 200, { 'content-type': metrics.contentType }));
+
+  app.use('/v1/*', async (c, next) => (c.req.path.startsWith('/v1/hooks/') ? next() : requireToken(c, next)));
+  app.get('/v1/providers', (c) =>
+    c.json({ providers: engine.providers.map((name) => ({ name, kinds: engine.kindsOf(name) ?? [] })) }),
+  );
+  app.route(
+    '/v1/jobs',
+    jobsRoutes({ engine, uploadDir: options.uploadDir, maxUploadBytes: options.maxUploadBytes, maxJsonBytes: options.maxJsonBytes }),
+  );
+  options.extra?.(app);
+  return app;
+}

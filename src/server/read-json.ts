@@ -1,0 +1,37 @@
+import type { ReadableStreamReadResult } from 'node:stream/web';
+import type { Context } from 'hono';
+import { HttpError } from './api-error.js';
+
+/**
+ * Reads a request body as JSON, refusing more than `maxBytes` with 413 (checked while the body
+ * streams in, not only from Content-Length) and malformed JSON with 400.
+ */
+export async function readJson(c: Context, maxBytes: number): Promise<unknown> {
+  const declared = Number(c.req.header('content-length'));
+  if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes);
+  const body = c.req.raw.body;
+  if (body === null) throw new HttpError(400, 'INVALID_REQUEST', 'the request has no body; send JSON');
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = (body as ReadableStream<Uint8Array>).getReader();
+  for (;;) {
+    const { done, value }: ReadableStreamReadResult<Uint8Array> = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel();
+      throw tooLarge(maxBytes);
+    }
+    chunks.push(value);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new HttpError(400, 'INVALID_REQUEST', `the body is not valid JSON (${(error as Error).message})`);
+  }
+}
+
+function tooLarge(maxBytes: number): HttpError {
+  return new HttpError(413, 'PAYLOAD_TOO_LARGE', `the body is larger than the ${maxBytes}-byte limit`);
+}

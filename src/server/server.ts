@@ -1,0 +1,133 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { createAdaptorServer, type HttpBindings } from '@hono/node-server';
+import type { Hono } from 'hono';
+import type { ProviderAdapter } from '../providers/provider-adapter.js';
+import { createEngine, type Engine } from '../streams/engine.js';
+import type { JobStore } from '../streams/job-store.js';
+import { tokenChecker } from './auth.js';
+import { createHttpApp } from './http-app.js';
+import { ServerMetrics } from './metrics.js';
+import { WsHub, type WsHubOptions } from './ws-hub.js';
+
+/** Options of {@link startServer}. */
+export interface ServerOptions {
+  providers: readonly ProviderAdapter[];
+  /** The API token clients must send. */
+  token: string;
+  /** @default '127.0.0.1' */
+  host?: string;
+  /** @default 8080; 0 picks a free port */
+  port?: number;
+  /** Data directory for the store and uploads. @default './data' */
+  dataDir?: string;
+  /** A store to use instead of a `FileStore` in `dataDir` (tests). */
+  store?: JobStore;
+  /**
+   * The base URL providers call back to. @default `http://<host>:<port>` once listening
+   */
+  publicUrl?: string;
+  /** Largest accepted upload. @default 200 MiB */
+  maxUploadBytes?: number;
+  /** Largest accepted JSON body. @default 1 MiB */
+  maxJsonBytes?: number;
+  /** Largest accepted webhook body. @default 1 MiB */
+  maxWebhookBytes?: number;
+  /** WebSocket hub limits. */
+  ws?: Omit<WsHubOptions, 'engine' | 'authorize'>;
+  /** Extra routes (the dashboard). */
+  extraRoutes?: (app: Hono<{ Bindings: HttpBindings }>) => void;
+}
+
+/** A running server. */
+export interface RunningServer {
+  /** `http://host:port` */
+  readonly url: string;
+  readonly port: number;
+  /** The base URL providers call back to. */
+  readonly publicUrl: string;
+  readonly engine: Engine;
+  readonly hub: WsHub;
+  /** Stops taking requests, closes WebSockets, finishes durable writes. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the engine and serves the REST API, the webhook intake and the WebSocket hub on one
+ * port. Resolves once listening.
+ *
+ * @example
+ * const server = await startServer({ providers: [klangio], token: 'secret', port: 8080 });
+ * console.log(server.url);
+ */
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const host = options.host ?? '127.0.0.1';
+  const dataDir = options.dataDir ?? './data';
+  // The callback URL needs the port, which port 0 only tells after listening; webhook URLs are
+  // only built when a job is submitted, after that.
+  let publicUrl = options.publicUrl?.replace(/\/+$/, '');
+  const engine = await createEngine({
+    providers: options.providers,
+    dataDir,
+    ...(options.store === undefined ? {} : { store: options.store }),
+    webhookUrl: (provider, token) => `${publicUrl}/v1/hooks/${provider}/${token}`,
+  });
+  const authorize = tokenChecker(options.token);
+  const hub = new WsHub({ engine, authorize, ...options.ws });
+  const metrics = new ServerMetrics(engine, hub);
+  const app = createHttpApp({
+    engine,
+    metrics,
+    authorize,
+    uploadDir: join(dataDir, 'uploads'),
+    maxUploadBytes: options.maxUploadBytes ?? 200 * 1024 * 1024,
+    maxJsonBytes: options.maxJsonBytes ?? 1024 * 1024,
+    maxWebhookBytes: options.maxWebhookBytes ?? 1024 * 1024,
+    ...(options.extraRoutes === undefined ? {} : { extra: options.extraRoutes }),
+  });
+  const server = createAdaptorServer({ fetch: app.fetch, hostname: host }) as Server;
+  server.on('upgrade', (request, socket, head) => {
+    const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+    if (path === '/v1/stream') hub.handleUpgrade(request, socket, head);
+    else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 8080, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    await hub.close();
+    metrics.close();
+    await engine.close();
+    throw error;
+  }
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  publicUrl ??= url;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    port,
+    publicUrl,
+    engine,
+    hub,
+    close() {
+      closing ??= (async () => {
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        await hub.close();
+        server.closeIdleConnections();
+        await engine.close();
+        metrics.close();
+        server.closeAllConnections();
+        await stopped;
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,385 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Subscription } from 'rxjs';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import type { Engine } from '../streams/engine.js';
+import type { JobChange } from '../streams/job-change.js';
+import { compileFilter, type JobPredicate } from '../streams/job-filter.js';
+import { describeIssue } from '../streams/snapshot-file.js';
+import { bearerToken } from './auth.js';
+import { ClientMessage, CLOSE_CODES, type ServerMessage, type SubscribeMessage, type WsErrorCode } from './ws-protocol.js';
+
+/** Options of {@link WsHub}. */
+export interface WsHubOptions {
+  engine: Engine;
+  /** Whether a token (from `Authorization: Bearer` or `?token=`) may connect. */
+  authorize: (token: string | undefined) => boolean;
+  /** Largest client message accepted; larger ones get a MESSAGE_TOO_LARGE error. @default 65536 */
+  maxMessageBytes?: number;
+  /** Subscriptions per connection. @default 32 */
+  maxSubscriptions?: number;
+  /** Open connections per server; past it an upgrade is answered 503. @default 10000 */
+  maxConnections?: number;
+  /** Ping interval; a peer that misses one is terminated at the next. @default 30000 */
+  heartbeatMs?: number;
+  /** Past this many unsent bytes a client gets only the latest state of each job. @default 1 MiB */
+  lagBytes?: number;
+  /** Past this many unsent bytes (buffered plus owed) a client is dropped with close code 1013. @default 8 MiB */
+  dropBytes?: number;
+  /** A client still lagging after this long (it is not catching up) is dropped with 1013. @default 30000 */
+  lagTimeoutMs?: number;
+  /** Jobs per `snapshot` message. @default 500 */
+  snapshotPageSize?: number;
+}
+
+/** Counters the hub keeps, for metrics. */
+export interface WsHubStats {
+  connections: number;
+  subscriptions: number;
+  messagesSent: number;
+  droppedSlowClients: number;
+  deadPeersTerminated: number;
+  protocolErrors: number;
+  refusedUpgrades: number;
+}
+
+interface Sub {
+  readonly id: string;
+  readonly matches: JobPredicate;
+}
+
+interface Client {
+  readonly ws: WebSocket;
+  readonly subs: Map<string, Sub>;
+  alive: boolean;
+  /** Changes queued this tick, per subscription, in seq order. */
+  readonly outbox: Map<Sub, JobChange[]>;
+  /** While lagging: only the latest change of each job, per subscription. */
+  lagging: Map<Sub, Map<string, JobChange>> | undefined;
+  /** Serialised size of what `lagging` holds: owed on top of the socket's buffer. */
+  owedBytes: number;
+  /** When the client started lagging (ms since epoch). */
+  laggingSince: number;
+}
+
+/**
+ * The live WebSocket hub at `/v1/stream` (protocol in `ws-protocol.ts` and docs/protocol.md).
+ *
+ * It follows ws's documented patterns (a tracked client set, sends only to open sockets, a
+ * ping/`isAlive` heartbeat, one idempotent close) and adds jobstream's policy:
+ * - Fan-out happens once per tick: every change published in the same tick goes to a client as
+ *   one `change` message per subscription, and each change is serialised once for all clients.
+ * - Backpressure: a client whose unsent bytes pass `lagBytes` is switched to "latest state per
+ *   job" until it drains. It is dropped with 1013 when what it owes passes `dropBytes`, or when
+ *   it is still lagging after `lagTimeoutMs`. A slow client never delays the others and never
+ *   makes the server buffer without bound.
+ */
+export class WsHub {
+  readonly #engine: Engine;
+  readonly #authorize: (token: string | undefined) => boolean;
+  readonly #limits: Required<Omit<WsHubOptions, 'engine' | 'authorize'>>;
+  readonly #wss: WebSocketServer;
+  readonly #clients = new Set<Client>();
+  readonly #dirty = new Set<Client>();
+  readonly #changes: Subscription;
+  readonly #heartbeat: NodeJS.Timeout;
+  #flushScheduled = false;
+  #closing: Promise<void> | undefined;
+  readonly stats: WsHubStats = {
+    connections: 0,
+    subscriptions: 0,
+    messagesSent: 0,
+    droppedSlowClients: 0,
+    deadPeersTerminated: 0,
+    protocolErrors: 0,
+    refusedUpgrades: 0,
+  };
+
+  constructor(options: WsHubOptions) {
+    this.#engine = options.engine;
+    this.#authorize = options.authorize;
+    this.#limits = {
+      maxMessageBytes: options.maxMessageBytes ?? 64 * 1024,
+      maxSubscriptions: options.maxSubscriptions ?? 32,
+      maxConnections: options.maxConnections ?? 10_000,
+      heartbeatMs: options.heartbeatMs ?? 30_000,
+      lagBytes: options.lagBytes ?? 1024 * 1024,
+      dropBytes: options.dropBytes ?? 8 * 1024 * 1024,
+      lagTimeoutMs: options.lagTimeoutMs ?? 30_000,
+      snapshotPageSize: options.snapshotPageSize ?? 500,
+    };
+    // ws enforces a hard ceiling itself (close 1009); below it we answer with an error message.
+    this.#wss = new WebSocketServer({ noServer: true, maxPayload: Math.max(1024 * 1024, this.#limits.maxMessageBytes * 4), perMessageDeflate: false });
+    this.#changes = this.#engine.changes$().subscribe((change) => this.#route(change));
+    this.#heartbeat = setInterval(() => this.#beat(), this.#limits.heartbeatMs);
+    this.#heartbeat.unref();
+  }
+
+  /** Open connections. */
+  get clientCount(): number {
+    return this.#clients.size;
+  }
+
+  /**
+   * Takes an HTTP upgrade for `/v1/stream`: checks the token and the connection limit, answering
+   * 401 or 503 without a socket when they fail.
+   */
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (this.#closing !== undefined) return refuse(socket, 503, 'SHUTTING_DOWN', 'the server is shutting down');
+    const url = new URL(request.url ?? '/', 'http://localhost');
+    const token = bearerToken(request.headers.authorization) ?? url.searchParams.get('token') ?? undefined;
+    if (!this.#authorize(token)) {
+      this.stats.refusedUpgrades += 1;
+      return refuse(socket, 401, 'UNAUTHORIZED', 'a valid bearer token is required (Authorization header or ?token=)');
+    }
+    if (this.#clients.size >= this.#limits.maxConnections) {
+      this.stats.refusedUpgrades += 1;
+      return refuse(socket, 503, 'TOO_MANY_CONNECTIONS', `the server allows ${this.#limits.maxConnections} connections`);
+    }
+    this.#wss.handleUpgrade(request, socket, head, (ws) => this.#accept(ws));
+  }
+
+  /** Closes every connection (1001) and stops the hub. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= new Promise<void>((resolve) => {
+      clearInterval(this.#heartbeat);
+      this.#changes.unsubscribe();
+      for (const client of this.#clients) client.ws.close(CLOSE_CODES.goingAway, 'server shutting down');
+      const deadline = setTimeout(() => {
+        for (const client of this.#clients) client.ws.terminate();
+      }, 1000);
+      deadline.unref();
+      this.#wss.close(() => {
+        clearTimeout(deadline);
+        resolve();
+      });
+    });
+    return this.#closing;
+  }
+
+  #accept(ws: WebSocket): void {
+    const client: Client = { ws, subs: new Map(), alive: true, outbox: new Map(), lagging: undefined, owedBytes: 0, laggingSince: 0 };
+    this.#clients.add(client);
+    this.stats.connections += 1;
+    ws.on('pong', () => {
+      client.alive = true;
+    });
+    ws.on('message', (data, isBinary) => this.#receive(client, data, isBinary));
+    ws.on('close', () => this.#forget(client));
+    ws.on('error', () => ws.terminate());
+    this.#send(client, {
+      type: 'hello',
+      epoch: this.#engine.epoch,
+      seq: this.#engine.seq,
+      limits: {
+        maxMessageBytes: this.#limits.maxMessageBytes,
+        maxSubscriptions: this.#limits.maxSubscriptions,
+        heartbeatMs: this.#limits.heartbeatMs,
+      },
+    });
+  }
+
+  #forget(client: Client): void {
+    if (!this.#clients.delete(client)) return;
+    this.stats.subscriptions -= client.subs.size;
+    this.#dirty.delete(client);
+  }
+
+  #receive(client: Client, data: RawData, isBinary: boolean): void {
+    const bytes = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
+    if (bytes > this.#limits.maxMessageBytes) {
+      return this.#error(client, 'MESSAGE_TOO_LARGE', `messages are limited to ${this.#limits.maxMessageBytes} bytes, this one has ${bytes}`);
+    }
+    if (isBinary) return this.#error(client, 'BAD_MESSAGE', 'binary messages are not part of the protocol; send JSON text');
+    let raw: unknown;
+    try {
+      raw = JSON.parse(Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]).toString('utf8'));
+    } catch {
+      return this.#error(client, 'BAD_MESSAGE', 'the message is not valid JSON');
+    }
+    const parsed = ClientMessage.safeParse(raw);
+    if (!parsed.success) {
+      const sub = typeof (raw as { sub?: unknown } | null)?.sub === 'string' ? (raw as { sub: string }).sub : undefined;
+      return this.#error(client, 'BAD_MESSAGE', describeIssue(parsed.error), sub);
+    }
+    const message = parsed.data;
+    switch (message.type) {
+      case 'subscribe':
+        return this.#subscribe(client, message);
+      case 'unsubscribe': {
+        const sub = client.subs.get(message.sub);
+        if (sub === undefined) return this.#error(client, 'UNKNOWN_SUBSCRIPTION', `no subscription "${message.sub}"`, message.sub);
+        client.subs.delete(message.sub);
+        client.outbox.delete(sub);
+        client.lagging?.delete(sub);
+        this.stats.subscriptions -= 1;
+        return;
+      }
+      case 'ping':
+        return this.#send(client, message.id === undefined ? { type: 'pong' } : { type: 'pong', id: message.id });
+    }
+  }
+
+  #subscribe(client: Client, message: SubscribeMessage): void {
+    const { sub: id, filter, resume } = message;
+    if (client.subs.has(id)) return this.#error(client, 'DUPLICATE_SUBSCRIPTION', `subscription "${id}" exists; unsubscribe it first`, id);
+    if (client.subs.size >= this.#limits.maxSubscriptions) {
+      return this.#error(client, 'TOO_MANY_SUBSCRIPTIONS', `a connection may hold ${this.#limits.maxSubscriptions} subscriptions`, id);
+    }
+    const sub: Sub = { id, matches: compileFilter(filter) };
+    // Registered first: every change published from here on is queued for it. Nothing below
+    // yields, so the snapshot (or the replay) and the queued changes meet without a gap.
+    client.subs.set(id, sub);
+    this.stats.subscriptions += 1;
+    const epoch = this.#engine.epoch;
+    const missed = resume === undefined ? undefined : this.#engine.changesSince(resume.epoch, resume.seq, filter);
+    if (resume !== undefined && missed !== undefined) {
+      this.#send(client, { type: 'resumed', sub: id, epoch, seq: resume.seq });
+      for (let i = 0; i < missed.length; i += this.#limits.snapshotPageSize) {
+        this.#sendRaw(client, changeMessage(id, epoch, missed.slice(i, i + this.#limits.snapshotPageSize)));
+      }
+      return;
+    }
+    const { seq, jobs } = this.#engine.snapshot(filter);
+    const reason = resume === undefined ? 'subscribe' : 'resume-unavailable';
+    const size = this.#limits.snapshotPageSize;
+    for (let i = 0; i === 0 || i < jobs.length; i += size) {
+      this.#send(client, { type: 'snapshot', sub: id, epoch, seq, reason, jobs: jobs.slice(i, i + size), more: i + size < jobs.length });
+    }
+  }
+
+  #route(change: JobChange): void {
+    for (const client of this.#clients) {
+      for (const sub of client.subs.values()) {
+        if (!sub.matches(change.job, change.previousStatus)) continue;
+        if (client.lagging !== undefined) {
+          let latest = client.lagging.get(sub);
+          if (latest === undefined) client.lagging.set(sub, (latest = new Map<string, JobChange>()));
+          const replaced = latest.get(change.job.id);
+          if (replaced !== undefined) client.owedBytes -= wireJson(replaced).length;
+          client.owedBytes += wireJson(change).length;
+          latest.set(change.job.id, change);
+          // A reader that has stopped owes more and more (one state per job), or never catches up.
+          if (this.#stalled(client)) this.#drop(client);
+        } else {
+          const queue = client.outbox.get(sub);
+          if (queue === undefined) client.outbox.set(sub, [change]);
+          else queue.push(change);
+          this.#dirty.add(client);
+        }
+      }
+    }
+    if (this.#dirty.size > 0 && !this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(() => this.#flush());
+    }
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    const epoch = this.#engine.epoch;
+    for (const client of this.#dirty) {
+      for (const [sub, changes] of client.outbox) this.#sendRaw(client, changeMessage(sub.id, epoch, changes));
+      client.outbox.clear();
+    }
+    this.#dirty.clear();
+  }
+
+  /** Sends what a lagging client missed, latest state per job in seq order, once it drained. */
+  #catchUp(client: Client): void {
+    const lagging = client.lagging;
+    if (lagging === undefined || client.ws.bufferedAmount > this.#limits.lagBytes / 2) return;
+    client.lagging = undefined;
+    client.owedBytes = 0;
+    const epoch = this.#engine.epoch;
+    for (const [sub, latest] of lagging) {
+      if (latest.size === 0 || !client.subs.has(sub.id)) continue;
+      this.#sendRaw(client, changeMessage(sub.id, epoch, [...latest.values()].sort((a, b) => a.seq - b.seq)));
+    }
+  }
+
+  #send(client: Client, message: ServerMessage): void {
+    this.#sendRaw(client, JSON.stringify(message));
+  }
+
+  #sendRaw(client: Client, text: string): void {
+    const { ws } = client;
+    if (ws.readyState !== WebSocket.OPEN) return;
+    if (ws.bufferedAmount > this.#limits.dropBytes) return this.#drop(client);
+    if (client.lagging === undefined && ws.bufferedAmount > this.#limits.lagBytes) {
+      client.lagging = new Map();
+      client.laggingSince = Date.now();
+    }
+    this.stats.messagesSent += 1;
+    ws.send(text, (error) => {
+      if (error === undefined || error === null) {
+        if (client.lagging !== undefined) this.#catchUp(client);
+      }
+    });
+  }
+
+  #stalled(client: Client): boolean {
+    return (
+      client.lagging !== undefined &&
+      (client.ws.bufferedAmount + client.owedBytes > this.#limits.dropBytes || Date.now() - client.laggingSince > this.#limits.lagTimeoutMs)
+    );
+  }
+
+  #drop(client: Client): void {
+    if (!this.#clients.has(client)) return;
+    this.stats.droppedSlowClients += 1;
+    this.#forget(client);
+    client.ws.close(CLOSE_CODES.tryAgainLater, `slow consumer: more than ${this.#limits.dropBytes} bytes unsent`);
+    // A stalled reader never reads the close frame either.
+    setTimeout(() => client.ws.terminate(), 1000).unref();
+  }
+
+  #error(client: Client, code: WsErrorCode, message: string, sub?: string): void {
+    this.stats.protocolErrors += 1;
+    this.#send(client, sub === undefined ? { type: 'error', code, message } : { type: 'error', code, message, sub });
+  }
+
+  #beat(): void {
+    for (const client of this.#clients) {
+      if (!client.alive) {
+        this.stats.deadPeersTerminated += 1;
+        this.#forget(client);
+        client.ws.terminate();
+        continue;
+      }
+      if (this.#stalled(client)) {
+        this.#drop(client);
+        continue;
+      }
+      client.alive = false;
+      client.ws.ping();
+      if (client.lagging !== undefined) this.#catchUp(client);
+    }
+  }
+}
+
+/** A `change` message built from pre-serialised parts; each change is stringified once per tick. */
+function changeMessage(sub: string, epoch: string, changes: readonly JobChange[]): string {
+  return `{"type":"change","sub":${JSON.stringify(sub)},"epoch":${JSON.stringify(epoch)},"changes":[${changes.map(wireJson).join(',')}]}`;
+}
+
+const serialised = new WeakMap<JobChange, string>();
+
+function wireJson(change: JobChange): string {
+  let json = serialised.get(change);
+  if (json === undefined) {
+    json = JSON.stringify({ seq: change.seq, job: change.job, previousStatus: change.previousStatus });
+    serialised.set(change, json);
+  }
+  return json;
+}
+
+function refuse(socket: Duplex, status: 401 | 503, code: string, message: string): void {
+  const body = JSON.stringify({ error: { code, message } });
+  const reason = status === 401 ? 'Unauthorized' : 'Service Unavailable';
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      (status === 401 ? 'WWW-Authenticate: Bearer\r\n' : '') +
+      `\r\n${body}`,
+  );
+}
