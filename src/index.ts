@@ -50,3 +50,49 @@ export type {
   ProviderReport,
   WebhookDelivery,
 } from './providers/provider-adapter.js';
+export type { ResultDownload, ResultFile } from './providers/provider-adapter.js';
+
+// Providers: the shared HTTP layer, the adapters and their simulators.
+export { createDispatcher, credentialIdOf } from './providers/provider-http.js';
+export type { HttpOptions } from './providers/provider-http.js';
+export { PROVIDERS, PROVIDER_NAMES, isProviderName, simulatorBaseUrl } from './providers/provider-catalog.js';
+export type { AdapterSettings, ProviderInfo, ProviderName } from './providers/provider-catalog.js';
+export { createKlangioAdapter } from './providers/klangio/klangio-adapter.js';
+export type { KlangioAdapterOptions } from './providers/klangio/klangio-adapter.js';
+export { createMusicaiAdapter } from './providers/musicai/musicai-adapter.js';
+export type { MusicaiAdapterOptions } from './providers/musicai/musicai-adapter.js';
+export { listMusicaiWorkflows } from './providers/musicai/musicai-adapter-client.js';
+export { createSunoapiAdapter } from './providers/sunoapi/sunoapi-adapter.js';
+export type { SunoapiAdapterOptions } from './providers/sunoapi/sunoapi-adapter.js';
+export { createCambaiAdapter } from './providers/cambai/cambai-adapter.js';
+export type { CambaiAdapterOptions } from './providers/cambai/cambai-adapter.js';
+export { startKlangioSimulator } from './providers/klangio/klangio-simulator.js';
+export { startMusicaiSimulator } from './providers/musicai/musicai-simulator.js';
+export { startSunoapiSimulator } from './providers/sunoapi/sunoapi-simulator.js';
+export { startCambaiSimulator } from './providers/cambai/cambai-simulator.js';
+export { faultPresets } from './providers/simulator-kit/fault-profile.js';
+export type { FaultProfile, FaultProfilePatch } from './providers/simulator-kit/fault-profile.js';
+export type { RunningSimulator, SimulatorOptions } from './providers/simulator-kit/simulator.js';
+
+// Server: start it in-process, and the WebSocket protocol for clients.
+export { startServer } from './server/server.js';
+export type { RunningServer, ServerOptions } from './server/server.js';
+export { loadServerConfig, ConfigError } from './server/server-config.js';
+export type { ServerConfig } from './server/server-config.js';
+export {
+  ClientMessage,
+  ServerMessage,
+  SubscribeMessage,
+  UnsubscribeMessage,
+  PingMessage,
+  HelloMessage,
+  SnapshotMessage,
+  ResumedMessage,
+  ChangeMessage,
+  PongMessage,
+  ErrorMessage,
+  WireChange,
+  ResumePoint,
+  WsErrorCode,
+  CLOSE_CODES,
+} from './server/ws-protocol.js';

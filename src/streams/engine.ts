@@ -63,6 +63,12 @@ export interface EngineOptions {
   changeLogSize?: number;
   /** Attempts at creating a job when the provider answers "rate-limited". @default 3 */
   submitAttempts?: number;
+  /**
+   * A job whose polls the provider refuses (`rejected`: e.g. 404, the job is gone) this many
+   * times in a row is marked failed with the provider's reason, instead of being polled forever.
+   * @default 5
+   */
+  maxRejectedPolls?: number;
   /** Time source and timers (inject a `TestScheduler` in tests). @default asyncScheduler */
   scheduler?: SchedulerLike;
   /** Uniform random numbers in [0, 1) for jitter. @default Math.random */
@@ -111,6 +117,8 @@ interface JobEntry {
   readonly secret: string;
   /** Settles when `current` is durable; undefined when it already is. */
   pending: Promise<void> | undefined;
+  /** Polls refused in a row (see {@link EngineOptions.maxRejectedPolls}). */
+  rejectedPolls: number;
 }
 
 interface Pending {
@@ -164,6 +172,7 @@ export class Engine {
   readonly #scheduler: SchedulerLike;
   readonly #webhookUrl: ((provider: string, token: string) => string) | undefined;
   readonly #submitAttempts: number;
+  readonly #maxRejectedPolls: number;
   readonly #abort = new AbortController();
   #seq = 0;
   #compaction: Promise<void> | undefined;
@@ -179,6 +188,7 @@ export class Engine {
     this.#scheduler = options.scheduler ?? asyncScheduler;
     this.#webhookUrl = options.webhookUrl;
     this.#submitAttempts = options.submitAttempts ?? 3;
+    this.#maxRejectedPolls = options.maxRejectedPolls ?? 5;
     this.#log = new ChangeLog(options.changeLogSize ?? 10_000);
     this.epoch = `${this.#scheduler.now().toString(36)}-${newSecret().slice(0, 8)}`;
     this.#polls = new PollScheduler({
@@ -221,7 +231,7 @@ export class Engine {
     let resumed = 0;
     let unconfigured = 0;
     for (const { job, secret } of stored) {
-      this.#jobs.set(job.id, { current: job, published: job, secret, pending: undefined });
+      this.#jobs.set(job.id, { current: job, published: job, secret, pending: undefined, rejectedPolls: 0 });
       if (job.externalId !== null) this.#byExternalId.set(externalKey(job.provider, job.externalId), job.id);
     }
     for (const entry of this.#jobs.values()) {
@@ -582,7 +592,7 @@ export class Engine {
   #create(job: Omit<NewJob, 'id' | 'createdAt'>): JobEntry {
     const now = this.#now();
     const snapshot = createSnapshot({ ...job, id: newJobId(now), createdAt: now });
-    const entry: JobEntry = { current: snapshot, published: undefined, secret: newSecret(), pending: undefined };
+    const entry: JobEntry = { current: snapshot, published: undefined, secret: newSecret(), pending: undefined, rejectedPolls: 0 };
     this.#jobs.set(snapshot.id, entry);
     this.#enqueue(entry, snapshot);
     return entry;
@@ -649,6 +659,7 @@ export class Engine {
     try {
       const report = await adapter.poll(ref, { signal: this.#abort.signal });
       observed = report.status;
+      entry.rejectedPolls = 0;
       this.#apply(entry, observe(report, 'poll', this.#now()));
       outcome = { type: 'ok', terminal: isTerminal(entry.current.status) };
     } catch (error) {
@@ -657,6 +668,15 @@ export class Engine {
         error instanceof ProviderError && (error.failure === 'rate-limited' || error.failure === 'unavailable')
           ? { type: error.failure, retryAfterMs: error.retryAfterMs }
           : { type: 'failed' };
+      if (error instanceof ProviderError && error.failure === 'rejected' && ++entry.rejectedPolls >= this.#maxRejectedPolls) {
+        this.#apply(entry, {
+          status: 'failed',
+          error: { code: error.providerCode ?? 'PROVIDER_REJECTED', message: `the provider refused ${entry.rejectedPolls} polls in a row: ${problem}` },
+          source: 'poll',
+          observedAt: this.#now(),
+        });
+        outcome = { type: 'ok', terminal: true };
+      }
     }
     this.#events.next({
       type: 'poll',

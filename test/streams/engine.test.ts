@@ -267,3 +267,31 @@ describe('Engine.close', () => {
     await engine.close();
   });
 });
+
+describe('Engine and jobs the provider no longer knows', () => {
+  it('fails a job after maxRejectedPolls refused polls in a row, with the reason', async () => {
+    const provider = new FakeProvider();
+    const engine = await createEngine({ providers: [provider], store: new MemoryStore(), maxRejectedPolls: 3 });
+    engines.push(engine);
+    const job = await engine.track({ provider: 'fake', kind: 'transcription', externalId: 'deleted-long-ago' });
+    const done = await engine.waitFor(job.id, { timeoutMs: 5000 });
+    expect(done).toMatchObject({ status: 'failed', source: 'poll', error: { code: 'PROVIDER_REJECTED' } });
+    expect(done.error?.message).toMatch(/refused 3 polls in a row: fake: no job deleted-long-ago/);
+    expect(provider.pollsOf.get('deleted-long-ago')).toBe(3);
+  });
+
+  it('does not count refusals that are not in a row', async () => {
+    const provider = new FakeProvider();
+    const engine = await createEngine({ providers: [provider], store: new MemoryStore(), maxRejectedPolls: 2 });
+    engines.push(engine);
+    provider.set('flaky', 'WORKING');
+    const refuse = () => provider.failures.push({ on: 'poll', error: new ProviderError('fake', 'rejected', 'hiccup', { status: 404 }) });
+    refuse();
+    const job = await engine.track({ provider: 'fake', kind: 'transcription', externalId: 'flaky' });
+    await reach(engine, job.id, (j) => j.status === 'running');
+    refuse();
+    await expect.poll(() => provider.failures.length).toBe(0);
+    provider.set('flaky', 'DONE', { result: 'fine' });
+    expect(await engine.waitFor(job.id, { timeoutMs: 5000 })).toMatchObject({ status: 'succeeded' });
+  });
+});

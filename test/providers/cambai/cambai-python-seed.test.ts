@@ -1,5 +1,5 @@
-import { execFile } from 'node:child_process';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -39,9 +39,22 @@ describe('Camb.ai simulator with the seed 003 Python polling example', () => {
   beforeEach(({ skip }) => skip(!pythonReady, SKIP_REASON));
 
   it('polls a task to SUCCESS and returns its run_id', async () => {
-    const sim = await startSim({ speed: 20 });
+    // A hand-driven clock: the task stays PENDING until the client has seen it pending, however
+    // slowly python3 starts on a busy machine.
+    let now = Date.now();
+    const sim = await startSim({ speed: 1, now: () => now });
     const taskId = await createTask(sim, { media_url: 'https://example.com/meeting.mp3' });
-    const { lines, result, exitCode } = await runSeedClient(sim, taskId);
+    const child = spawn('python3', [script], {
+      env: { ...process.env, CAMB_BASE_URL: sim.baseUrl, CAMB_API_KEY: sim.apiKey, CAMB_TASK_ID: taskId, CAMB_POLL_SECONDS: '0.01', CAMB_MAX_POLLS: '100000' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const lines: string[] = [];
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      lines.push(line);
+      if (line === 'Status: PENDING') now += 3_600_000;
+    });
+    const exitCode = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const result: unknown = JSON.parse((lines.at(-1) ?? '').replace(/^RESULT /, ''));
     expect(exitCode).toBe(0);
     const final = CambaiTaskStatusResponse.parse(result);
     expect(final.status).toBe('SUCCESS');

@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+/**
+ * The `jobstream` command. Each subcommand lives in `src/cli/`; this file only dispatches,
+ * wires Ctrl-C to a clean shutdown, and turns errors into one readable line.
+ */
+import { UsageError } from './cli/cli-error.js';
+import { SERVE_HELP, serveCommand } from './cli/serve-command.js';
+import { SIMULATE_HELP, simulateCommand } from './cli/simulate-command.js';
+import { JobstreamError } from './streams/errors.js';
+
+const HELP = `Usage: jobstream <command> [options]
+
+Commands:
+  serve                 run the engine, REST API, webhook intake and WebSocket hub
+  simulate <provider>   run a provider simulator (klangio, musicai, sunoapi, cambai)
+
+Run "jobstream <command> --help" for a command's options and examples.`;
+
+const COMMANDS: Record<string, { run: (argv: string[], out: NodeJS.WritableStream, signal: AbortSignal) => Promise<void>; help: string }> = {
+  serve: { run: serveCommand, help: SERVE_HELP },
+  simulate: { run: simulateCommand, help: SIMULATE_HELP },
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${HELP}\n`);
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (command === undefined) throw new UsageError(`unknown command "${name}"\n\n${HELP}`);
+  const stop = new AbortController();
+  const onSignal = (): void => stop.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    await command.run(rest, process.stdout, stop.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    const message =
+      error instanceof UsageError || error instanceof JobstreamError || (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION'
+        ? (error as Error).message
+        : error instanceof Error
+          ? `${error.name}: ${error.message}`
+          : String(error);
+    process.stderr.write(`jobstream: ${message}\n`);
+    process.exitCode = error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? 2 : 1;
+  },
+);

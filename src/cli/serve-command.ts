@@ -1,0 +1,69 @@
+import { parseArgs } from 'node:util';
+import { createDispatcher } from '../providers/provider-http.js';
+import { PROVIDERS } from '../providers/provider-catalog.js';
+import { loadServerConfig, SERVER_SETTINGS } from '../server/server-config.js';
+import { startServer } from '../server/server.js';
+
+export const SERVE_HELP = `Usage: jobstream serve [--port <n>] [--host <addr>] [--data <dir>]
+
+Starts the engine, the REST API, the webhook intake and the WebSocket hub on one port.
+Providers are configured from the environment: <PROVIDER>_API_KEY (required to enable
+one) and <PROVIDER>_BASE_URL (default: the real API), for KLANGIO, MUSICAI, SUNOAPI and
+CAMBAI. Clients authenticate with JOBSTREAM_TOKEN (generated and printed when unset).
+
+Options:
+${Object.values(SERVER_SETTINGS)
+  .filter((s): s is (typeof s & { flag: string }) => 'flag' in s)
+  .map((s) => `  --${s.flag.padEnd(22)}${s.description} (env ${s.env}, default ${String(s.default)})`)
+  .join('\n')}
+  -h, --help                this help
+
+Examples:
+  JOBSTREAM_TOKEN=change-me-please-16 KLANGIO_API_KEY=... jobstream serve --port 8080
+  KLANGIO_BASE_URL=http://127.0.0.1:4100 KLANGIO_API_KEY=dev-key jobstream serve --data ./data`;
+
+/** `jobstream serve`: runs the server until SIGINT/SIGTERM, then shuts down cleanly. */
+export async function serveCommand(argv: string[], out: NodeJS.WritableStream, signal: AbortSignal): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { port: { type: 'string' }, host: { type: 'string' }, data: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help === true) {
+    out.write(`${SERVE_HELP}\n`);
+    return;
+  }
+  const config = loadServerConfig(process.env, {
+    ...(values.port === undefined ? {} : { port: values.port }),
+    ...(values.host === undefined ? {} : { host: values.host }),
+    ...(values.data === undefined ? {} : { data: values.data }),
+  });
+  const dispatcher = createDispatcher();
+  const providers = config.providers.map(({ name, apiKey, baseUrl }) => PROVIDERS[name].createAdapter({ apiKey, baseUrl, dispatcher }));
+  const server = await startServer({
+    providers,
+    token: config.token,
+    host: config.host,
+    port: config.port,
+    dataDir: config.dataDir,
+    ...(config.publicUrl === undefined ? {} : { publicUrl: config.publicUrl }),
+    maxUploadBytes: config.maxUploadBytes,
+    maxJsonBytes: config.maxJsonBytes,
+    maxWebhookBytes: config.maxWebhookBytes,
+    ws: config.ws,
+  });
+  out.write(
+    `jobstream listening on ${server.url}\n` +
+      `  providers: ${config.providers.map((p) => `${p.name} (${p.baseUrl})`).join(', ') || 'none configured: set <PROVIDER>_API_KEY'}\n` +
+      `  webhooks:  ${server.publicUrl}/v1/hooks/<provider>/<token>\n` +
+      `  data:      ${config.dataDir}\n` +
+      (config.tokenGenerated ? `  token:     ${config.token}   (generated; set JOBSTREAM_TOKEN to choose one)\n` : '  token:     from JOBSTREAM_TOKEN\n') +
+      'Press Ctrl-C to stop.\n',
+  );
+  await new Promise<void>((resolve) => {
+    if (signal.aborted) resolve();
+    signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+  out.write('stopping: finishing writes and closing connections...\n');
+  await server.close();
+  await dispatcher.close();
+}

@@ -1,0 +1,239 @@
+import { openAsBlob } from 'node:fs';
+import { basename } from 'node:path';
+import { Readable } from 'node:stream';
+import { FormData, type Dispatcher } from 'undici';
+import { z } from 'zod';
+import { InvalidRequestError, ProviderError, type RequestIssue } from '../../streams/errors.js';
+import type { JobError, JsonValue } from '../../streams/job-snapshot.js';
+import type { PollPolicy } from '../../streams/poll-scheduler.js';
+import type {
+  CallContext,
+  CreateJobRequest,
+  CreateJobResult,
+  JobInput,
+  ProviderAdapter,
+  ProviderJobRef,
+  ProviderReport,
+  ResultDownload,
+} from '../provider-adapter.js';
+import { callProvider, credentialIdOf, expectShape, joinUrl, jsonOf, type ProviderConnection } from '../provider-http.js';
+import {
+  CambaiCreatedAnswer,
+  CambaiStatusAnswer,
+  CambaiTranscriptAnswer,
+  CambaiTranscriptionResult,
+  type CambaiSegment,
+} from './cambai-adapter-schemas.js';
+import { CAMBAI_TRANSCRIPT_FILES, renderCambaiTranscript } from './cambai-adapter-transcript-files.js';
+
+const PROVIDER = 'cambai';
+
+/** The real API. */
+export const CAMBAI_DEFAULT_BASE_URL = 'https://client.camb.ai/apis';
+
+/** Job kinds of Camb.ai: speech-to-text transcription. */
+export const CAMBAI_KINDS = ['transcription'] as const;
+
+/**
+ * How Camb.ai tasks are polled by default. No rate limit is documented (providers.md 4.6). The
+ * SDK tutorial polls every 5 s; the status page suggests 15 s growing to 60 s for long audio,
+ * which the backoff and a caller's `intervalMs` override can provide.
+ */
+export const CAMBAI_POLL_POLICY: Readonly<PollPolicy> = Object.freeze({
+  intervalMs: 5_000,
+  backoff: { initialMs: 2_000, maxMs: 120_000 },
+  rate: { limit: 5, windowMs: 1_000 },
+  maxInFlight: 8,
+});
+
+/** Options of {@link createCambaiAdapter}. */
+export interface CambaiAdapterOptions {
+  /** The API key, sent as `x-api-key`. */
+  apiKey: string;
+  /** The API base; paths are relative to it. @default 'https://client.camb.ai/apis' */
+  baseUrl?: string;
+  /** The shared undici dispatcher (see `createDispatcher`). */
+  dispatcher: Dispatcher;
+  /** Overrides of {@link CAMBAI_POLL_POLICY}. @default {} */
+  pollPolicy?: Partial<PollPolicy>;
+}
+
+/**
+ * Options of a `transcription` job. `language` is Camb.ai's integer id of the spoken language
+ * (English 1, Spanish 54, French 76, German 31, Mandarin 139, Japanese 88, Arabic 4); it is
+ * required, never defaulted, since a wrong language gives a wrong transcript.
+ */
+export const CambaiTranscriptionOptions = z.strictObject({
+  language: z
+    .int({
+      error: (issue) =>
+        issue.input === undefined
+          ? 'is required: the integer Camb.ai id of the spoken language (e.g. 1 for English)'
+          : 'must be an integer Camb.ai language id (e.g. 1 for English)',
+    })
+    .positive('must be a positive Camb.ai language id'),
+  projectName: z.string().min(1).optional(),
+  projectDescription: z.string().min(1).optional(),
+});
+export type CambaiTranscriptionOptions = z.infer<typeof CambaiTranscriptionOptions>;
+
+/**
+ * Creates the Camb.ai transcription adapter: poll-only (no webhooks), no cancel (the API has
+ * none). A finished task's transcript is fetched once and kept as the job's result
+ * `{ runId, transcript }`; the files `transcript.json`, `.txt` and `.srt` are rendered from it.
+ *
+ * @example
+ * const cambai = createCambaiAdapter({ apiKey: process.env.CAMB_API_KEY!, dispatcher: createDispatcher() });
+ * await engine.submit({ provider: 'cambai', kind: 'transcription', input: { type: 'url', url },
+ *   options: { language: 1 } });
+ */
+export function createCambaiAdapter(options: CambaiAdapterOptions): ProviderAdapter {
+  const connection = cambaiConnection(options);
+  const pollPolicy: PollPolicy = { ...CAMBAI_POLL_POLICY, ...options.pollPolicy };
+  return {
+    provider: PROVIDER,
+    kinds: CAMBAI_KINDS,
+    webhooks: false,
+    credentialId: credentialIdOf(connection.apiKey),
+    pollPolicy,
+    validate: validateCambaiRequest,
+    create: (request, context) => createTask(connection, request, context),
+    poll: (job, context) => pollTask(connection, job, context),
+    resultFiles: (_job, result) => (CambaiTranscriptionResult.safeParse(result).success ? [...CAMBAI_TRANSCRIPT_FILES] : []),
+    // Rendered from the stored result: no provider call, but a rejection rather than a throw.
+    download: (job, result, name) => Promise.resolve().then(() => download(job, result, name)),
+  };
+}
+
+function cambaiConnection(options: CambaiAdapterOptions): ProviderConnection {
+  if (typeof options.apiKey !== 'string' || options.apiKey.trim() === '') throw new TypeError('cambai: apiKey must be a non-empty string');
+  const baseUrl = (options.baseUrl ?? CAMBAI_DEFAULT_BASE_URL).replace(/\/+$/, '');
+  let protocol = '';
+  try {
+    protocol = new URL(baseUrl).protocol;
+  } catch {
+    // reported below
+  }
+  if (protocol !== 'http:' && protocol !== 'https:') throw new TypeError(`cambai: baseUrl must be an http(s) URL, got "${baseUrl}"`);
+  return { apiKey: options.apiKey, baseUrl, dispatcher: options.dispatcher };
+}
+
+function validateCambaiRequest(request: Omit<CreateJobRequest, 'webhookUrl'>): RequestIssue[] {
+  const issues: RequestIssue[] = [];
+  if (request.kind !== 'transcription') issues.push({ field: 'kind', reason: `cambai has no job kind "${request.kind}"` });
+  if (request.input === undefined) issues.push({ field: 'input', reason: 'a Camb.ai transcription needs an input: a URL or a file' });
+  const parsed = CambaiTranscriptionOptions.safeParse(request.options);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const keys = issue.code === 'unrecognized_keys' ? issue.keys : [undefined];
+      for (const key of keys) {
+        const path = [...issue.path, ...(key === undefined ? [] : [key])].map(String);
+        issues.push({ field: ['options', ...path].join('.'), reason: key === undefined ? issue.message : 'unknown option' });
+      }
+    }
+  }
+  return issues;
+}
+
+function headersOf(connection: ProviderConnection): Record<string, string> {
+  return { 'x-api-key': connection.apiKey, accept: 'application/json' };
+}
+
+async function apiJson<S extends z.ZodType>(
+  connection: ProviderConnection,
+  schema: S,
+  call: { method: Dispatcher.HttpMethod; path: string; body?: FormData },
+  signal: AbortSignal,
+): Promise<z.infer<S>> {
+  const what = `${call.method} /${call.path}`;
+  const answer = await callProvider(PROVIDER, connection.dispatcher, {
+    method: call.method,
+    url: joinUrl(connection.baseUrl, call.path),
+    headers: headersOf(connection),
+    ...(call.body === undefined ? {} : { body: call.body }),
+    signal,
+  });
+  return expectShape(PROVIDER, schema, jsonOf(PROVIDER, answer, what), what);
+}
+
+async function createTask(connection: ProviderConnection, request: CreateJobRequest, { signal }: CallContext): Promise<CreateJobResult> {
+  const problems = validateCambaiRequest(request);
+  const options = CambaiTranscriptionOptions.safeParse(request.options);
+  if (problems.length > 0 || !options.success || request.input === undefined) throw new InvalidRequestError(problems);
+  const form = new FormData();
+  form.append('language', String(options.data.language));
+  await appendMedia(form, request.input);
+  if (options.data.projectName !== undefined) form.append('project_name', options.data.projectName);
+  if (options.data.projectDescription !== undefined) form.append('project_description', options.data.projectDescription);
+  const created = await apiJson(connection, CambaiCreatedAnswer, { method: 'POST', path: 'transcribe', body: form }, signal);
+  const taskId = created.task_id?.trim();
+  if (taskId === undefined || taskId === '') {
+    throw new ProviderError(PROVIDER, 'invalid-response', 'POST /transcribe: the answer has no task_id');
+  }
+  return { externalId: taskId };
+}
+
+/** A URL goes as `media_url`; a file is streamed from disk as `media_file`. */
+async function appendMedia(form: FormData, input: JobInput): Promise<void> {
+  if (input.type === 'url') {
+    form.append('media_url', input.url);
+    return;
+  }
+  let blob: Blob;
+  try {
+    blob = await openAsBlob(input.path, input.contentType === undefined ? {} : { type: input.contentType });
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new InvalidRequestError([{ field: 'input.path', reason: `cannot read ${input.path}: ${reason}` }]);
+  }
+  form.append('media_file', blob, input.filename ?? basename(input.path));
+}
+
+/**
+ * Translates `GET /transcribe/{task_id}`. PENDING → running: Camb.ai has no separate queued
+ * state, and PENDING covers both. SUCCESS → the transcript is fetched and the job succeeds with
+ * `{ runId, transcript }`. Every other status is a terminal failure, as providers.md 4.7 asks
+ * (the SDK enum lacks TIMEOUT and PAYMENT_REQUIRED, so more unlisted endings are likely).
+ */
+async function pollTask(connection: ProviderConnection, job: ProviderJobRef, { signal }: CallContext): Promise<ProviderReport> {
+  const task = await apiJson(connection, CambaiStatusAnswer, { method: 'GET', path: `transcribe/${encodeURIComponent(job.externalId)}` }, signal);
+  const providerStatus = task.status;
+  const status = task.status.trim().toUpperCase();
+  if (status === 'PENDING') return { status: 'running', providerStatus };
+  if (status === 'SUCCESS') {
+    if (task.run_id === null || task.run_id === undefined) {
+      throw new ProviderError(PROVIDER, 'invalid-response', `GET /transcribe/${job.externalId}: SUCCESS without a run_id`);
+    }
+    const transcript = await apiJson(connection, CambaiTranscriptAnswer, { method: 'GET', path: `transcription-result/${task.run_id}` }, signal);
+    const result: CambaiTranscriptionResult = { runId: task.run_id, transcript };
+    return { status: 'succeeded', providerStatus, result };
+  }
+  return { status: 'failed', providerStatus, error: taskError(task) };
+}
+
+/** `exception_reason` when it says something (not empty, not `NONE`), else the status; `message` as text. */
+function taskError(task: CambaiStatusAnswer): JobError {
+  const reason = task.exception_reason?.trim();
+  const status = task.status.trim();
+  const code = reason !== undefined && reason !== '' && reason.toUpperCase() !== 'NONE' ? reason : status === '' ? 'UNKNOWN_STATUS' : status;
+  return { code, message: messageOf(task.message) ?? `Camb.ai ended the transcription with status ${JSON.stringify(task.status)}` };
+}
+
+function messageOf(message: unknown): string | undefined {
+  if (typeof message === 'string') return message.trim() === '' ? undefined : message;
+  if (message === null || message === undefined) return undefined;
+  if (typeof message === 'object' && Object.keys(message).length === 0) return undefined;
+  return JSON.stringify(message);
+}
+
+function download(job: ProviderJobRef, result: JsonValue, name: string): ResultDownload {
+  const parsed = CambaiTranscriptionResult.safeParse(result);
+  if (!parsed.success) throw new ProviderError(PROVIDER, 'rejected', `job ${job.externalId} has no transcript to download`);
+  const segments: CambaiSegment[] = parsed.data.transcript;
+  const text = renderCambaiTranscript(name, segments);
+  const file = CAMBAI_TRANSCRIPT_FILES.find((f) => f.name === name);
+  if (text === undefined || file === undefined) {
+    throw new ProviderError(PROVIDER, 'rejected', `job ${job.externalId} has no result file "${name}" (files: ${CAMBAI_TRANSCRIPT_FILES.map((f) => f.name).join(', ')})`);
+  }
+  return { contentType: file.contentType, body: Readable.from([Buffer.from(text, 'utf8')]) };
+}

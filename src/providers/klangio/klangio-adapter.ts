@@ -1,0 +1,195 @@
+import { FormData } from 'undici';
+import type { Dispatcher } from 'undici';
+import { z } from 'zod';
+import { ProviderError, type RequestIssue } from '../../streams/errors.js';
+import type { JsonValue } from '../../streams/job-snapshot.js';
+import type { PollPolicy } from '../../streams/poll-scheduler.js';
+import type {
+  CallContext,
+  CreateJobRequest,
+  CreateJobResult,
+  ProviderAdapter,
+  ProviderJobRef,
+  ProviderReport,
+} from '../provider-adapter.js';
+import { callProvider, credentialIdOf, expectShape, joinUrl, jsonOf, type ProviderConnection } from '../provider-http.js';
+import { klangioDownload, klangioResultFiles } from './klangio-adapter-files.js';
+import { klangioUpload } from './klangio-adapter-input.js';
+import { isJsonKind, KLANGIO_KINDS, parseKlangioOptions, type KlangioJobOptions } from './klangio-adapter-options.js';
+import { KLANGIO_JSON_ANSWERS, KLANGIO_STEMS } from './klangio-adapter-results.js';
+import { KlangioStatusAnswer, klangioState, parseKlangioWebhook } from './klangio-adapter-status.js';
+
+export { KLANGIO_KINDS } from './klangio-adapter-options.js';
+
+/**
+ * How Klangio jobs are polled by default. Klangio documents neither a polling interval nor a
+ * rate limit (providers.md 1.6); it calls `webhook_url` on status changes, so webhooks are the
+ * main channel and polls are a watchdog: every 10 s without webhooks, and 60 s after the last
+ * webhook while they arrive. The budget of 10 calls per second per key is our own restraint.
+ */
+export const KLANGIO_POLL_POLICY: PollPolicy = {
+  intervalMs: 10_000,
+  watchdog: { quietMs: 60_000 },
+  backoff: { initialMs: 1_000, maxMs: 300_000 },
+  rate: { limit: 10, windowMs: 1_000 },
+  maxInFlight: 8,
+};
+
+/** The real Klangio API. */
+export const KLANGIO_BASE_URL = 'https://api.klang.io';
+
+/** Options of {@link createKlangioAdapter}. */
+export interface KlangioAdapterOptions {
+  /** The Klangio API key, sent as `kl-api-key`. */
+  apiKey: string;
+  /** The API's base URL (a simulator's in tests). @default 'https://api.klang.io' */
+  baseUrl?: string;
+  /** The shared outbound dispatcher (see `createDispatcher`). */
+  dispatcher: Dispatcher;
+  /** Overrides of {@link KLANGIO_POLL_POLICY}. */
+  pollPolicy?: Partial<PollPolicy>;
+  /**
+   * Create path of source-separation jobs. Klangio does not document it (providers.md 1.2); the
+   * default is the path the jobstream simulator serves.
+   * @default '/source-separation'
+   */
+  separationPath?: string;
+  /**
+   * Largest input accepted, in bytes, for URL inputs (downloaded first, since Klangio only takes
+   * uploads) and for files. A larger input fails the submission with `INPUT_TOO_LARGE`.
+   * @default 209715200 (200 MiB)
+   */
+  maxInputBytes?: number;
+}
+
+const AdapterOptions = z.object({
+  apiKey: z.string().min(1, 'apiKey is required'),
+  baseUrl: z.url().default(KLANGIO_BASE_URL),
+  separationPath: z.string().regex(/^\/[\w\-./]*$/, 'separationPath must be a path starting with "/"').default('/source-separation'),
+  maxInputBytes: z.number().int().positive().default(200 * 1024 * 1024),
+});
+
+/**
+ * Creates the Klangio adapter (api.klang.io): uploads the audio as multipart `file`, polls
+ * `GET /job/{id}/status`, reads the thin `{ job_id, status }` webhooks and serves the result
+ * files. Klangio has no cancel endpoint, so the adapter has no `cancel`: cancelling a Klangio
+ * job only stops tracking it (the job runs on, and may use quota).
+ *
+ * @throws TypeError when an option is invalid.
+ * @example
+ * const klangio = createKlangioAdapter({ apiKey: process.env.KLANGIO_KEY!, dispatcher: createDispatcher() });
+ * const engine = await createEngine({ providers: [klangio], webhookUrl });
+ * await engine.submit({ provider: 'klangio', kind: 'transcription', input: { type: 'file', path: 'song.wav' },
+ *   options: { model: 'guitar', outputs: ['mxml', 'gp5'] } });
+ */
+export function createKlangioAdapter(options: KlangioAdapterOptions): ProviderAdapter {
+  const parsed = AdapterOptions.safeParse(options);
+  if (!parsed.success) throw new TypeError(`invalid Klangio adapter options: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+  const { apiKey, baseUrl, separationPath, maxInputBytes } = parsed.data;
+  const connection: ProviderConnection = { apiKey, baseUrl, dispatcher: options.dispatcher };
+  const headers = { 'kl-api-key': apiKey, accept: 'application/json' };
+
+  const get = async (path: string, signal: AbortSignal, what: string): Promise<unknown> => {
+    const answer = await callProvider('klangio', connection.dispatcher, { method: 'GET', url: joinUrl(baseUrl, path), headers, signal });
+    return jsonOf('klangio', answer, what);
+  };
+
+  return {
+    provider: 'klangio',
+    kinds: KLANGIO_KINDS,
+    webhooks: true,
+    credentialId: credentialIdOf(apiKey),
+    pollPolicy: { ...KLANGIO_POLL_POLICY, ...options.pollPolicy },
+
+    validate(request): RequestIssue[] {
+      const issues: RequestIssue[] = [];
+      if (request.input === undefined) issues.push({ field: 'input', reason: 'Klangio jobs need audio: give a file or a URL' });
+      else if (request.input.type === 'url' && !/^https?:$/.test(new URL(request.input.url).protocol)) {
+        issues.push({ field: 'input.url', reason: 'only http(s) URLs can be downloaded' });
+      }
+      const opts = parseKlangioOptions(request.kind, request.options);
+      if (!opts.ok) issues.push(...opts.issues);
+      return issues;
+    },
+
+    async create(request: CreateJobRequest, context: CallContext): Promise<CreateJobResult> {
+      const opts = optionsOf(request.kind, request.options);
+      if (request.input === undefined) throw new ProviderError('klangio', 'rejected', 'Klangio jobs need an input file or URL');
+      const upload = await klangioUpload(request.input, { dispatcher: connection.dispatcher, maxInputBytes, signal: context.signal });
+      const form = new FormData();
+      form.append('file', upload.blob, upload.filename);
+      if (opts.kind === 'transcription') for (const output of opts.outputs) form.append('outputs', output);
+      const path = opts.kind === 'source-separation' ? separationPath : `/${opts.kind}`;
+      const url = joinUrl(baseUrl, path, { ...queryOf(opts), webhook_url: request.webhookUrl });
+      const answer = await callProvider('klangio', connection.dispatcher, { method: 'POST', url, headers, body: form, signal: context.signal });
+      const created = expectShape('klangio', CreateAnswer, jsonOf('klangio', answer, `POST ${path}`), `POST ${path}`);
+      const externalId = created.job_id ?? created.id;
+      if (externalId === undefined) throw new ProviderError('klangio', 'invalid-response', `POST ${path}: the answer has no job_id`);
+      if (created.status === undefined) return { externalId };
+      const state = klangioState({ status: created.status });
+      // A create answer carries no result, so only a non-terminal status is worth reporting.
+      return state.type === 'pending' ? { externalId, report: state.report } : { externalId };
+    },
+
+    async poll(job: ProviderJobRef, context: CallContext): Promise<ProviderReport> {
+      const id = encodeURIComponent(job.externalId);
+      const what = `GET /job/${job.externalId}/status`;
+      const state = klangioState(expectShape('klangio', KlangioStatusAnswer, await get(`job/${id}/status`, context.signal, what), what));
+      if (state.type !== 'completed') return state.report;
+      let result: JsonValue;
+      if (isJsonKind(job.kind)) {
+        const jsonWhat = `GET /job/${job.externalId}/json`;
+        result = expectShape('klangio', KLANGIO_JSON_ANSWERS[job.kind], await get(`job/${id}/json`, context.signal, jsonWhat), jsonWhat);
+      } else {
+        result = resultOf(optionsOf(job.kind, job.options));
+      }
+      return { status: 'succeeded', providerStatus: state.providerStatus, result };
+    },
+
+    parseWebhook: parseKlangioWebhook,
+
+    resultFiles: klangioResultFiles,
+
+    download: (job, result, name, context) => klangioDownload(connection, job, result, name, context),
+  };
+}
+
+const JobId = z.union([z.string().trim().min(1), z.number().int().nonnegative().transform(String)]);
+
+/** A create answer: `job_id` (also accepted: `id`), maybe a status; dates and `gen_*` flags are not needed. */
+const CreateAnswer = z.looseObject({ job_id: JobId.optional(), id: JobId.optional(), status: z.string().optional() });
+
+/** A job's options with defaults, or `rejected` (only reachable for jobs adopted with bad options). */
+function optionsOf(kind: string, options: unknown): KlangioJobOptions {
+  const parsed = parseKlangioOptions(kind, options);
+  if (parsed.ok) return parsed.options;
+  const problems = parsed.issues.map((i) => `${i.field}: ${i.reason}`).join('; ');
+  throw new ProviderError('klangio', 'rejected', `the job's options do not validate (${problems})`);
+}
+
+/** The query string of a create call (everything but `webhook_url`). */
+function queryOf(opts: KlangioJobOptions): Record<string, string | undefined> {
+  switch (opts.kind) {
+    case 'transcription':
+      return { model: opts.model, title: opts.title, composer: opts.composer };
+    case 'chord-recognition':
+    case 'chord-recognition-extended':
+      return { vocabulary: opts.vocabulary };
+    case 'source-separation':
+      return { model: opts.model, format: opts.format };
+    default:
+      return {};
+  }
+}
+
+/** The result of a completed job whose outputs are files: what can be fetched. */
+function resultOf(opts: KlangioJobOptions): JsonValue {
+  switch (opts.kind) {
+    case 'transcription':
+      return { formats: opts.outputs };
+    case 'source-separation':
+      return { model: opts.model, format: opts.format, stems: KLANGIO_STEMS[opts.model] };
+    default:
+      throw new ProviderError('klangio', 'rejected', `job kind ${opts.kind} has no file result`);
+  }
+}

@@ -1,0 +1,198 @@
+import { Readable } from 'node:stream';
+import { z } from 'zod';
+import { InvalidRequestError, ProviderError, type RequestIssue } from '../../streams/errors.js';
+import type { JobError, JsonValue } from '../../streams/job-snapshot.js';
+import type { PollPolicy } from '../../streams/poll-scheduler.js';
+import type {
+  CallContext,
+  CreateJobRequest,
+  CreateJobResult,
+  ProviderAdapter,
+  ProviderJobRef,
+  ProviderReport,
+  ResultDownload,
+  ResultFile,
+} from '../provider-adapter.js';
+import { credentialIdOf, openProvider } from '../provider-http.js';
+import {
+  createMusicaiJob,
+  deleteMusicaiJob,
+  getMusicaiJob,
+  musicaiConnection,
+  uploadMusicaiFile,
+  type MusicaiConnection,
+  type MusicaiConnectionOptions,
+} from './musicai-adapter-client.js';
+import { musicaiResultEntries } from './musicai-adapter-results.js';
+import type { MusicaiJobAnswer, MusicaiJobErrorAnswer } from './musicai-adapter-schemas.js';
+
+const PROVIDER = 'musicai';
+
+/** Job kinds of Music.AI: one, running any workflow of the key's application by slug. */
+export const MUSICAI_KINDS = ['workflow'] as const;
+
+/**
+ * How Music.AI jobs are polled by default. No rate limit is documented (providers.md 2.6). The
+ * JS SDK polls every 1 s and the Python SDK every 2 s, both without end; jobs take from seconds
+ * to minutes, so 5 s is the polite default. One `GET /job/{id}` gives status and result.
+ */
+export const MUSICAI_POLL_POLICY: Readonly<PollPolicy> = Object.freeze({
+  intervalMs: 5_000,
+  backoff: { initialMs: 1_000, maxMs: 120_000 },
+  rate: { limit: 5, windowMs: 1_000 },
+  maxInFlight: 8,
+});
+
+/** Options of {@link createMusicaiAdapter}. */
+export interface MusicaiAdapterOptions extends MusicaiConnectionOptions {
+  /** Overrides of {@link MUSICAI_POLL_POLICY}. @default {} */
+  pollPolicy?: Partial<PollPolicy>;
+}
+
+/**
+ * Options of a `workflow` job: `{ workflow: 'stems-four', params: { … } }`. The input (a URL,
+ * or a file uploaded first) becomes `params.inputUrl`.
+ */
+export const MusicaiWorkflowOptions = z.strictObject({
+  /** The workflow's slug (see `listMusicaiWorkflows`). */
+  workflow: z.string().trim().min(1, 'the workflow slug is required'),
+  /** Further workflow parameters, merged with `inputUrl`. */
+  params: z
+    .record(z.string(), z.json())
+    .refine((params) => !('inputUrl' in params), { message: 'inputUrl is set from the job input; leave it out', path: ['inputUrl'] })
+    .optional(),
+});
+export type MusicaiWorkflowOptions = z.infer<typeof MusicaiWorkflowOptions>;
+
+/**
+ * Creates the Music.AI adapter: poll-only (the API sends no webhooks), one job kind
+ * `workflow`, cancel by deleting the job. Result files are the result's file URLs, downloaded
+ * from wherever they point (the API key goes only to the API's own origin), plus
+ * `result.json` with the outputs that are not files.
+ *
+ * @example
+ * const musicai = createMusicaiAdapter({ apiKey: process.env.MUSICAI_KEY!, dispatcher: createDispatcher() });
+ * await engine.submit({ provider: 'musicai', kind: 'workflow', input: { type: 'url', url },
+ *   options: { workflow: 'stems-four' } });
+ */
+export function createMusicaiAdapter(options: MusicaiAdapterOptions): ProviderAdapter {
+  const connection = musicaiConnection(options);
+  const pollPolicy: PollPolicy = { ...MUSICAI_POLL_POLICY, ...options.pollPolicy };
+  return {
+    provider: PROVIDER,
+    kinds: MUSICAI_KINDS,
+    webhooks: false,
+    credentialId: credentialIdOf(connection.apiKey),
+    pollPolicy,
+    validate: validateMusicaiRequest,
+    create: (request, context) => createJob(connection, request, context),
+    poll: async (job, context) => musicaiReport(await getMusicaiJob(connection, job.externalId, context.signal)),
+    cancel: (job, context) => deleteMusicaiJob(connection, job.externalId, context.signal),
+    resultFiles: (_job, result) => musicaiResultEntries(result).map(({ name, contentType }): ResultFile => ({ name, contentType })),
+    download: (job, result, name, context) => download(connection, job, result, name, context),
+  };
+}
+
+/** The problems of a `workflow` request: input required, `options` per {@link MusicaiWorkflowOptions}. */
+function validateMusicaiRequest(request: Omit<CreateJobRequest, 'webhookUrl'>): RequestIssue[] {
+  const issues: RequestIssue[] = [];
+  if (request.kind !== 'workflow') issues.push({ field: 'kind', reason: `musicai has no job kind "${request.kind}"` });
+  if (request.input === undefined) issues.push({ field: 'input', reason: 'a Music.AI workflow needs an input: a URL or a file' });
+  const parsed = MusicaiWorkflowOptions.safeParse(request.options);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const keys = issue.code === 'unrecognized_keys' ? issue.keys : [undefined];
+      for (const key of keys) {
+        const path = [...issue.path, ...(key === undefined ? [] : [key])].map(String);
+        issues.push({ field: ['options', ...path].join('.'), reason: key === undefined ? issue.message : 'unknown option' });
+      }
+    }
+  }
+  return issues;
+}
+
+async function createJob(connection: MusicaiConnection, request: CreateJobRequest, { signal }: CallContext): Promise<CreateJobResult> {
+  const problems = validateMusicaiRequest(request);
+  const options = MusicaiWorkflowOptions.safeParse(request.options);
+  if (problems.length > 0 || !options.success || request.input === undefined) throw new InvalidRequestError(problems);
+  const { input } = request;
+  const inputUrl = input.type === 'url' ? input.url : await uploadMusicaiFile(connection, input, signal);
+  const externalId = await createMusicaiJob(
+    connection,
+    {
+      name: request.name ?? `jobstream ${options.data.workflow}`,
+      workflow: options.data.workflow,
+      params: { ...options.data.params, inputUrl },
+      metadata: request.metadata,
+    },
+    signal,
+  );
+  return { externalId };
+}
+
+/**
+ * Translates a job object into a report. QUEUED → queued, STARTED → running, SUCCEEDED →
+ * succeeded with the `result` map (and the `error`, should one come along: the SDK README shows
+ * such a job; the status wins), FAILED → failed with `error.code` and `error.message` (or its
+ * title). An unknown status reads as queued, which never moves a job backwards.
+ */
+function musicaiReport(job: MusicaiJobAnswer): ProviderReport {
+  const providerStatus = job.status;
+  switch (job.status.trim().toUpperCase()) {
+    case 'STARTED':
+      return { status: 'running', providerStatus };
+    case 'SUCCEEDED': {
+      // A finished job without outputs still finished: an empty map, rather than polling forever.
+      const report: ProviderReport = { status: 'succeeded', providerStatus, result: job.result ?? {} };
+      const error = jobErrorOf(job.error);
+      if (error !== undefined) report.error = error;
+      return report;
+    }
+    case 'FAILED':
+      return {
+        status: 'failed',
+        providerStatus,
+        error: jobErrorOf(job.error) ?? { code: 'FAILED', message: 'Music.AI reports the job as FAILED without saying why' },
+      };
+    case 'QUEUED':
+    default:
+      return { status: 'queued', providerStatus };
+  }
+}
+
+function jobErrorOf(error: MusicaiJobErrorAnswer | null | undefined): JobError | undefined {
+  if (error === null || error === undefined) return undefined;
+  const code = nonEmpty(error.code);
+  const message = nonEmpty(error.message) ?? nonEmpty(error.title);
+  if (code === undefined && message === undefined) return undefined;
+  return { code: code ?? 'ERROR', message: message ?? code ?? '' };
+}
+
+function nonEmpty(text: string | null | undefined): string | undefined {
+  const trimmed = text?.trim();
+  return trimmed === undefined || trimmed === '' ? undefined : trimmed;
+}
+
+async function download(
+  connection: MusicaiConnection,
+  job: ProviderJobRef,
+  result: JsonValue,
+  name: string,
+  { signal }: CallContext,
+): Promise<ResultDownload> {
+  const file = musicaiResultEntries(result).find((entry) => entry.name === name);
+  if (file === undefined) throw new ProviderError(PROVIDER, 'rejected', `job ${job.externalId} has no result file "${name}"`);
+  if (file.source === 'scalars') {
+    return { contentType: file.contentType, body: Readable.from([Buffer.from(`${JSON.stringify(file.values, null, 2)}\n`)]) };
+  }
+  // Result URLs are signed CDN links: the API key must not travel to another host.
+  const ownOrigin = new URL(file.url).origin === new URL(connection.baseUrl).origin;
+  const opened = await openProvider(PROVIDER, connection.dispatcher, {
+    method: 'GET',
+    url: file.url,
+    ...(ownOrigin ? { headers: { authorization: connection.apiKey } } : {}),
+    signal,
+  });
+  const generic = /^(application|binary)\/octet-stream\b/i.test(opened.contentType);
+  return { contentType: generic ? file.contentType : opened.contentType, body: opened.body };
+}

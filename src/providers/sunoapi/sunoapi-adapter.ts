@@ -1,0 +1,148 @@
+import type { Dispatcher } from 'undici';
+import { z } from 'zod';
+import { ProviderError, type RequestIssue } from '../../streams/errors.js';
+import type { PollPolicy } from '../../streams/poll-scheduler.js';
+import type {
+  CallContext,
+  CreateJobRequest,
+  CreateJobResult,
+  ProviderAdapter,
+  ProviderJobRef,
+  ProviderReport,
+} from '../provider-adapter.js';
+import { credentialIdOf, expectShape, type ProviderConnection } from '../provider-http.js';
+import { callSunoapi } from './sunoapi-adapter-envelope.js';
+import { sunoapiDownload, sunoapiResultFiles } from './sunoapi-adapter-files.js';
+import { parseSunoapiOptions, SUNOAPI_KINDS, type SunoapiJobOptions } from './sunoapi-adapter-options.js';
+import { midiReport, separationReport } from './sunoapi-adapter-records.js';
+import { parseSunoapiWebhook } from './sunoapi-adapter-webhook.js';
+
+export { SUNOAPI_KINDS } from './sunoapi-adapter-options.js';
+
+/**
+ * How sunoapi.org tasks are polled by default. The docs advise polling every 10–30 s; callbacks
+ * carry the whole outcome, so polls are a watchdog (60 s quiet). The budget of 20 requests per
+ * 10 s per key is the documented limit as a third-party summary gives it (code 430 beyond it;
+ * the official page was not retrieved).
+ */
+export const SUNOAPI_POLL_POLICY: PollPolicy = {
+  intervalMs: 15_000,
+  watchdog: { quietMs: 60_000 },
+  backoff: { initialMs: 1_000, maxMs: 300_000 },
+  rate: { limit: 20, windowMs: 10_000 },
+  maxInFlight: 4,
+};
+
+/** The real sunoapi.org API (resellers such as api.kie.ai serve the same API under their own base URL). */
+export const SUNOAPI_BASE_URL = 'https://api.sunoapi.org';
+
+/** Options of {@link createSunoapiAdapter}. */
+export interface SunoapiAdapterOptions {
+  /** The sunoapi.org API key, sent as `Authorization: Bearer`. */
+  apiKey: string;
+  /** The API's base URL (a reseller's, or a simulator's in tests). @default 'https://api.sunoapi.org' */
+  baseUrl?: string;
+  /** The shared outbound dispatcher (see `createDispatcher`). */
+  dispatcher: Dispatcher;
+  /** Overrides of {@link SUNOAPI_POLL_POLICY}. */
+  pollPolicy?: Partial<PollPolicy>;
+}
+
+const AdapterOptions = z.object({
+  apiKey: z.string().min(1, 'apiKey is required'),
+  baseUrl: z.url().default(SUNOAPI_BASE_URL),
+});
+
+/** Create answer `data`: the new task id in `taskId` (also accepted: `task_id`). */
+const CreateData = z
+  .looseObject({ taskId: z.string().min(1).optional(), task_id: z.string().min(1).optional() })
+  .transform((d) => d.taskId ?? d.task_id)
+  .pipe(z.string({ error: 'data has no taskId' }));
+
+const PATHS = {
+  'vocal-separation': { create: '/api/v1/vocal-removal/generate', record: '/api/v1/vocal-removal/record-info' },
+  midi: { create: '/api/v1/midi/generate', record: '/api/v1/midi/record-info' },
+} as const;
+
+/**
+ * Creates the sunoapi.org adapter: vocal separation of a Suno track, then MIDI from the
+ * separation. Jobs take no audio input, only earlier task ids in `options`. sunoapi.org requires
+ * a `callBackUrl` on every task, so the engine must be configured with `webhookUrl`; without
+ * one, the submitted job fails with `CALLBACK_URL_REQUIRED` without a call to sunoapi.org. sunoapi.org has
+ * no cancel endpoint, so the adapter has no `cancel`.
+ *
+ * @throws TypeError when an option is invalid.
+ * @example
+ * const suno = createSunoapiAdapter({ apiKey: process.env.SUNOAPI_KEY!, dispatcher: createDispatcher() });
+ * const engine = await createEngine({ providers: [suno], webhookUrl });
+ * const split = await engine.submit({ provider: 'sunoapi', kind: 'vocal-separation', options: { taskId, audioId } });
+ * const done = await engine.waitFor(split.id);
+ * await engine.submit({ provider: 'sunoapi', kind: 'midi', options: { taskId: done.externalId! } });
+ */
+export function createSunoapiAdapter(options: SunoapiAdapterOptions): ProviderAdapter {
+  const parsed = AdapterOptions.safeParse(options);
+  if (!parsed.success) throw new TypeError(`invalid sunoapi adapter options: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+  const connection: ProviderConnection = { apiKey: parsed.data.apiKey, baseUrl: parsed.data.baseUrl, dispatcher: options.dispatcher };
+
+  return {
+    provider: 'sunoapi',
+    kinds: SUNOAPI_KINDS,
+    webhooks: true,
+    credentialId: credentialIdOf(connection.apiKey),
+    pollPolicy: { ...SUNOAPI_POLL_POLICY, ...options.pollPolicy },
+
+    validate(request): RequestIssue[] {
+      const issues: RequestIssue[] = [];
+      if (request.input !== undefined) {
+        issues.push({ field: 'input', reason: 'sunoapi.org jobs take no audio input: name the earlier Suno task in options.taskId' });
+      }
+      const opts = parseSunoapiOptions(request.kind, request.options);
+      if (!opts.ok) issues.push(...opts.issues);
+      return issues;
+    },
+
+    async create(request: CreateJobRequest, context: CallContext): Promise<CreateJobResult> {
+      const opts = optionsOf(request.kind, request.options);
+      if (request.webhookUrl === undefined) {
+        throw new ProviderError(
+          'sunoapi',
+          'rejected',
+          'sunoapi.org requires a callBackUrl on every task: configure the engine with webhookUrl (and a webhook intake it can reach)',
+          { providerCode: 'CALLBACK_URL_REQUIRED' },
+        );
+      }
+      const path = PATHS[opts.kind].create;
+      const json =
+        opts.kind === 'vocal-separation'
+          ? { taskId: opts.taskId, audioId: opts.audioId, type: opts.type, callBackUrl: request.webhookUrl }
+          : { taskId: opts.taskId, callBackUrl: request.webhookUrl, ...(opts.audioId === undefined ? {} : { audioId: opts.audioId }) };
+      const data = await callSunoapi(connection, { method: 'POST', path, json, signal: context.signal });
+      return { externalId: expectShape('sunoapi', CreateData, data, `POST ${path}`) };
+    },
+
+    async poll(job: ProviderJobRef, context: CallContext): Promise<ProviderReport> {
+      const kind = kindOf(job.kind);
+      const path = PATHS[kind].record;
+      const data = await callSunoapi(connection, { method: 'GET', path, query: { taskId: job.externalId }, signal: context.signal });
+      const what = `GET ${path}?taskId=${job.externalId}`;
+      return kind === 'vocal-separation' ? separationReport(data, what) : midiReport(data, what);
+    },
+
+    parseWebhook: parseSunoapiWebhook,
+
+    resultFiles: sunoapiResultFiles,
+
+    download: (job, result, name, context) => sunoapiDownload(connection.dispatcher, job, result, name, context),
+  };
+}
+
+function optionsOf(kind: string, options: unknown): SunoapiJobOptions {
+  const parsed = parseSunoapiOptions(kind, options);
+  if (parsed.ok) return parsed.options;
+  throw new ProviderError('sunoapi', 'rejected', `the job's options do not validate (${parsed.issues.map((i) => `${i.field}: ${i.reason}`).join('; ')})`);
+}
+
+function kindOf(kind: string): keyof typeof PATHS {
+  if (kind === 'vocal-separation' || kind === 'midi') return kind;
+  throw new ProviderError('sunoapi', 'rejected', `sunoapi has no job kind "${kind}"`);
+}

@@ -1,0 +1,165 @@
+import { randomBytes } from 'node:crypto';
+import { PROVIDER_NAMES, PROVIDERS, type ProviderName } from '../providers/provider-catalog.js';
+import { JobstreamError } from '../streams/errors.js';
+
+/** Everything `jobstream serve` runs with, validated. */
+export interface ServerConfig {
+  host: string;
+  port: number;
+  dataDir: string;
+  /** Base URL providers call back to; undefined = derived from host and port. */
+  publicUrl: string | undefined;
+  token: string;
+  /** True when no JOBSTREAM_TOKEN was set and one was generated (it is printed at start). */
+  tokenGenerated: boolean;
+  /** Providers with an API key. */
+  providers: { name: ProviderName; apiKey: string; baseUrl: string }[];
+  maxUploadBytes: number;
+  maxJsonBytes: number;
+  maxWebhookBytes: number;
+  ws: {
+    maxConnections: number;
+    maxSubscriptions: number;
+    maxMessageBytes: number;
+    heartbeatMs: number;
+    lagBytes: number;
+    dropBytes: number;
+    lagTimeoutMs: number;
+  };
+}
+
+/** Configuration that does not validate; `problems` lists every bad value at once. */
+export class ConfigError extends JobstreamError {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super('INVALID_CONFIG', `invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.problems = problems;
+  }
+}
+
+type Numeric = { kind: 'int'; min: number; max: number };
+
+interface Setting {
+  env: string;
+  flag?: string;
+  default: string | number | undefined;
+  description: string;
+  type: 'string' | 'url' | Numeric;
+}
+
+const MiB = 1024 * 1024;
+const int = (min: number, max = Number.MAX_SAFE_INTEGER): Numeric => ({ kind: 'int', min, max });
+
+/**
+ * Every server setting: its environment variable, its command-line flag where it has one (the
+ * flag wins), its default and what it does. The README's configuration table lists the same.
+ */
+export const SERVER_SETTINGS = {
+  host: { env: 'JOBSTREAM_HOST', flag: 'host', default: '127.0.0.1', type: 'string', description: 'Interface to listen on.' },
+  port: { env: 'JOBSTREAM_PORT', flag: 'port', default: 8080, type: int(0, 65535), description: 'Port to listen on (0 picks a free one).' },
+  dataDir: { env: 'JOBSTREAM_DATA_DIR', flag: 'data', default: './data', type: 'string', description: 'Data directory: job store, uploads in transit.' },
+  publicUrl: {
+    env: 'JOBSTREAM_PUBLIC_URL',
+    default: undefined,
+    type: 'url',
+    description: 'Base URL providers call back to (webhooks). Default: http://<host>:<port>.',
+  },
+  token: {
+    env: 'JOBSTREAM_TOKEN',
+    default: undefined,
+    type: 'string',
+    description: 'API token for REST and WebSocket clients (16+ characters). Default: generated and printed at start.',
+  },
+  maxUploadBytes: { env: 'JOBSTREAM_MAX_UPLOAD_BYTES', default: 200 * MiB, type: int(1), description: 'Largest audio upload.' },
+  maxJsonBytes: { env: 'JOBSTREAM_MAX_JSON_BYTES', default: MiB, type: int(1), description: 'Largest JSON request body.' },
+  maxWebhookBytes: { env: 'JOBSTREAM_MAX_WEBHOOK_BYTES', default: MiB, type: int(1), description: 'Largest webhook body (413 past it).' },
+  wsMaxConnections: { env: 'JOBSTREAM_WS_MAX_CONNECTIONS', default: 10_000, type: int(1), description: 'WebSocket connections per server (503 past it).' },
+  wsMaxSubscriptions: { env: 'JOBSTREAM_WS_MAX_SUBSCRIPTIONS', default: 32, type: int(1), description: 'Subscriptions per WebSocket connection.' },
+  wsMaxMessageBytes: { env: 'JOBSTREAM_WS_MAX_MESSAGE_BYTES', default: 65_536, type: int(64), description: 'Largest client WebSocket message.' },
+  wsHeartbeatMs: { env: 'JOBSTREAM_WS_HEARTBEAT_MS', default: 30_000, type: int(100), description: 'Ping interval; a silent peer is cut within two.' },
+  wsLagBytes: { env: 'JOBSTREAM_WS_LAG_BYTES', default: MiB, type: int(1024), description: 'Unsent bytes past which a client gets only the latest state per job.' },
+  wsDropBytes: { env: 'JOBSTREAM_WS_DROP_BYTES', default: 8 * MiB, type: int(1024), description: 'Owed bytes past which a slow client is dropped (1013).' },
+  wsLagTimeoutMs: { env: 'JOBSTREAM_WS_LAG_TIMEOUT_MS', default: 30_000, type: int(100), description: 'A client lagging this long is dropped (1013).' },
+} as const satisfies Record<string, Setting>;
+
+/** Flag values given on the command line (strings, as parsed). */
+export type ServeFlags = Partial<Record<'host' | 'port' | 'data', string>>;
+
+/**
+ * Reads and validates the server configuration once: flags first, then the environment, then
+ * defaults. Providers are configured by `<PROVIDER>_API_KEY` (and optionally
+ * `<PROVIDER>_BASE_URL`, else the real API). Throws {@link ConfigError} listing every problem.
+ *
+ * @example const config = loadServerConfig(process.env, { port: '8080' });
+ */
+export function loadServerConfig(env: Readonly<Record<string, string | undefined>>, flags: ServeFlags = {}): ServerConfig {
+  const problems: string[] = [];
+  const read = <K extends keyof typeof SERVER_SETTINGS>(key: K): string | number | undefined => {
+    const setting: Setting = SERVER_SETTINGS[key];
+    const fromFlag = setting.flag === undefined ? undefined : flags[setting.flag as keyof ServeFlags];
+    const raw = fromFlag ?? env[setting.env];
+    const where = fromFlag !== undefined ? `--${setting.flag}` : setting.env;
+    if (raw === undefined || raw === '') return setting.default;
+    if (setting.type === 'string') return raw;
+    if (setting.type === 'url') {
+      if (!isHttpUrl(raw)) problems.push(`${where} must be an http(s) URL, got "${raw}"`);
+      return raw.replace(/\/+$/, '');
+    }
+    const n = Number(raw);
+    if (!/^\d+$/.test(raw.trim()) || n < setting.type.min || n > setting.type.max) {
+      problems.push(`${where} must be a whole number from ${setting.type.min}${setting.type.max < Number.MAX_SAFE_INTEGER ? ` to ${setting.type.max}` : ''}, got "${raw}"`);
+      return setting.default;
+    }
+    return n;
+  };
+
+  const token = read('token') as string | undefined;
+  if (token !== undefined && token.length < 16) problems.push('JOBSTREAM_TOKEN must be at least 16 characters (or unset it to have one generated)');
+
+  const providers: ServerConfig['providers'] = [];
+  for (const name of PROVIDER_NAMES) {
+    const { envPrefix, defaultBaseUrl } = PROVIDERS[name];
+    const apiKey = env[`${envPrefix}_API_KEY`];
+    const baseUrl = env[`${envPrefix}_BASE_URL`];
+    if (baseUrl !== undefined && baseUrl !== '' && !isHttpUrl(baseUrl)) problems.push(`${envPrefix}_BASE_URL must be an http(s) URL, got "${baseUrl}"`);
+    if (apiKey === undefined || apiKey === '') {
+      if (baseUrl !== undefined && baseUrl !== '') problems.push(`${envPrefix}_BASE_URL is set but ${envPrefix}_API_KEY is not`);
+      continue;
+    }
+    providers.push({ name, apiKey, baseUrl: baseUrl !== undefined && baseUrl !== '' ? baseUrl.replace(/\/+$/, '') : defaultBaseUrl });
+  }
+
+  const config: ServerConfig = {
+    host: read('host') as string,
+    port: read('port') as number,
+    dataDir: read('dataDir') as string,
+    publicUrl: read('publicUrl') as string | undefined,
+    token: token ?? randomBytes(24).toString('base64url'),
+    tokenGenerated: token === undefined,
+    providers,
+    maxUploadBytes: read('maxUploadBytes') as number,
+    maxJsonBytes: read('maxJsonBytes') as number,
+    maxWebhookBytes: read('maxWebhookBytes') as number,
+    ws: {
+      maxConnections: read('wsMaxConnections') as number,
+      maxSubscriptions: read('wsMaxSubscriptions') as number,
+      maxMessageBytes: read('wsMaxMessageBytes') as number,
+      heartbeatMs: read('wsHeartbeatMs') as number,
+      lagBytes: read('wsLagBytes') as number,
+      dropBytes: read('wsDropBytes') as number,
+      lagTimeoutMs: read('wsLagTimeoutMs') as number,
+    },
+  };
+  if (config.ws.dropBytes <= config.ws.lagBytes) problems.push('JOBSTREAM_WS_DROP_BYTES must be larger than JOBSTREAM_WS_LAG_BYTES');
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+function isHttpUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}

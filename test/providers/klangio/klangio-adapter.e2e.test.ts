@@ -1,0 +1,266 @@
+import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buffer } from 'node:stream/consumers';
+import type { Dispatcher } from 'undici';
+import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
+import { createKlangioAdapter, type KlangioAdapterOptions } from '../../../src/providers/klangio/klangio-adapter.js';
+import { KLANGIO_ERRORS } from '../../../src/providers/klangio/klangio-jobs.js';
+import {
+  KlangioBeatResult,
+  KlangioChordExtendedResult,
+  KlangioChordResult,
+  KlangioStrumResult,
+} from '../../../src/providers/klangio/klangio-schemas.js';
+import { startKlangioSimulator, type KlangioSimulator, type KlangioSimulatorOptions } from '../../../src/providers/klangio/klangio-simulator.js';
+import type { ProviderAdapter, ProviderJobRef } from '../../../src/providers/provider-adapter.js';
+import { createDispatcher } from '../../../src/providers/provider-http.js';
+import { wavFile } from '../../../src/providers/simulator-kit/media.js';
+import type { WebhookEvent } from '../../../src/providers/simulator-kit/webhook-sender.js';
+import { createEngine, type Engine, type EngineEvent } from '../../../src/streams/engine.js';
+import type { JobChange } from '../../../src/streams/job-change.js';
+import type { JobSnapshot } from '../../../src/streams/job-snapshot.js';
+import { rank } from '../../../src/streams/job-status.js';
+import { MemoryStore } from '../../../src/streams/job-store.js';
+import type { PollPolicy } from '../../../src/streams/poll-scheduler.js';
+import { startWebhookIntake, type WebhookIntake } from '../../support/webhook-intake.js';
+import { checkPdf, parseMidi, parseWav } from '../simulator-kit/media-parsers.js';
+
+/** Fast enough for a simulator at speed 200; the watchdog waits long enough for webhooks to lead. */
+const FAST: Partial<PollPolicy> = {
+  intervalMs: 40,
+  watchdog: { quietMs: 400 },
+  backoff: { initialMs: 10, maxMs: 200 },
+  rate: { limit: 1000, windowMs: 1000 },
+  maxInFlight: 16,
+};
+const WAIT = { timeoutMs: 10_000 };
+
+interface Rig {
+  sim: KlangioSimulator;
+  engine: Engine;
+  adapter: ProviderAdapter;
+  changes: JobChange[];
+  hooks: WebhookEvent[];
+  events: EngineEvent[];
+}
+
+let dir: string;
+let audioPath: string;
+const cleanups: (() => Promise<void>)[] = [];
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'klangio-e2e-'));
+  audioPath = join(dir, 'take.wav');
+  await writeFile(audioPath, wavFile({ seconds: 0.05 }));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function rig(
+  options: { sim?: KlangioSimulatorOptions; adapter?: Partial<KlangioAdapterOptions>; webhooks?: boolean; pollPolicy?: Partial<PollPolicy> } = {},
+): Promise<Rig> {
+  const sim = await startKlangioSimulator({ speed: 200, seed: 11, webhookRetryDelaysMs: [100, 200], ...options.sim });
+  cleanups.push(() => sim.close());
+  const dispatcher: Dispatcher = createDispatcher();
+  cleanups.push(() => dispatcher.close());
+  const adapter = createKlangioAdapter({ apiKey: sim.apiKey, baseUrl: sim.url, dispatcher, pollPolicy: options.pollPolicy ?? FAST, ...options.adapter });
+  let intakeUrl = '';
+  const engine = await createEngine({
+    providers: [adapter],
+    store: new MemoryStore(),
+    ...(options.webhooks === false ? {} : { webhookUrl: (provider: string, token: string) => `${intakeUrl}/v1/hooks/${provider}/${token}` }),
+  });
+  cleanups.push(() => engine.close());
+  if (options.webhooks !== false) {
+    const intake: WebhookIntake = await startWebhookIntake(engine);
+    intakeUrl = intake.url;
+    cleanups.push(() => intake.close());
+  }
+  const changes: JobChange[] = [];
+  engine.changes$().subscribe((change) => changes.push(change));
+  const hooks: WebhookEvent[] = [];
+  sim.webhooks.events.subscribe((event) => hooks.push(event));
+  const events: EngineEvent[] = [];
+  engine.events$.subscribe((event) => events.push(event));
+  return { sim, engine, adapter, changes, hooks, events };
+}
+
+const refOf = (job: JobSnapshot): ProviderJobRef => ({ externalId: job.externalId!, kind: job.kind, options: job.options });
+
+async function downloadAll(adapter: ProviderAdapter, job: JobSnapshot): Promise<Map<string, { contentType: string; bytes: Buffer }>> {
+  const files = new Map<string, { contentType: string; bytes: Buffer }>();
+  for (const file of adapter.resultFiles!(refOf(job), job.result)) {
+    const download = await adapter.download!(refOf(job), job.result, file.name, { signal: AbortSignal.timeout(5000) });
+    files.set(file.name, { contentType: download.contentType, bytes: await buffer(download.body) });
+  }
+  return files;
+}
+
+/** Checks that a file's bytes are the format its name promises. */
+function expectRealFormat(name: string, bytes: Buffer): void {
+  if (name.endsWith('.musicxml')) expect(bytes.toString('utf8')).toMatch(/<score-partwise[\s>]/);
+  else if (name.endsWith('.gp5')) expect(bytes.subarray(1, 25).toString('latin1')).toBe('FICHIER GUITAR PRO v5.00');
+  else if (name.endsWith('.mid')) expect(parseMidi(bytes).events.length).toBeGreaterThan(0);
+  else if (name.endsWith('.pdf')) expect(checkPdf(bytes).objects).toBeGreaterThan(0);
+  else if (name.endsWith('.wav')) expect(parseWav(bytes)).toMatchObject({ format: 1, channels: 2, sampleRate: 44100, bitsPerSample: 16 });
+  else if (name.endsWith('.json')) expect(() => JSON.parse(bytes.toString('utf8')) as unknown).not.toThrow();
+  else throw new Error(`unexpected file ${name}`);
+}
+
+describe('Klangio adapter against the simulator', () => {
+  it('runs every job kind to the simulator’s outcome, led by webhooks, and serves real result files', async () => {
+    const { sim, engine, adapter, changes } = await rig();
+    const input = { type: 'file' as const, path: audioPath };
+    const submitted = await Promise.all([
+      engine.submit({ provider: 'klangio', kind: 'transcription', input, options: { model: 'guitar', outputs: ['mxml', 'gp5', 'midi', 'midi_quant', 'pdf'], title: 'Take' } }),
+      engine.submit({ provider: 'klangio', kind: 'chord-recognition', input, options: { vocabulary: 'full' } }),
+      engine.submit({ provider: 'klangio', kind: 'chord-recognition-extended', input }),
+      engine.submit({ provider: 'klangio', kind: 'beat-tracking', input }),
+      engine.submit({ provider: 'klangio', kind: 'strum-recognition', input }),
+      engine.submit({ provider: 'klangio', kind: 'source-separation', input, options: { model: 'six-stems' } }),
+    ]);
+    const done = await Promise.all(submitted.map((job) => engine.waitFor(job.id, WAIT)));
+    for (const job of done) {
+      expect(job.status, `${job.kind}: ${JSON.stringify(job.error)}`).toBe('succeeded');
+      expect(sim.outcome(job.externalId!)).toBe('succeeded');
+      expect(job.providerStatus).toBe('COMPLETED');
+    }
+    const byKind = new Map(done.map((job) => [job.kind, job]));
+
+    expect(KlangioChordResult.safeParse(byKind.get('chord-recognition')!.result).success).toBe(true);
+    expect(KlangioChordExtendedResult.safeParse(byKind.get('chord-recognition-extended')!.result).success).toBe(true);
+    expect(KlangioBeatResult.safeParse(byKind.get('beat-tracking')!.result).success).toBe(true);
+    expect(KlangioStrumResult.safeParse(byKind.get('strum-recognition')!.result).success).toBe(true);
+    expect(byKind.get('transcription')!.result).toEqual({ formats: ['mxml', 'gp5', 'midi', 'midi_quant', 'pdf'] });
+    expect(byKind.get('source-separation')!.result).toEqual({
+      model: 'six-stems',
+      format: 'wav',
+      stems: ['vocals', 'bass', 'drums', 'other', 'piano', 'guitar'],
+    });
+
+    const transcription = await downloadAll(adapter, byKind.get('transcription')!);
+    expect([...transcription.keys()]).toEqual(['score.musicxml', 'score.gp5', 'performance.mid', 'quantized.mid', 'score.pdf']);
+    const stems = await downloadAll(adapter, byKind.get('source-separation')!);
+    expect([...stems.keys()]).toEqual(['vocals.wav', 'bass.wav', 'drums.wav', 'other.wav', 'piano.wav', 'guitar.wav']);
+    expect(stems.get('vocals.wav')!.contentType).toBe('audio/wav');
+    for (const [name, file] of [...transcription, ...stems]) expectRealFormat(name, file.bytes);
+    for (const kind of ['chord-recognition', 'chord-recognition-extended', 'beat-tracking', 'strum-recognition']) {
+      const job = byKind.get(kind)!;
+      const files = await downloadAll(adapter, job);
+      expect([...files.keys()]).toEqual([`${kind}.json`]);
+      expect(JSON.parse(files.get(`${kind}.json`)!.bytes.toString('utf8'))).toEqual(job.result);
+    }
+
+    const fromWebhooks = changes.filter((change) => change.job.source === 'webhook');
+    expect(fromWebhooks.length).toBeGreaterThan(0);
+    // The terminal webhook is thin: the outcome itself always comes from the poll it triggers.
+    for (const job of done) expect(job.source).toBe('poll');
+  });
+
+  it('downloads a URL input and uploads it; refuses one over maxInputBytes', async () => {
+    const server: Server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'audio/wav' });
+      res.end(wavFile({ seconds: 0.05 }));
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/take.wav`;
+
+    const { engine, sim } = await rig({ adapter: { maxInputBytes: 100_000 } });
+    const ok = await engine.submit({ provider: 'klangio', kind: 'beat-tracking', input: { type: 'url', url } });
+    const done = await engine.waitFor(ok.id, WAIT);
+    expect(done.status).toBe('succeeded');
+    expect(sim.outcome(done.externalId!)).toBe('succeeded');
+
+    const small = await rig({ adapter: { maxInputBytes: 1000 } });
+    const refused = await small.engine.submit({ provider: 'klangio', kind: 'beat-tracking', input: { type: 'url', url } });
+    expect(refused.status).toBe('failed');
+    expect(refused.error).toMatchObject({ code: 'INPUT_TOO_LARGE' });
+    expect(refused.externalId).toBeNull();
+  });
+
+  it('fails a job the simulator fails, with Klangio’s error text', async () => {
+    const { engine, sim } = await rig({ sim: { faults: { jobFailureRate: 1 } } });
+    const job = await engine.submit({ provider: 'klangio', kind: 'chord-recognition', input: { type: 'file', path: audioPath } });
+    const done = await engine.waitFor(job.id, WAIT);
+    expect(done.status).toBe('failed');
+    expect(sim.outcome(done.externalId!)).toBe('failed');
+    expect(done.providerStatus).toBe('FAILED');
+    expect(done.error?.code).toBe('FAILED');
+    expect(KLANGIO_ERRORS).toContain(done.error?.message);
+  });
+
+  it('gives a failed job with PROVIDER_UNAUTHORIZED for a wrong key', async () => {
+    const { engine } = await rig({ adapter: { apiKey: 'not-the-key' } });
+    const job = await engine.submit({ provider: 'klangio', kind: 'beat-tracking', input: { type: 'file', path: audioPath } });
+    expect(job.status).toBe('failed');
+    expect(job.error?.code).toBe('PROVIDER_UNAUTHORIZED');
+  });
+
+  it('reaches the outcome by polling alone, for jobs submitted without webhooks and for adopted jobs', async () => {
+    const { engine, adapter, sim, changes } = await rig({ webhooks: false });
+    const job = await engine.submit({ provider: 'klangio', kind: 'strum-recognition', input: { type: 'file', path: audioPath } });
+    const created = await adapter.create(
+      { kind: 'transcription', input: { type: 'file', path: audioPath }, name: null, metadata: {}, options: { outputs: ['pdf'] } },
+      { signal: AbortSignal.timeout(5000) },
+    );
+    const adopted = await engine.track({ provider: 'klangio', kind: 'transcription', externalId: created.externalId, options: { outputs: ['pdf'] } });
+    const done = await Promise.all([engine.waitFor(job.id, WAIT), engine.waitFor(adopted.id, WAIT)]);
+    for (const one of done) {
+      expect(one.status).toBe('succeeded');
+      expect(sim.outcome(one.externalId!)).toBe('succeeded');
+    }
+    expect(done[1]?.result).toEqual({ formats: ['pdf'] });
+    expect(changes.filter((c) => c.job.source === 'webhook')).toEqual([]);
+  });
+
+  it('still reaches every decided outcome under duplicate, reordered and dropped webhooks, 5xx and a rate limit', async () => {
+    const { engine, sim, changes, hooks, events } = await rig({
+      // Slow enough that polls run while jobs do, so they meet the 5xx and the 429s too.
+      sim: { speed: 15, seed: 5, faults: { jobFailureRate: 0.3 } },
+      pollPolicy: { ...FAST, intervalMs: 30, watchdog: { quietMs: 50 }, rate: { limit: 100, windowMs: 1000 } },
+    });
+    const kinds = ['beat-tracking', 'chord-recognition', 'strum-recognition', 'transcription', 'chord-recognition-extended', 'source-separation'];
+    const jobs: JobSnapshot[] = [];
+    for (let i = 0; i < 10; i++) {
+      jobs.push(await engine.submit({ provider: 'klangio', kind: kinds[i % kinds.length]!, input: { type: 'file', path: audioPath } }));
+    }
+    sim.setFaults({
+      serverErrorRate: 0.3,
+      rateLimit: { limit: 10, windowMs: 500, retryAfterSeconds: 1 },
+      webhook: { duplicateRate: 0.5, reorderRate: 0.4, dropRate: 0.3, lateMs: 100 },
+    });
+    const seen = new Map<string, JobSnapshot[]>();
+    for (const job of jobs) {
+      const list: JobSnapshot[] = [];
+      seen.set(job.id, list);
+      engine.job$(job.id).subscribe((snapshot) => list.push(snapshot));
+    }
+
+    const done = await Promise.all(jobs.map((job) => engine.waitFor(job.id, { timeoutMs: 15_000 })));
+    for (const job of done) {
+      expect(job.status).toBe(sim.outcome(job.externalId!));
+      const versions = seen.get(job.id)!.map((s) => s.version);
+      expect(versions).toEqual([...versions].sort((a, b) => a - b));
+      expect(new Set(versions).size).toBe(versions.length);
+      const ranks = seen.get(job.id)!.map((s) => rank(s.status));
+      expect(ranks).toEqual([...ranks].sort((a, b) => a - b));
+      const logged = changes.filter((c) => c.job.id === job.id).map((c) => c.job.version);
+      expect(logged).toEqual([...logged].sort((a, b) => a - b));
+    }
+    expect(new Set(done.map((job) => job.status))).toEqual(new Set(['succeeded', 'failed']));
+    expect(hooks.some((e) => e.type === 'duplicated' || e.type === 'held' || e.type === 'dropped')).toBe(true);
+    const outcomes = new Set(events.flatMap((e) => (e.type === 'poll' ? [e.outcome] : [])));
+    expect(outcomes).toContain('unavailable');
+    expect(outcomes).toContain('rate-limited');
+  }, 20_000);
+});

@@ -1,0 +1,233 @@
+import { buffer } from 'node:stream/consumers';
+import type { Dispatcher } from 'undici';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ProviderAdapter, ProviderJobRef } from '../../../src/providers/provider-adapter.js';
+import { createDispatcher } from '../../../src/providers/provider-http.js';
+import type { WebhookEvent } from '../../../src/providers/simulator-kit/webhook-sender.js';
+import { createSunoapiAdapter, type SunoapiAdapterOptions } from '../../../src/providers/sunoapi/sunoapi-adapter.js';
+import { startSunoapiSimulator, type SunoapiSimulator, type SunoapiSimulatorOptions } from '../../../src/providers/sunoapi/sunoapi-simulator.js';
+import { createEngine, type Engine, type EngineEvent } from '../../../src/streams/engine.js';
+import type { JobChange } from '../../../src/streams/job-change.js';
+import type { JobSnapshot } from '../../../src/streams/job-snapshot.js';
+import { rank } from '../../../src/streams/job-status.js';
+import { MemoryStore } from '../../../src/streams/job-store.js';
+import type { PollPolicy } from '../../../src/streams/poll-scheduler.js';
+import { startWebhookIntake } from '../../support/webhook-intake.js';
+import { parseWav } from '../simulator-kit/media-parsers.js';
+
+/** Fast enough for a simulator at speed 200; the watchdog waits long enough for callbacks to lead. */
+const FAST: Partial<PollPolicy> = {
+  intervalMs: 40,
+  watchdog: { quietMs: 400 },
+  backoff: { initialMs: 10, maxMs: 200 },
+  rate: { limit: 1000, windowMs: 1000 },
+  maxInFlight: 16,
+};
+const WAIT = { timeoutMs: 10_000 };
+const SEPARATION_ERRORS = ['Failed to create the separation task', 'Vocal separation failed while processing the audio'];
+const MIDI_ERRORS = ['Failed to create the MIDI generation task', 'MIDI generation failed'];
+
+interface Rig {
+  sim: SunoapiSimulator;
+  engine: Engine;
+  adapter: ProviderAdapter;
+  changes: JobChange[];
+  hooks: WebhookEvent[];
+  events: EngineEvent[];
+}
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function rig(
+  options: { sim?: SunoapiSimulatorOptions; adapter?: Partial<SunoapiAdapterOptions>; webhooks?: boolean; pollPolicy?: Partial<PollPolicy> } = {},
+): Promise<Rig> {
+  const sim = await startSunoapiSimulator({ speed: 200, seed: 21, callbackRetryDelaysMs: [100, 200, 400], ...options.sim });
+  cleanups.push(() => sim.close());
+  const dispatcher: Dispatcher = createDispatcher();
+  cleanups.push(() => dispatcher.close());
+  const adapter = createSunoapiAdapter({ apiKey: sim.apiKey, baseUrl: sim.url, dispatcher, pollPolicy: options.pollPolicy ?? FAST, ...options.adapter });
+  let intakeUrl = '';
+  const engine = await createEngine({
+    providers: [adapter],
+    store: new MemoryStore(),
+    ...(options.webhooks === false ? {} : { webhookUrl: (provider: string, token: string) => `${intakeUrl}/v1/hooks/${provider}/${token}` }),
+  });
+  cleanups.push(() => engine.close());
+  if (options.webhooks !== false) {
+    const intake = await startWebhookIntake(engine);
+    intakeUrl = intake.url;
+    cleanups.push(() => intake.close());
+  }
+  const changes: JobChange[] = [];
+  engine.changes$().subscribe((change) => changes.push(change));
+  const events: EngineEvent[] = [];
+  engine.events$.subscribe((event) => events.push(event));
+  const hooks: WebhookEvent[] = [];
+  sim.webhooks.events.subscribe((event) => hooks.push(event));
+  return { sim, engine, adapter, changes, hooks, events };
+}
+
+const refOf = (job: JobSnapshot): ProviderJobRef => ({ externalId: job.externalId!, kind: job.kind, options: job.options });
+
+async function downloadAll(adapter: ProviderAdapter, job: JobSnapshot): Promise<Map<string, Buffer>> {
+  const files = new Map<string, Buffer>();
+  for (const file of adapter.resultFiles!(refOf(job), job.result)) {
+    const download = await adapter.download!(refOf(job), job.result, file.name, { signal: AbortSignal.timeout(5000) });
+    files.set(file.name, await buffer(download.body));
+  }
+  return files;
+}
+
+function separate(engine: Engine, type: 'separate_vocal' | 'split_stem' = 'separate_vocal', n = 1): Promise<JobSnapshot> {
+  return engine.submit({ provider: 'sunoapi', kind: 'vocal-separation', options: { taskId: `music-${n}`, audioId: `track-${n}`, type } });
+}
+
+describe('sunoapi adapter against the simulator', () => {
+  it('separates both ways, then makes MIDI from a separation, with outcomes delivered by callbacks', async () => {
+    const { sim, engine, adapter } = await rig();
+    const [vocal, split] = await Promise.all([separate(engine, 'separate_vocal', 1), separate(engine, 'split_stem', 2)]);
+    const [vocalDone, splitDone] = await Promise.all([engine.waitFor(vocal.id, WAIT), engine.waitFor(split.id, WAIT)]);
+    for (const job of [vocalDone, splitDone]) {
+      expect(job.status, JSON.stringify(job.error)).toBe('succeeded');
+      expect(sim.outcome(job.externalId!)).toBe('succeeded');
+      expect(job.source).toBe('webhook');
+    }
+    expect(vocalDone.result).toMatchObject({ type: 'separate_vocal', urls: { origin: expect.any(String), instrumental: expect.any(String), vocal: expect.any(String) } });
+    expect(splitDone.result).toMatchObject({ type: 'split_stem' });
+    const vocalFiles = await downloadAll(adapter, vocalDone);
+    expect([...vocalFiles.keys()].sort()).toEqual(['instrumental.wav', 'origin.wav', 'vocal.wav']);
+    const splitFiles = await downloadAll(adapter, splitDone);
+    expect(splitFiles.size).toBe(13);
+    expect([...splitFiles.keys()]).toEqual(expect.arrayContaining(['vocal.wav', 'backingVocals.wav', 'drums.wav', 'woodwinds.wav']));
+    for (const bytes of [...vocalFiles.values(), ...splitFiles.values()]) expect(parseWav(bytes)).toMatchObject({ format: 1, bitsPerSample: 16 });
+
+    // One track of the separation, by its originData id, as a user would pick it.
+    const record = (await (
+      await fetch(`${sim.url}/api/v1/vocal-removal/record-info?taskId=${splitDone.externalId}`, { headers: { authorization: `Bearer ${sim.apiKey}` } })
+    ).json()) as { data: { response: { originData: { id: string }[] } } };
+    const midiAll = await engine.submit({ provider: 'sunoapi', kind: 'midi', options: { taskId: vocalDone.externalId! } });
+    const midiOne = await engine.submit({ provider: 'sunoapi', kind: 'midi', options: { taskId: splitDone.externalId!, audioId: record.data.response.originData[0]!.id } });
+    for (const job of await Promise.all([engine.waitFor(midiAll.id, WAIT), engine.waitFor(midiOne.id, WAIT)])) {
+      expect(job.status, JSON.stringify(job.error)).toBe('succeeded');
+      expect(sim.outcome(job.externalId!)).toBe('succeeded');
+      const result = job.result as { instruments: { name: string; notes: { pitch: number; start: number; end: number; velocity: number }[] }[] };
+      for (const instrument of result.instruments) {
+        for (const note of instrument.notes) {
+          expect(typeof note.start).toBe('number');
+          expect(typeof note.end).toBe('number');
+          expect(note.velocity).toBeGreaterThanOrEqual(0);
+          expect(note.velocity).toBeLessThanOrEqual(1);
+        }
+      }
+      const files = await downloadAll(adapter, job);
+      expect([...files.keys()]).toEqual(['notes.json']);
+      expect(JSON.parse(files.get('notes.json')!.toString('utf8'))).toEqual(job.result);
+    }
+  });
+
+  it('reaches the same outcomes by polling when every callback is lost', async () => {
+    const { sim, engine, changes } = await rig({ sim: { faults: { webhook: { dropRate: 1 } } }, pollPolicy: { ...FAST, watchdog: { quietMs: 100 } } });
+    const sep = await engine.waitFor((await separate(engine)).id, WAIT);
+    expect(sep.status).toBe('succeeded');
+    expect(sep.source).toBe('poll');
+    expect(sep.result).toMatchObject({ type: 'separate_vocal', urls: { vocal: expect.any(String) } });
+    const midi = await engine.waitFor((await engine.submit({ provider: 'sunoapi', kind: 'midi', options: { taskId: sep.externalId! } })).id, WAIT);
+    expect(midi.status).toBe('succeeded');
+    expect(sim.outcome(midi.externalId!)).toBe('succeeded');
+    expect(changes.some((c) => c.job.source === 'webhook')).toBe(false);
+  });
+
+  it('fails separations and MIDI tasks the simulator fails, with the provider’s message', async () => {
+    const { sim, engine } = await rig();
+    const sep = await engine.waitFor((await separate(engine)).id, WAIT);
+    sim.setFaults({ jobFailureRate: 1 });
+    const badSep = await engine.waitFor((await separate(engine, 'split_stem', 2)).id, WAIT);
+    const badMidi = await engine.waitFor((await engine.submit({ provider: 'sunoapi', kind: 'midi', options: { taskId: sep.externalId! } })).id, WAIT);
+    expect(badSep.status).toBe('failed');
+    expect(sim.outcome(badSep.externalId!)).toBe('failed');
+    expect(['TASK_FAILED', 'CREATE_TASK_FAILED', 'GENERATE_AUDIO_FAILED']).toContain(badSep.error?.code);
+    expect(SEPARATION_ERRORS.some((text) => badSep.error!.message.startsWith(text))).toBe(true);
+    expect(badMidi.status).toBe('failed');
+    expect(sim.outcome(badMidi.externalId!)).toBe('failed');
+    expect(['TASK_FAILED', 'TASK_CREATE_FAILED', 'MIDI_GENERATION_FAILED']).toContain(badMidi.error?.code);
+    expect(MIDI_ERRORS.some((text) => badMidi.error!.message.startsWith(text))).toBe(true);
+  });
+
+  it('reports the failure codes of a failed separation found by polling', async () => {
+    const { sim, engine } = await rig({ sim: { faults: { jobFailureRate: 1, webhook: { dropRate: 1 } } }, pollPolicy: { ...FAST, watchdog: { quietMs: 100 } } });
+    const job = await engine.waitFor((await separate(engine)).id, WAIT);
+    expect(job.status).toBe('failed');
+    expect(sim.outcome(job.externalId!)).toBe('failed');
+    expect(['CREATE_TASK_FAILED', 'GENERATE_AUDIO_FAILED']).toContain(job.error?.code);
+    expect(job.providerStatus).toBe(job.error?.code);
+  });
+
+  it('turns a wrong key, missing credits and a missing callback URL into failed jobs with clear codes', async () => {
+    const wrongKey = await rig({ adapter: { apiKey: 'not-the-key' } });
+    expect((await separate(wrongKey.engine)).error?.code).toBe('PROVIDER_UNAUTHORIZED');
+    const broke = await rig({ sim: { credits: 0 } });
+    const poor = await separate(broke.engine);
+    expect(poor.status).toBe('failed');
+    expect(poor.error?.code).toBe('INSUFFICIENT_CREDITS');
+    const unhooked = await rig({ webhooks: false });
+    const lost = await separate(unhooked.engine);
+    expect(lost.status).toBe('failed');
+    expect(lost.error?.code).toBe('CALLBACK_URL_REQUIRED');
+  });
+
+  it('still reaches every decided outcome under duplicate, reordered and dropped callbacks, 5xx and a rate limit', async () => {
+    const { engine, sim, changes, hooks, events } = await rig({
+      // Slow enough that the watchdog polls while tasks run, so polls meet the 5xx and the 430s too.
+      sim: { speed: 15, seed: 8, faults: { jobFailureRate: 0.3 } },
+      pollPolicy: { ...FAST, intervalMs: 30, watchdog: { quietMs: 50 }, rate: { limit: 100, windowMs: 1000 } },
+    });
+    const noisy = {
+      serverErrorRate: 0.3,
+      rateLimit: { limit: 5, windowMs: 500, retryAfterSeconds: 1 },
+      webhook: { duplicateRate: 0.5, reorderRate: 0.4, dropRate: 0.3, lateMs: 100 },
+    };
+    const quiet = { serverErrorRate: 0, rateLimit: null };
+    const seen = new Map<string, JobSnapshot[]>();
+    const watch = (job: JobSnapshot): JobSnapshot => {
+      const list: JobSnapshot[] = [];
+      seen.set(job.id, list);
+      engine.job$(job.id).subscribe((snapshot) => list.push(snapshot));
+      return job;
+    };
+
+    // Submissions go out calm (a 5xx on create fails the job by design); the faults hit polls and callbacks.
+    const separations: JobSnapshot[] = [];
+    for (let i = 0; i < 6; i++) separations.push(watch(await separate(engine, i % 2 === 0 ? 'separate_vocal' : 'split_stem', i)));
+    sim.setFaults(noisy);
+    const separated = await Promise.all(separations.map((job) => engine.waitFor(job.id, { timeoutMs: 15_000 })));
+    sim.setFaults(quiet);
+    const midis: JobSnapshot[] = [];
+    for (const sep of separated.filter((job) => job.status === 'succeeded')) {
+      midis.push(watch(await engine.submit({ provider: 'sunoapi', kind: 'midi', options: { taskId: sep.externalId! } })));
+    }
+    sim.setFaults(noisy);
+    const midisDone = await Promise.all(midis.map((job) => engine.waitFor(job.id, { timeoutMs: 15_000 })));
+
+    const all = [...separated, ...midisDone];
+    expect(midis.length).toBeGreaterThan(0);
+    for (const job of all) {
+      expect(job.externalId).not.toBeNull();
+      expect(job.status).toBe(sim.outcome(job.externalId!));
+      const versions = seen.get(job.id)!.map((s) => s.version);
+      expect(versions).toEqual([...versions].sort((a, b) => a - b));
+      expect(new Set(versions).size).toBe(versions.length);
+      const ranks = seen.get(job.id)!.map((s) => rank(s.status));
+      expect(ranks).toEqual([...ranks].sort((a, b) => a - b));
+      const logged = changes.filter((c) => c.job.id === job.id).map((c) => c.job.version);
+      expect(logged).toEqual([...logged].sort((a, b) => a - b));
+    }
+    expect(new Set(all.map((job) => job.status))).toEqual(new Set(['succeeded', 'failed']));
+    expect(hooks.some((e) => e.type === 'duplicated' || e.type === 'held' || e.type === 'dropped')).toBe(true);
+    const outcomes = new Set(events.flatMap((e) => (e.type === 'poll' ? [e.outcome] : [])));
+    expect(outcomes).toContain('unavailable');
+    expect(outcomes).toContain('rate-limited');
+  }, 20_000);
+});

@@ -1,0 +1,57 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { PROVIDER_NAMES, PROVIDERS } from '../../src/providers/provider-catalog.js';
+import { ConfigError, loadServerConfig, SERVER_SETTINGS } from '../../src/server/server-config.js';
+
+describe('loadServerConfig', () => {
+  it('applies defaults and generates a token when none is set', () => {
+    const config = loadServerConfig({});
+    expect(config).toMatchObject({ host: '127.0.0.1', port: 8080, dataDir: './data', publicUrl: undefined, tokenGenerated: true, providers: [] });
+    expect(config.token.length).toBeGreaterThanOrEqual(16);
+    expect(loadServerConfig({}).token).not.toBe(config.token);
+  });
+
+  it('prefers flags over the environment and reads providers from <PROVIDER>_API_KEY / _BASE_URL', () => {
+    const config = loadServerConfig(
+      { JOBSTREAM_PORT: '9000', JOBSTREAM_TOKEN: 'a-token-of-sixteen+', KLANGIO_API_KEY: 'k', MUSICAI_API_KEY: 'm', MUSICAI_BASE_URL: 'http://127.0.0.1:4100/v1/' },
+      { port: '9100', data: '/tmp/x' },
+    );
+    expect(config).toMatchObject({ port: 9100, dataDir: '/tmp/x', token: 'a-token-of-sixteen+', tokenGenerated: false });
+    expect(config.providers).toEqual([
+      { name: 'klangio', apiKey: 'k', baseUrl: 'https://api.klang.io' },
+      { name: 'musicai', apiKey: 'm', baseUrl: 'http://127.0.0.1:4100/v1' },
+    ]);
+  });
+
+  it('reports every bad value at once', () => {
+    let error: unknown;
+    try {
+      loadServerConfig({
+        JOBSTREAM_PORT: '70000',
+        JOBSTREAM_TOKEN: 'short',
+        JOBSTREAM_PUBLIC_URL: 'not a url',
+        JOBSTREAM_WS_HEARTBEAT_MS: '1.5',
+        SUNOAPI_BASE_URL: 'http://127.0.0.1:1',
+        JOBSTREAM_WS_LAG_BYTES: '9000000',
+      });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems).toEqual([
+      'JOBSTREAM_TOKEN must be at least 16 characters (or unset it to have one generated)',
+      'SUNOAPI_BASE_URL is set but SUNOAPI_API_KEY is not',
+      'JOBSTREAM_PORT must be a whole number from 0 to 65535, got "70000"',
+      'JOBSTREAM_PUBLIC_URL must be an http(s) URL, got "not a url"',
+      'JOBSTREAM_WS_HEARTBEAT_MS must be a whole number from 100, got "1.5"',
+      'JOBSTREAM_WS_DROP_BYTES must be larger than JOBSTREAM_WS_LAG_BYTES',
+    ]);
+  });
+
+  it('is documented: the README names every setting and every provider variable', async () => {
+    const readme = await readFile(join(import.meta.dirname, '../../README.md'), 'utf8');
+    for (const setting of Object.values(SERVER_SETTINGS)) expect(readme).toContain(`\`${setting.env}\``);
+    for (const name of PROVIDER_NAMES) expect(readme).toContain(`\`${PROVIDERS[name].envPrefix}_API_KEY\``);
+  });
+});
