@@ -4,6 +4,7 @@
  * wires Ctrl-C to a clean shutdown, and turns errors into one readable line.
  */
 import { UsageError } from './cli/cli-error.js';
+import { DEMO_HELP, demoCommand } from './cli/demo-command.js';
 import { SERVE_HELP, serveCommand } from './cli/serve-command.js';
 import { SIMULATE_HELP, simulateCommand } from './cli/simulate-command.js';
 import { JobstreamError } from './streams/errors.js';
@@ -11,12 +12,14 @@ import { JobstreamError } from './streams/errors.js';
 const HELP = `Usage: jobstream <command> [options]
 
 Commands:
+  demo                  the demo: simulators, engine, server and sample jobs (npm start)
   serve                 run the engine, REST API, webhook intake and WebSocket hub
   simulate <provider>   run a provider simulator (klangio, musicai, sunoapi, cambai)
 
 Run "jobstream <command> --help" for a command's options and examples.`;
 
 const COMMANDS: Record<string, { run: (argv: string[], out: NodeJS.WritableStream, signal: AbortSignal) => Promise<void>; help: string }> = {
+  demo: { run: demoCommand, help: DEMO_HELP },
   serve: { run: serveCommand, help: SERVE_HELP },
   simulate: { run: simulateCommand, help: SIMULATE_HELP },
 };

@@ -31,16 +31,20 @@ import {
   UnknownWebhookTokenError,
   WaitTimeoutError,
 } from './errors.js';
+import { createReadStream } from 'node:fs';
+import { access } from 'node:fs/promises';
+import { join } from 'node:path';
 import { FileStore } from './file-store.js';
 import type { JobChange } from './job-change.js';
 import { compileFilter, type JobFilter } from './job-filter.js';
 import { newJobId, newSecret, parseWebhookToken, secretsEqual, webhookToken } from './job-id.js';
-import { createSnapshot, reduce, type NewJob } from './job-reducer.js';
-import type { JobSnapshot, Observation, ObservationSource } from './job-snapshot.js';
+import { createSnapshot, isSettled, recordArtifacts, reduce, type NewJob } from './job-reducer.js';
+import type { JobArtifacts, JobSnapshot, Observation, ObservationSource } from './job-snapshot.js';
 import { isTerminal, type JobStatus } from './job-status.js';
 import type { JobStore, StoredJob } from './job-store.js';
 import { GroupCommit } from './group-commit.js';
 import { PollScheduler, type PollOutcome } from './poll-scheduler.js';
+import { ResultCopier } from './result-copier.js';
 
 /** Options of {@link createEngine}. */
 export interface EngineOptions {
@@ -73,6 +77,12 @@ export interface EngineOptions {
   scheduler?: SchedulerLike;
   /** Uniform random numbers in [0, 1) for jitter. @default Math.random */
   random?: () => number;
+  /**
+   * Where copies of succeeded jobs' result files are kept (`<resultsDir>/<jobId>/<name>`), so they
+   * outlive the provider's retention. `false` turns copying off.
+   * @default `<dataDir>/results` with `dataDir`; off with a custom `store`
+   */
+  resultsDir?: string | false;
 }
 
 /** Something the engine did that metrics and logs care about. */
@@ -135,8 +145,10 @@ interface Pending {
  * engine.job$(job.id).subscribe((s) => console.log(s.status, s.progress));
  */
 export async function createEngine(options: EngineOptions): Promise<Engine> {
-  const store = options.store ?? (await FileStore.open({ dir: options.dataDir ?? './data' }));
-  const engine = new Engine(options, store);
+  const dataDir = options.dataDir ?? './data';
+  const store = options.store ?? (await FileStore.open({ dir: dataDir }));
+  const resultsDir = options.resultsDir ?? (options.store === undefined ? join(dataDir, 'results') : false);
+  const engine = new Engine({ ...options, resultsDir }, store);
   try {
     await engine.restore();
   } catch (error) {
@@ -174,6 +186,7 @@ export class Engine {
   readonly #submitAttempts: number;
   readonly #maxRejectedPolls: number;
   readonly #abort = new AbortController();
+  readonly #copier: ResultCopier | undefined;
   #seq = 0;
   #compaction: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
@@ -197,6 +210,15 @@ export class Engine {
       ...(options.random === undefined ? {} : { random: options.random }),
     });
     for (const adapter of this.#adapters.values()) this.#polls.defineLane(laneOf(adapter), adapter.pollPolicy);
+    this.#copier =
+      options.resultsDir === undefined || options.resultsDir === false
+        ? undefined
+        : new ResultCopier({
+            dir: options.resultsDir,
+            files: (job) => this.#offeredFiles(job),
+            open: (job, name, signal) => this.#download(job, name, signal),
+            record: (id, artifacts) => this.#recordArtifacts(id, artifacts),
+          });
     this.#commit = new GroupCommit<Pending>({
       write: (batch) => this.#store.append(latestPerJob(batch)),
       onDurable: (batch) => this.#publish(batch),
@@ -236,6 +258,7 @@ export class Engine {
     }
     for (const entry of this.#jobs.values()) {
       const job = entry.current;
+      if (job.artifacts?.state === 'pending') this.#copier?.enqueue(job);
       if (isTerminal(job.status)) continue;
       const adapter = this.#adapters.get(job.provider);
       if (job.externalId === null) {
@@ -344,7 +367,7 @@ export class Engine {
 
   /**
    * One job as an observable: the current snapshot first, then every new version, completing
-   * after the terminal one. Shared between subscribers with a one-value replay. Errors with
+   * after the settled one (terminal, with no result copies still being fetched). Shared between subscribers with a one-value replay. Errors with
    * {@link UnknownJobError} for an unknown id and {@link EngineClosedError} when the engine closes.
    */
   job$(id: string): Observable<JobSnapshot> {
@@ -362,7 +385,7 @@ export class Engine {
         const source = watcher;
         return concat(of(entry.published), source).pipe(
           distinctUntilChanged((previous, next) => next.version <= previous.version),
-          takeWhile((job) => !isTerminal(job.status), true),
+          takeWhile((job) => !isSettled(job), true),
           finalize(() => {
             if (!source.observed && this.#watchers.get(id) === source) this.#watchers.delete(id);
             this.#views.delete(id);
@@ -430,10 +453,8 @@ export class Engine {
   resultFiles(id: string): ResultFile[] {
     const job = this.#jobs.get(id)?.published;
     if (job === undefined) throw new UnknownJobError(id);
-    const adapter = this.#adapters.get(job.provider);
-    const ref = refOf(job);
-    if (job.status !== 'succeeded' || job.result === null || ref === undefined || adapter?.resultFiles === undefined) return [];
-    return adapter.resultFiles(ref, job.result);
+    if (job.artifacts?.state === 'complete') return job.artifacts.files.map(({ name, contentType }) => ({ name, contentType }));
+    return this.#offeredFiles(job);
   }
 
   /**
@@ -447,16 +468,20 @@ export class Engine {
     const files = this.resultFiles(id);
     const job = this.#jobs.get(id)?.published as JobSnapshot;
     if (job.status !== 'succeeded') throw new JobstreamError('RESULT_NOT_READY', `job "${id}" is ${job.status}; results exist once it has succeeded`);
-    const adapter = this.#adapters.get(job.provider);
-    const ref = refOf(job);
-    if (!files.some((file) => file.name === name) || adapter?.download === undefined || ref === undefined || job.result === null) {
+    const file = files.find((f) => f.name === name);
+    if (file === undefined) {
       throw new JobstreamError('UNKNOWN_RESULT', `job "${id}" has no result file "${name}" (files: ${files.map((f) => f.name).join(', ') || 'none'})`);
     }
-    return adapter.download(ref, job.result, name, { signal: this.#abort.signal });
+    // The local copy first: it outlives the provider's retention.
+    const copy = job.artifacts?.state === 'complete' ? this.#copier?.pathOf(id, name) : undefined;
+    if (copy !== undefined && (await access(copy).then(() => true, () => false))) {
+      return { contentType: file.contentType, body: createReadStream(copy) };
+    }
+    return this.#download(job, name, this.#abort.signal);
   }
 
   /**
-   * Resolves with the job's terminal snapshot (whatever the outcome: check `status`).
+   * Resolves with the job's settled snapshot (terminal, result copies done; check `status`).
    *
    * @throws UnknownJobError for an unknown id; WaitTimeoutError after `timeoutMs`.
    */
@@ -557,6 +582,7 @@ export class Engine {
     this.#closing ??= (async () => {
       this.#polls.close();
       this.#abort.abort();
+      await this.#copier?.close();
       await this.#commit.close();
       await this.#compaction;
       await this.#store.close();
@@ -600,8 +626,12 @@ export class Engine {
 
   /** Folds an observation in; true when it changed the job. The change is queued for the disk. */
   #apply(entry: JobEntry, observation: Observation): boolean {
-    const next = reduce(entry.current, observation);
+    let next = reduce(entry.current, observation);
     if (next === entry.current) return false;
+    if (next.status === 'succeeded' && this.#copier !== undefined && this.#offeredFiles(next).length > 0) {
+      // Part of the same change: the job is not settled until its files are copied.
+      next = { ...next, artifacts: { state: 'pending', files: [], error: null } };
+    }
     entry.current = next;
     if (isTerminal(next.status)) this.#polls.remove(next.id);
     this.#enqueue(entry, next);
@@ -628,6 +658,7 @@ export class Engine {
       this.#log.push(change);
       this.#watchers.get(job.id)?.next(job);
       this.#changes.next(change);
+      if (job.artifacts?.state === 'pending' && previous?.artifacts?.state !== 'pending') this.#copier?.enqueue(job);
     }
     if (this.#store.wantsCompaction && this.#compaction === undefined) {
       this.#compaction = this.#store
@@ -637,6 +668,31 @@ export class Engine {
           this.#compaction = undefined;
         });
     }
+  }
+
+  #offeredFiles(job: JobSnapshot): ResultFile[] {
+    const adapter = this.#adapters.get(job.provider);
+    const ref = refOf(job);
+    if (job.status !== 'succeeded' || job.result === null || ref === undefined || adapter?.resultFiles === undefined) return [];
+    return adapter.resultFiles(ref, job.result);
+  }
+
+  #download(job: JobSnapshot, name: string, signal: AbortSignal): Promise<ResultDownload> {
+    const adapter = this.#adapters.get(job.provider);
+    const ref = refOf(job);
+    if (adapter?.download === undefined || ref === undefined || job.result === null) {
+      return Promise.reject(new JobstreamError('UNKNOWN_RESULT', `job "${job.id}" has no downloadable result "${name}"`));
+    }
+    return adapter.download(ref, job.result, name, { signal });
+  }
+
+  #recordArtifacts(id: string, artifacts: JobArtifacts): void {
+    const entry = this.#jobs.get(id);
+    if (entry === undefined || this.#closing !== undefined) return;
+    const next = recordArtifacts(entry.current, artifacts, this.#now());
+    if (next === entry.current) return;
+    entry.current = next;
+    this.#enqueue(entry, next);
   }
 
   *#durableJobs(): Generator<StoredJob> {

@@ -1,5 +1,5 @@
 import { isTerminal, rank } from './job-status.js';
-import type { JobMetadata, JobSnapshot, JsonValue, Observation } from './job-snapshot.js';
+import type { JobArtifacts, JobMetadata, JobSnapshot, JsonValue, Observation } from './job-snapshot.js';
 
 /** What a new job is made from; everything else starts empty. */
 export interface NewJob {
@@ -25,6 +25,7 @@ export function createSnapshot(job: NewJob): JobSnapshot {
     version: 1,
     updatedAt: job.createdAt,
     source: 'submit',
+    artifacts: null,
   };
 }
 
@@ -67,4 +68,24 @@ export function reduce(snapshot: JobSnapshot, observation: Observation): JobSnap
     updatedAt: Math.max(snapshot.updatedAt, observation.observedAt),
     source: observation.source,
   };
+}
+
+/**
+ * Whether a job will not change again: terminal, with no result copies still being fetched.
+ * Per-job streams complete at the settled snapshot.
+ */
+export function isSettled(snapshot: JobSnapshot): boolean {
+  return isTerminal(snapshot.status) && snapshot.artifacts?.state !== 'pending';
+}
+
+/**
+ * Records the outcome of copying a succeeded job's result files. Pure, and forward-only like
+ * {@link reduce}: only `null → pending` and `pending → complete | failed` are accepted (the
+ * same object comes back otherwise); status, result and error are never touched. Bumps `version`.
+ */
+export function recordArtifacts(snapshot: JobSnapshot, artifacts: JobArtifacts, at: number): JobSnapshot {
+  const from = snapshot.artifacts?.state ?? null;
+  const allowed = snapshot.status === 'succeeded' && (from === null ? artifacts.state === 'pending' : from === 'pending' && artifacts.state !== 'pending');
+  if (!allowed) return snapshot;
+  return { ...snapshot, artifacts, version: snapshot.version + 1, updatedAt: Math.max(snapshot.updatedAt, at), source: 'results' };
 }

@@ -14,13 +14,26 @@ export const JobError = z.object({
 });
 export type JobError = z.infer<typeof JobError>;
 
-/** Where an observation (and so a change) came from. */
-export const ObservationSource = z.enum(['submit', 'poll', 'webhook', 'restore', 'cancel']);
+/** Where an observation (and so a change) came from; `results` marks the result-copy step. */
+export const ObservationSource = z.enum(['submit', 'poll', 'webhook', 'restore', 'cancel', 'results']);
 export type ObservationSource = z.infer<typeof ObservationSource>;
 
 /** User metadata kept with a job: flat string, number or boolean values. */
 export const JobMetadata = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]));
 export type JobMetadata = z.infer<typeof JobMetadata>;
+
+/**
+ * The copies of a succeeded job's result files kept in the data directory
+ * (`<data>/results/<jobId>/<name>`), so they outlive the provider's retention (14 days for
+ * Klangio and sunoapi.org). `pending` while they are being fetched, then `complete` or `failed`.
+ */
+export const JobArtifacts = z.object({
+  state: z.enum(['pending', 'complete', 'failed']),
+  files: z.array(z.object({ name: z.string().min(1), contentType: z.string(), bytes: z.number().int().nonnegative() })),
+  /** Why fetching gave up (`failed` only). */
+  error: z.string().nullable(),
+});
+export type JobArtifacts = z.infer<typeof JobArtifacts>;
 
 /**
  * The state of one job at one version. Snapshots are immutable values: every accepted change
@@ -54,6 +67,8 @@ export const JobSnapshot = z.object({
   updatedAt: z.number(),
   /** Where the last accepted change came from. */
   source: ObservationSource,
+  /** Local copies of the result files, where the engine keeps them; `null` otherwise. */
+  artifacts: JobArtifacts.nullable().default(null),
 });
 export type JobSnapshot = z.infer<typeof JobSnapshot>;
 

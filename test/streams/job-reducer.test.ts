@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createSnapshot, reduce } from '../../src/streams/job-reducer.js';
+import { createSnapshot, isSettled, recordArtifacts, reduce } from '../../src/streams/job-reducer.js';
 import type { JobSnapshot, Observation } from '../../src/streams/job-snapshot.js';
 import { isTerminal, JobStatus, rank } from '../../src/streams/job-status.js';
 
@@ -114,5 +114,33 @@ describe('reduce over any delivery order (property)', () => {
       }),
       { numRuns: 1000 },
     );
+  });
+});
+
+describe('recordArtifacts', () => {
+  const pending = { state: 'pending' as const, files: [], error: null };
+  const complete = { state: 'complete' as const, files: [{ name: 'a.wav', contentType: 'audio/wav', bytes: 4 }], error: null };
+  const failed = { state: 'failed' as const, files: [], error: 'gone' };
+  const table: [string, Partial<JobSnapshot>, Parameters<typeof recordArtifacts>[1], 'accepted' | 'unchanged'][] = [
+    ['starts copying a succeeded job', { status: 'succeeded', artifacts: null }, pending, 'accepted'],
+    ['completes a pending copy', { status: 'succeeded', artifacts: pending }, complete, 'accepted'],
+    ['fails a pending copy', { status: 'succeeded', artifacts: pending }, failed, 'accepted'],
+    ['never reopens a complete copy', { status: 'succeeded', artifacts: complete }, pending, 'unchanged'],
+    ['never rewrites a finished copy', { status: 'succeeded', artifacts: failed }, complete, 'unchanged'],
+    ['needs a pending state first', { status: 'succeeded', artifacts: null }, complete, 'unchanged'],
+    ['ignores jobs that did not succeed', { status: 'failed', artifacts: null }, pending, 'unchanged'],
+  ];
+  it.each(table)('%s', (_name, snapshot, artifacts, expected) => {
+    const before = at({ version: 4, ...snapshot });
+    const after = recordArtifacts(before, artifacts, 9000);
+    if (expected === 'unchanged') return expect(after).toBe(before);
+    expect(after).toMatchObject({ artifacts, version: 5, source: 'results', status: before.status, result: before.result });
+  });
+
+  it('settles a job only when no copy is pending', () => {
+    expect(isSettled(at({ status: 'succeeded', artifacts: pending }))).toBe(false);
+    expect(isSettled(at({ status: 'succeeded', artifacts: complete }))).toBe(true);
+    expect(isSettled(at({ status: 'running' }))).toBe(false);
+    expect(isSettled(at({ status: 'canceled' }))).toBe(true);
   });
 });

@@ -1,4 +1,6 @@
+import { Readable } from 'node:stream';
 import { InvalidWebhookError, ProviderError } from '../../src/streams/errors.js';
+import type { JsonValue } from '../../src/streams/job-snapshot.js';
 import type { PollPolicy } from '../../src/streams/poll-scheduler.js';
 import type {
   CallContext,
@@ -8,6 +10,8 @@ import type {
   ProviderAdapter,
   ProviderJobRef,
   ProviderReport,
+  ResultDownload,
+  ResultFile,
   WebhookDelivery,
 } from '../../src/providers/provider-adapter.js';
 
@@ -43,7 +47,10 @@ export class FakeProvider implements ProviderAdapter {
   polls = 0;
   readonly pollsOf = new Map<string, number>();
   /** Errors the next calls throw, in order. */
-  readonly failures: { on: 'create' | 'poll'; error: Error }[] = [];
+  readonly failures: { on: 'create' | 'poll' | 'download'; error: Error }[] = [];
+  /** When set, `download` waits for this promise before answering. */
+  downloadGate: Promise<void> | undefined;
+  downloads = 0;
   /** When set, `create` waits for this promise before answering. */
   createGate: Promise<void> | undefined;
   /** When set, `create` runs this first (to look at the request while it is in flight). */
@@ -103,7 +110,20 @@ export class FakeProvider implements ProviderAdapter {
     return Promise.resolve();
   }
 
-  #failIfScripted(on: 'create' | 'poll'): void {
+  /** A succeeded job whose result is a string offers it as `result.txt`. */
+  resultFiles(_job: ProviderJobRef, result: JsonValue): ResultFile[] {
+    return typeof result === 'string' ? [{ name: 'result.txt', contentType: 'text/plain' }] : [];
+  }
+
+  async download(_job: ProviderJobRef, result: JsonValue, name: string): Promise<ResultDownload> {
+    this.downloads += 1;
+    await this.downloadGate;
+    this.#failIfScripted('download');
+    if (name !== 'result.txt') throw new ProviderError(this.provider, 'rejected', `no file ${name}`, { status: 404 });
+    return { contentType: 'text/plain', body: Readable.from([Buffer.from(`content of ${String(result)}`)]) };
+  }
+
+  #failIfScripted(on: 'create' | 'poll' | 'download'): void {
     const index = this.failures.findIndex((f) => f.on === on);
     if (index >= 0) {
       const [failure] = this.failures.splice(index, 1);

@@ -1,0 +1,146 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { PROVIDER_NAMES, PROVIDERS, simulatorBaseUrl } from '../providers/provider-catalog.js';
+import { createDispatcher } from '../providers/provider-http.js';
+import { faultPresets } from '../providers/simulator-kit/fault-profile.js';
+import type { RunningSimulator } from '../providers/simulator-kit/simulator.js';
+import type { RunningServer } from '../server/server.js';
+import { startServer } from '../server/server.js';
+import type { JobChange } from '../streams/job-change.js';
+import { numberOption, UsageError } from './cli-error.js';
+import { startWorkload } from './demo-workload.js';
+
+export const DEMO_HELP = `Usage: jobstream demo [options]
+
+The whole product on one machine with no keys and no network: simulators of all four
+providers in this process (jobs take a few seconds, with mild faults so retries and
+duplicate webhooks really happen), the engine with its store in ./data, the server, and a
+steady trickle of sample jobs across every provider and job kind. Ctrl-C stops it cleanly;
+running it again resumes the unfinished jobs.
+
+Options:
+  --port <n>          port of the server (default 8080; a free one if 8080 is taken)
+  --data <dir>        data directory (default ./data)
+  --speed <x>         simulator clock speed; 1 = jobs take a few seconds (default 1)
+  --every <ms>        submit a sample job every <ms> milliseconds (default 2500)
+  --faults <preset>   none | mild | hostile (default mild)
+  --quiet             do not print each change
+  -h, --help          this help
+
+Examples:
+  npm start
+  jobstream demo --port 9000 --faults hostile
+  jobstream demo --speed 5 --every 500 --data /tmp/jobstream-demo`;
+
+/** Poll faster than the providers' documented defaults: demo jobs last seconds, not minutes. */
+const DEMO_POLL_POLICY = { intervalMs: 1500, watchdog: { quietMs: 6000 }, backoff: { initialMs: 500, maxMs: 15_000 } };
+
+/** `jobstream demo` (what `npm start` runs). */
+export async function demoCommand(argv: string[], out: NodeJS.WritableStream, signal: AbortSignal): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      port: { type: 'string' },
+      data: { type: 'string' },
+      speed: { type: 'string' },
+      every: { type: 'string' },
+      faults: { type: 'string' },
+      quiet: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help === true) {
+    out.write(`${DEMO_HELP}\n`);
+    return;
+  }
+  const port = numberOption('port', values.port, { min: 0, max: 65535, integer: true });
+  const speed = numberOption('speed', values.speed, { min: 0.01 }) ?? 1;
+  const every = numberOption('every', values.every, { min: 10, integer: true }) ?? 2500;
+  const preset = values.faults ?? 'mild';
+  if (preset !== 'none' && preset !== 'mild' && preset !== 'hostile') throw new UsageError(`--faults must be none, mild or hostile, got "${preset}"`);
+  const dataDir = values.data ?? './data';
+  await mkdir(join(dataDir, 'simulators'), { recursive: true });
+  const token = process.env.JOBSTREAM_TOKEN ?? (await demoToken(dataDir));
+
+  const simulators: RunningSimulator[] = [];
+  const dispatcher = createDispatcher();
+  let server: RunningServer | undefined;
+  try {
+    for (const name of PROVIDER_NAMES) {
+      simulators.push(
+        await PROVIDERS[name].startSimulator({
+          apiKey: `demo-${name}-key`,
+          speed,
+          faults: faultPresets[preset],
+          stateFile: join(dataDir, 'simulators', `${name}.json`),
+        }),
+      );
+    }
+    const providers = PROVIDER_NAMES.map((name, i) => {
+      const simulator = simulators[i] as RunningSimulator;
+      return PROVIDERS[name].createAdapter({ apiKey: simulator.apiKey, baseUrl: simulatorBaseUrl(name, simulator), dispatcher, pollPolicy: DEMO_POLL_POLICY });
+    });
+    server = await listenWithFallback(port, (p) => startServer({ providers, token, port: p, dataDir }));
+    const restored = server.engine.snapshot().jobs.length;
+
+    out.write(
+      `\njobstream demo is running\n\n` +
+        `  dashboard:  ${server.url}/?token=${token}\n` +
+        `  REST API:   ${server.url}/v1/jobs   (Authorization: Bearer ${token})\n` +
+        `  WebSocket:  ${server.url.replace(/^http/, 'ws')}/v1/stream?token=${token}\n` +
+        `  simulators: ${PROVIDER_NAMES.map((name, i) => `${name} ${simulatorBaseUrl(name, simulators[i] as RunningSimulator)}`).join(', ')}\n` +
+        `  data:       ${dataDir}${restored > 0 ? ` (${restored} jobs from an earlier run)` : ''}\n\n` +
+        `A sample job starts every ${every} ms across every provider and kind. Press Ctrl-C to stop.\n\n`,
+    );
+    const log = values.quiet === true ? undefined : server.engine.changes$().subscribe((change) => out.write(`${changeLine(change)}\n`));
+    const workload = await startWorkload(server.engine, { dataDir, intervalMs: every, onError: (message) => out.write(`! ${message}\n`) });
+
+    await new Promise<void>((resolve) => {
+      if (signal.aborted) resolve();
+      signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    out.write(`\nstopping: ${workload.submitted} jobs submitted this run; finishing writes...\n`);
+    workload.stop();
+    log?.unsubscribe();
+  } finally {
+    await server?.close();
+    await Promise.all(simulators.map((simulator) => simulator.close()));
+    await dispatcher.close();
+  }
+  out.write(`stopped. Run it again to resume the unfinished jobs from ${dataDir}.\n`);
+}
+
+/** The demo keeps its token in the data directory, so a dashboard link survives restarts. */
+async function demoToken(dataDir: string): Promise<string> {
+  const file = join(dataDir, 'demo-token');
+  try {
+    const saved = (await readFile(file, 'utf8')).trim();
+    if (saved.length >= 16) return saved;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const token = randomBytes(18).toString('base64url');
+  await writeFile(file, `${token}\n`, { mode: 0o600 });
+  return token;
+}
+
+/** The requested port, or any free one when the default 8080 is taken. */
+async function listenWithFallback(port: number | undefined, start: (port: number) => Promise<RunningServer>): Promise<RunningServer> {
+  try {
+    return await start(port ?? 8080);
+  } catch (error) {
+    if (port !== undefined || (error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    return start(0);
+  }
+}
+
+function changeLine(change: JobChange): string {
+  const { job } = change;
+  const time = new Date(job.updatedAt).toISOString().slice(11, 19);
+  const from = change.previousStatus === null ? 'new' : change.previousStatus;
+  const move = from !== job.status ? `${from} → ${job.status}` : job.source === 'submit' ? `${job.status} (accepted)` : job.status;
+  const detail = job.error !== null ? `  ${job.error.code}: ${job.error.message}` : job.progress !== null && job.status === 'running' ? `  ${Math.round(job.progress * 100)}%` : '';
+  return `${time}  ${`${job.provider}/${job.kind}`.padEnd(38)} ${(job.name ?? job.id).padEnd(24)} ${move.padEnd(22)} via ${job.source}${detail}`;
+}
