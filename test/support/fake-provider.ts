@@ -120,7 +120,7 @@ export class FakeProvider implements ProviderAdapter {
     await this.downloadGate;
     this.#failIfScripted('download');
     if (name !== 'result.txt') throw new ProviderError(this.provider, 'rejected', `no file ${name}`, { status: 404 });
-    return { contentType: 'text/plain', body: Readable.from([Buffer.from(`content of ${String(result)}`)]) };
+    return { contentType: 'text/plain', body: Readable.from([Buffer.from(`content of ${JSON.stringify(result).replace(/^"|"$/g, '')}`)]) };
   }
 
   #failIfScripted(on: 'create' | 'poll' | 'download'): void {
