@@ -1,0 +1,120 @@
+import { z } from 'zod';
+import { JobSnapshot } from '../streams/job-snapshot.js';
+import type { JobStatus } from '../streams/job-status.js';
+import { ClientError } from './client-error.js';
+
+const ErrorBody = z.object({
+  error: z.object({ code: z.string(), message: z.string(), issues: z.array(z.object({ field: z.string(), reason: z.string() })).optional() }),
+});
+const JobAnswer = z.object({ job: JobSnapshot });
+const ListAnswer = z.object({ jobs: z.array(JobSnapshot), nextCursor: z.string().nullable() });
+const ProvidersAnswer = z.object({ providers: z.array(z.object({ name: z.string(), kinds: z.array(z.string()) })) });
+const FilesAnswer = z.object({ files: z.array(z.object({ name: z.string(), contentType: z.string() })) });
+
+/** Filters and paging of {@link RestClient.list}. */
+export interface ListQuery {
+  providers?: string[];
+  kinds?: string[];
+  statuses?: JobStatus[];
+  ids?: string[];
+  limit?: number;
+  cursor?: string;
+}
+
+/**
+ * The REST half of the client: typed calls with the server's errors turned into
+ * {@link ClientError}s. Works with any `fetch` (browsers, Node 20).
+ */
+export class RestClient {
+  readonly #base: string;
+  readonly #token: string;
+  readonly #fetch: typeof fetch;
+
+  constructor(base: string, token: string, fetchImpl: typeof fetch) {
+    this.#base = base.replace(/\/+$/, '');
+    this.#token = token;
+    this.#fetch = fetchImpl;
+  }
+
+  providers(): Promise<{ name: string; kinds: string[] }[]> {
+    return this.#call('GET', '/v1/providers', ProvidersAnswer).then((a) => a.providers);
+  }
+
+  /** Creates a job: JSON, or multipart when `body` is a FormData (a file upload). */
+  create(body: unknown): Promise<JobSnapshot> {
+    return this.#call('POST', '/v1/jobs', JobAnswer, body).then((a) => a.job);
+  }
+
+  track(body: unknown): Promise<JobSnapshot> {
+    return this.#call('POST', '/v1/jobs/track', JobAnswer, body).then((a) => a.job);
+  }
+
+  /** The job, or `undefined` when the server has no job with that id. */
+  async get(id: string): Promise<JobSnapshot | undefined> {
+    try {
+      return (await this.#call('GET', `/v1/jobs/${encodeURIComponent(id)}`, JobAnswer)).job;
+    } catch (error) {
+      if (error instanceof ClientError && error.code === 'UNKNOWN_JOB') return undefined;
+      throw error;
+    }
+  }
+
+  cancel(id: string): Promise<JobSnapshot> {
+    return this.#call('POST', `/v1/jobs/${encodeURIComponent(id)}/cancel`, JobAnswer).then((a) => a.job);
+  }
+
+  list(query: ListQuery = {}): Promise<{ jobs: JobSnapshot[]; nextCursor: string | null }> {
+    const params = new URLSearchParams();
+    for (const p of query.providers ?? []) params.append('provider', p);
+    for (const k of query.kinds ?? []) params.append('kind', k);
+    for (const s of query.statuses ?? []) params.append('status', s);
+    for (const i of query.ids ?? []) params.append('id', i);
+    if (query.limit !== undefined) params.set('limit', String(query.limit));
+    if (query.cursor !== undefined) params.set('cursor', query.cursor);
+    const search = params.toString();
+    return this.#call('GET', `/v1/jobs${search ? `?${search}` : ''}`, ListAnswer);
+  }
+
+  resultFiles(id: string): Promise<{ name: string; contentType: string }[]> {
+    return this.#call('GET', `/v1/jobs/${encodeURIComponent(id)}/results`, FilesAnswer).then((a) => a.files);
+  }
+
+  /** The URL of a result file (send the token as a bearer header to download it). */
+  resultUrl(id: string, name: string): string {
+    return `${this.#base}/v1/jobs/${encodeURIComponent(id)}/results/${encodeURIComponent(name)}`;
+  }
+
+  async #call<S extends z.ZodType>(method: string, path: string, schema: S, body?: unknown): Promise<z.infer<S>> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.#token}` };
+    let payload: FormData | string | undefined;
+    if (body instanceof FormData) payload = body;
+    else if (body !== undefined) {
+      headers['content-type'] = 'application/json';
+      payload = JSON.stringify(body);
+    }
+    let response: Response;
+    try {
+      response = await this.#fetch(`${this.#base}${path}`, { method, headers, ...(payload === undefined ? {} : { body: payload }) });
+    } catch (error) {
+      throw new ClientError('CONNECTION_FAILED', `cannot reach ${this.#base}: ${(error as Error).message}`, { cause: error });
+    }
+    const text = await response.text();
+    let json: unknown;
+    try {
+      json = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      throw new ClientError('BAD_RESPONSE', `${method} ${path} answered ${response.status} with a body that is not JSON`, { status: response.status });
+    }
+    if (!response.ok) {
+      const error = ErrorBody.safeParse(json);
+      if (error.success) {
+        const { code, message, issues } = error.data.error;
+        throw new ClientError(code, message, { status: response.status, ...(issues === undefined ? {} : { issues }) });
+      }
+      throw new ClientError(`HTTP_${response.status}`, `${method} ${path} answered ${response.status}`, { status: response.status });
+    }
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) throw new ClientError('BAD_RESPONSE', `${method} ${path}: unexpected answer (${parsed.error.issues[0]?.message ?? 'invalid'})`);
+    return parsed.data;
+  }
+}
