@@ -40,6 +40,10 @@
  * - Timing at speed 1: PENDING 3–9 s, then terminal.
  * - Request faults apply to `/apis` only, after the auth check; transcript files never fail.
  *   `outcome(taskId)` is decided at creation and keyed by `task_id`.
+ * - With `stateFile`, tasks survive a restart: the file holds each task's ids, absolute
+ *   timeline, ending, transcript and file signature, and the next run id. The uploaded media
+ *   are not kept (the ending is decided at creation and transcripts do not depend on them).
+ *   Poll-only, so there are no pending webhooks to lose.
  */
 import { Hono } from 'hono';
 import { faultMiddleware } from '../simulator-kit/fault-middleware.js';
@@ -47,8 +51,10 @@ import { listen } from '../simulator-kit/listen.js';
 import { createRandom } from '../simulator-kit/seeded-random.js';
 import type { RunningSimulator, SimulatorOptions } from '../simulator-kit/simulator.js';
 import { resolveSimulatorOptions } from '../simulator-kit/simulator.js';
+import { readStateFile, writeStateFile } from '../simulator-kit/state-file.js';
 import { cambaiApiRoutes } from './cambai-api-routes.js';
 import { cambaiFileRoutes } from './cambai-file-routes.js';
+import { CambaiState } from './cambai-task-state.js';
 import { CambaiTaskStore } from './cambai-task-store.js';
 import { detail } from './cambai-validation.js';
 
@@ -75,6 +81,8 @@ export async function startCambaiSimulator(options: CambaiSimulatorOptions = {})
   const faultRandom = createRandom(Math.floor(o.random() * 2 ** 32));
   let baseUrl = '';
   const store = new CambaiTaskStore({ random: o.random, now: o.now, speed: o.speed, faults: () => o.faults() });
+  const saved = o.stateFile === undefined ? undefined : await readStateFile(o.stateFile, CambaiState);
+  if (saved !== undefined) store.restore(saved);
 
   const app = new Hono();
   app.use('/apis/*', async (c, next) => {
@@ -102,6 +110,7 @@ export async function startCambaiSimulator(options: CambaiSimulatorOptions = {})
 
   const server = await listen(app, { host: o.host, port: o.port });
   baseUrl = server.url;
+  let closing: Promise<void> | undefined;
   return {
     provider: 'cambai',
     url: server.url,
@@ -109,6 +118,15 @@ export async function startCambaiSimulator(options: CambaiSimulatorOptions = {})
     apiKey: o.apiKey,
     setFaults: (partial) => o.setFaults(partial),
     outcome: (taskId) => store.outcome(taskId),
-    close: () => server.close(),
+    close: () => {
+      closing ??= (async () => {
+        await server.close();
+        // Written once no request can create a task any more.
+        if (o.stateFile !== undefined) {
+          await writeStateFile(o.stateFile, { format: 1, provider: 'cambai', ...store.save() } satisfies CambaiState);
+        }
+      })();
+      return closing;
+    },
   };
 }

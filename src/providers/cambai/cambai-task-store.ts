@@ -5,6 +5,7 @@ import { planTimeline, stepAt } from '../simulator-kit/job-timeline.js';
 import type { Random } from '../simulator-kit/seeded-random.js';
 import { pick } from '../simulator-kit/seeded-random.js';
 import type { CambaiTaskStatusResponse, CambaiTranscriptSegment } from './cambai-schemas.js';
+import type { CambaiTaskState } from './cambai-task-state.js';
 import { generateTranscript } from './cambai-transcript.js';
 
 /** Media types Camb.ai documents as accepted for transcription. */
@@ -121,6 +122,21 @@ export class CambaiTaskStore {
     const record = this.#tasks.get(taskId);
     if (record === undefined) return undefined;
     return record.ending.status === 'SUCCESS' ? 'succeeded' : 'failed';
+  }
+
+  /** Every task in creation order and the next run id, as the state file keeps them. */
+  save(): { nextRunId: number; tasks: CambaiTaskState[] } {
+    const tasks = [...this.#tasks.values()].map((record) => ({ ...record, timeline: [...record.timeline] }));
+    return { nextRunId: this.#nextRunId, tasks };
+  }
+
+  /** Takes back the tasks of a state file (call before serving). */
+  restore(saved: { nextRunId: number; tasks: readonly CambaiTaskState[] }): void {
+    for (const record of saved.tasks) {
+      this.#tasks.set(record.taskId, record);
+      this.#runs.set(record.runId, record);
+    }
+    this.#nextRunId = saved.nextRunId;
   }
 
   #done(record: TaskRecord): boolean {

@@ -1,22 +1,28 @@
+import { z } from 'zod';
 import type { TimelineStep } from '../simulator-kit/job-timeline.js';
 import { planTimeline, stepAt } from '../simulator-kit/job-timeline.js';
 import type { FaultProfile } from '../simulator-kit/fault-profile.js';
 import type { Random } from '../simulator-kit/seeded-random.js';
 import { pick } from '../simulator-kit/seeded-random.js';
+import { WebhookUrlError } from '../simulator-kit/webhook-sender.js';
 import type { WebhookSender } from '../simulator-kit/webhook-sender.js';
+import type { KlangioJobState } from './klangio-job-state.js';
 import type { KlangioOutput, KlangioSeparationModel, KlangioVocabulary } from './klangio-schemas.js';
 
 /** The kinds of Klangio job, named after their create path. */
-export type KlangioJobKind =
-  | 'transcription'
-  | 'chord-recognition'
-  | 'chord-recognition-extended'
-  | 'beat-tracking'
-  | 'strum-recognition'
-  | 'source-separation';
+export const KlangioJobKind = z.enum([
+  'transcription',
+  'chord-recognition',
+  'chord-recognition-extended',
+  'beat-tracking',
+  'strum-recognition',
+  'source-separation',
+]);
+export type KlangioJobKind = z.infer<typeof KlangioJobKind>;
 
 /** Statuses the simulator emits. */
-export type KlangioSimStatus = 'IN_QUEUE' | 'IN_PROGRESS' | 'COMPLETED' | 'FAILED';
+export const KlangioSimStatus = z.enum(['IN_QUEUE', 'IN_PROGRESS', 'COMPLETED', 'FAILED']);
+export type KlangioSimStatus = z.infer<typeof KlangioSimStatus>;
 
 /** What a create request asked for. */
 export interface KlangioJobSpec {
@@ -89,9 +95,10 @@ export class KlangioJobs {
         { status: failed ? 'FAILED' : 'COMPLETED', minMs: 0, maxMs: 0 },
       ],
     });
+    const id = this.#newId();
     const job: KlangioJob = {
       ...spec,
-      id: hexId(random, 24),
+      id,
       createdAt,
       timeline,
       outcome: failed ? 'failed' : 'succeeded',
@@ -99,7 +106,7 @@ export class KlangioJobs {
       resultSeed: Math.floor(random() * 2 ** 32),
     };
     this.#jobs.set(job.id, job);
-    if (spec.webhookUrl !== undefined) this.#scheduleWebhooks(job, spec.webhookUrl);
+    if (spec.webhookUrl !== undefined) this.#scheduleWebhooks(job, spec.webhookUrl, createdAt);
     return job;
   }
 
@@ -113,18 +120,54 @@ export class KlangioJobs {
     return stepAt(job.timeline, this.#opts.now()).status;
   }
 
+  /** Every job in creation order, as the state file keeps them. */
+  save(): KlangioJobState[] {
+    return [...this.#jobs.values()].map(({ outputs, timeline, ...job }) => ({
+      ...job,
+      ...(outputs === undefined ? {} : { outputs: [...outputs] }),
+      timeline: [...timeline],
+    }));
+  }
+
+  /**
+   * Takes back jobs from a state file (call before serving). Each job's webhooks for the
+   * changes still ahead of the clock are scheduled again; changes that happened while the
+   * simulator was down are not sent (the client finds them by polling).
+   */
+  restore(saved: readonly KlangioJobState[]): void {
+    const now = this.#opts.now();
+    for (const { outputs, ...state } of saved) {
+      const job: KlangioJob = { ...state, ...(outputs === undefined ? {} : { outputs: new Set(outputs) }) };
+      this.#jobs.set(job.id, job);
+      if (job.webhookUrl !== undefined) this.#scheduleWebhooks(job, job.webhookUrl, now);
+    }
+  }
+
   /** Cancels scheduled webhooks. */
   close(): void {
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
   }
 
-  #scheduleWebhooks(job: KlangioJob, url: string): void {
-    // Every change after queueing: IN_PROGRESS, then the terminal status.
-    for (const step of job.timeline.slice(1)) {
+  /** A fresh id; a restored job may hold the id the same seed draws again after a restart. */
+  #newId(): string {
+    let id = hexId(this.#opts.random, 24);
+    while (this.#jobs.has(id)) id = hexId(this.#opts.random, 24);
+    return id;
+  }
+
+  #scheduleWebhooks(job: KlangioJob, url: string, after: number): void {
+    // Every change after queueing (IN_PROGRESS, then the terminal status) that lies after `after`.
+    for (const step of job.timeline.slice(1).filter((s) => s.atMs > after)) {
       const timer = setTimeout(() => {
         this.#timers.delete(timer);
-        this.#opts.webhooks.send(url, { job_id: job.id, status: step.status }, job.id);
+        try {
+          this.#opts.webhooks.send(url, { job_id: job.id, status: step.status }, job.id);
+        } catch (error) {
+          // Only a restored job can get here (create checks the URL): a state file written with
+          // allowRemoteWebhooks, read without it. The job stays pollable.
+          if (!(error instanceof WebhookUrlError)) throw error;
+        }
       }, Math.max(0, step.atMs - this.#opts.now()));
       this.#timers.add(timer);
     }

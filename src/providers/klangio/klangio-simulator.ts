@@ -34,6 +34,11 @@
  * - Results are generated from the job's seed (the uploaded audio is not analysed, like the
  *   documented "demo transcription"); GP5 files are a version header and song-info block only
  *   (see `gp5File`).
+ * - With `stateFile`, jobs survive a restart: the file holds each job's request, absolute
+ *   timeline, outcome, error and result seed (not the uploaded audio, which results do not
+ *   depend on). Webhooks pending at `close()` (scheduled, in flight or waiting to retry) are
+ *   not kept; after a restart only the changes still ahead of the clock are sent, so a client
+ *   learns about changes made while the simulator was down by polling.
  */
 import { Hono } from 'hono';
 import type { Context } from 'hono';
@@ -43,9 +48,11 @@ import { listen } from '../simulator-kit/listen.js';
 import { createRandom } from '../simulator-kit/seeded-random.js';
 import type { RunningSimulator, SimulatorOptions } from '../simulator-kit/simulator.js';
 import { resolveSimulatorOptions } from '../simulator-kit/simulator.js';
+import { readStateFile, writeStateFile } from '../simulator-kit/state-file.js';
 import { WebhookSender } from '../simulator-kit/webhook-sender.js';
 import { parseCreate } from './klangio-create.js';
 import type { KlangioJob, KlangioJobKind } from './klangio-jobs.js';
+import { KlangioState } from './klangio-job-state.js';
 import { KlangioJobs } from './klangio-jobs.js';
 import { formatsOf, resultFile, stemsOf } from './klangio-result-files.js';
 import { KlangioStem } from './klangio-schemas.js';
@@ -104,6 +111,7 @@ export async function startKlangioSimulator(options: KlangioSimulatorOptions = {
     allowRemote: o.allowRemoteWebhooks,
   });
   const jobs = new KlangioJobs({ random: jobRandom, speed: o.speed, now: o.now, faults: o.faults, webhooks });
+  const saved = o.stateFile === undefined ? undefined : await readStateFile(o.stateFile, KlangioState);
   let baseUrl = '';
 
   const app = new Hono();
@@ -200,6 +208,8 @@ export async function startKlangioSimulator(options: KlangioSimulatorOptions = {
 
   const server = await listen(app, { host: o.host, port: o.port });
   baseUrl = server.url;
+  // Restored only now, so that no webhook is scheduled unless the simulator started.
+  if (saved !== undefined) jobs.restore(saved.jobs);
   let closing: Promise<void> | undefined;
   return {
     provider: 'klangio',
@@ -217,6 +227,10 @@ export async function startKlangioSimulator(options: KlangioSimulatorOptions = {
         jobs.close();
         await webhooks.close();
         await server.close();
+        // Written once no request can create a job any more.
+        if (o.stateFile !== undefined) {
+          await writeStateFile(o.stateFile, { format: 1, provider: 'klangio', jobs: jobs.save() } satisfies KlangioState);
+        }
       })();
       return closing;
     },

@@ -16,6 +16,7 @@ import type {
   MusicaiMetadata,
 } from './musicai-schemas.js';
 import { MUSICAI_CUSTOM_STORAGE } from './musicai-schemas.js';
+import type { MusicaiJobState, MusicaiJobStateInput } from './musicai-state.js';
 import type { UploadSlots } from './musicai-upload-slots.js';
 import type { MusicaiWorkflowSpec } from './musicai-workflows.js';
 
@@ -117,15 +118,36 @@ export class MusicaiJobStore {
       copy: undefined,
     };
     const local = checkInputLocally(job.params.inputUrl, this.#opts.slots);
-    if (local === 'needs-probe') {
-      void probeInput(job.params.inputUrl).then((verdict) => {
-        record.input = { verdict, at: this.#opts.now() };
-      });
-    } else {
-      record.input = { verdict: local, at: createdAt };
-    }
+    if (local === 'needs-probe') this.#probe(record);
+    else record.input = { verdict: local, at: createdAt };
     this.#jobs.set(record.id, record);
     return record.id;
+  }
+
+  /** Every job, live ones oldest first, then deleted ones, as the state file keeps them. */
+  save(): MusicaiJobStateInput[] {
+    const state = ({ workflow, timeline, input, copy, ...record }: JobRecord, deleted: boolean): MusicaiJobStateInput => ({
+      ...record,
+      workflow: workflow.slug,
+      timeline: [...timeline],
+      input: input ?? null,
+      copy: copy?.state === 'done' ? { at: copy.at, error: copy.error } : null,
+      deleted,
+    });
+    return [...[...this.#jobs.values()].map((r) => state(r, false)), ...[...this.#deleted.values()].map((r) => state(r, true))];
+  }
+
+  /**
+   * Takes back the jobs of a state file (call before serving). An input that was still being
+   * probed at close is probed again; `copyResultsTo` uploads that had not finished run again
+   * at the first read after the job is done.
+   */
+  restore(saved: readonly MusicaiJobState[]): void {
+    for (const { deleted, input, copy, ...job } of saved) {
+      const record: JobRecord = { ...job, input: input ?? undefined, copy: copy === null ? undefined : { state: 'done', ...copy } };
+      (deleted ? this.#deleted : this.#jobs).set(record.id, record);
+      if (input === null) this.#probe(record);
+    }
   }
 
   /** The job object, or `undefined` when there is no such job. */
@@ -219,6 +241,12 @@ export class MusicaiJobStore {
       else result[output.name] = `${base}/${output.name}.${file.extension}?signature=${record.resultSignature}`;
     }
     return result;
+  }
+
+  #probe(record: JobRecord): void {
+    void probeInput(record.params.inputUrl).then((verdict) => {
+      record.input = { verdict, at: this.#opts.now() };
+    });
   }
 
   #startCopy(record: JobRecord): void {

@@ -36,6 +36,14 @@
  * - Request faults (latency, 5xx, 429) apply to `/v1` only, after the auth check; the storage
  *   routes never fail. `outcome(id)` is `undefined` while a loopback input is being probed and
  *   turns to `'failed'` if a `copyResultsTo` upload fails; it still answers after a DELETE.
+ * - With `stateFile`, jobs, upload slots and the application id survive a restart. The file
+ *   holds each job's request, absolute timeline, creation-time decisions (result signature,
+ *   BPM, drawn failure), input verdict, finished `copyResultsTo` uploads and deleted flag.
+ *   Uploaded bytes are not in the JSON: results do not depend on them, but the download URL
+ *   serves them and a later job's input check reads them, so each PUT slot's bytes are a file
+ *   in `<stateFile>.uploads/`. A probe or `copyResultsTo` upload unfinished at `close()` runs
+ *   again after the restart. Signed URLs carry the simulator's origin: an upload URL handed out
+ *   before a restart on another port is no longer recognised as this simulator's.
  */
 import { Hono } from 'hono';
 import { faultMiddleware } from '../simulator-kit/fault-middleware.js';
@@ -43,9 +51,12 @@ import { listen } from '../simulator-kit/listen.js';
 import { createRandom } from '../simulator-kit/seeded-random.js';
 import type { RunningSimulator, SimulatorOptions } from '../simulator-kit/simulator.js';
 import { resolveSimulatorOptions } from '../simulator-kit/simulator.js';
+import { readStateFile, writeStateFile } from '../simulator-kit/state-file.js';
 import { musicaiApiRoutes } from './musicai-api-routes.js';
 import { musicaiError } from './musicai-errors.js';
 import { MusicaiJobStore } from './musicai-job-store.js';
+import type { MusicaiStateInput } from './musicai-state.js';
+import { MusicaiState } from './musicai-state.js';
 import { musicaiStorageRoutes } from './musicai-storage-routes.js';
 import { UploadSlots } from './musicai-upload-slots.js';
 
@@ -74,9 +85,12 @@ export async function startMusicaiSimulator(options: MusicaiSimulatorOptions = {
   // A separate stream for request faults, so that retries never change job decisions.
   const faultRandom = createRandom(Math.floor(o.random() * 2 ** 32));
   const appName = options.applicationName ?? 'Simulator Application';
-  const application = { id: applicationId(o.random), name: appName };
+  const drawnId = applicationId(o.random);
+  const saved = o.stateFile === undefined ? undefined : await readStateFile(o.stateFile, MusicaiState);
+  const application = { id: saved?.applicationId ?? drawnId, name: appName };
   let baseUrl = '';
   const slots = new UploadSlots(() => baseUrl);
+  if (saved !== undefined && o.stateFile !== undefined) await slots.restore(uploadsDirOf(o.stateFile), saved.slots);
   const store = new MusicaiJobStore({
     random: o.random,
     now: o.now,
@@ -116,6 +130,9 @@ export async function startMusicaiSimulator(options: MusicaiSimulatorOptions = {
 
   const server = await listen(app, { host: o.host, port: o.port });
   baseUrl = server.url;
+  // Restored only now, so that no input probe starts unless the simulator started.
+  if (saved !== undefined) store.restore(saved.jobs);
+  let closing: Promise<void> | undefined;
   return {
     provider: 'musicai',
     url: server.url,
@@ -123,8 +140,29 @@ export async function startMusicaiSimulator(options: MusicaiSimulatorOptions = {
     apiKey: o.apiKey,
     setFaults: (partial) => o.setFaults(partial),
     outcome: (id) => store.outcome(id),
-    close: () => server.close(),
+    close: () => {
+      closing ??= (async () => {
+        await server.close();
+        // Written once no request can create a job or fill a slot any more.
+        if (o.stateFile !== undefined) {
+          const state: MusicaiStateInput = {
+            format: 1,
+            provider: 'musicai',
+            applicationId: application.id,
+            slots: await slots.save(uploadsDirOf(o.stateFile)),
+            jobs: store.save(),
+          };
+          await writeStateFile(o.stateFile, state);
+        }
+      })();
+      return closing;
+    },
   };
+}
+
+/** The folder next to the state file that holds uploaded bytes, one file per upload slot. */
+function uploadsDirOf(stateFile: string): string {
+  return `${stateFile}.uploads`;
 }
 
 /** A UUID drawn from the seeded stream, so a seed gives a stable application id. */

@@ -1,4 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SimulatorStateError, writeFileAtomic } from '../simulator-kit/state-file.js';
+import type { UploadSlotState } from './musicai-state.js';
 
 /** A temporary upload slot, like the signed storage object behind `GET /upload`. */
 export interface UploadSlot {
@@ -34,6 +38,8 @@ export const UPLOADS_PATH = '/storage/uploads';
  */
 export class UploadSlots {
   readonly #slots = new Map<string, UploadSlot>();
+  /** Slots PUT since the last {@link save} (or ever, without a state file). */
+  readonly #unsaved = new Set<string>();
   readonly #baseUrl: () => string;
 
   constructor(baseUrl: () => string) {
@@ -57,6 +63,7 @@ export class UploadSlots {
     const slot = this.#slots.get(id);
     if (slot === undefined || signature !== slot.writeSignature) return false;
     slot.bytes = bytes;
+    this.#unsaved.add(id);
     if (contentType !== undefined) slot.contentType = contentType;
     else delete slot.contentType;
     return true;
@@ -93,5 +100,43 @@ export class UploadSlots {
     if (slot.bytes === undefined) return { kind: 'unreadable', reason: 'File not found: nothing was uploaded to this URL.' };
     if (slot.bytes.length === 0) return { kind: 'unreadable', reason: 'The input file is empty.' };
     return { kind: 'readable', slot };
+  }
+
+  /**
+   * Writes the bytes of slots PUT since the last save into `dir` (one file per slot id, each
+   * replaced atomically) and returns every slot as the state file keeps it.
+   */
+  async save(dir: string): Promise<UploadSlotState[]> {
+    for (const id of this.#unsaved) {
+      const bytes = this.#slots.get(id)?.bytes;
+      if (bytes !== undefined) await writeFileAtomic(join(dir, id), bytes);
+    }
+    this.#unsaved.clear();
+    return [...this.#slots.values()].map(({ id, writeSignature, readSignature, bytes, contentType }) => ({
+      id,
+      writeSignature,
+      readSignature,
+      size: bytes === undefined ? null : bytes.length,
+      ...(contentType === undefined ? {} : { contentType }),
+    }));
+  }
+
+  /**
+   * Takes back the slots of a state file, reading the bytes of each PUT slot from `dir`; a
+   * missing file or one of another size is a {@link SimulatorStateError} naming it.
+   */
+  async restore(dir: string, saved: readonly UploadSlotState[]): Promise<void> {
+    for (const { size, contentType, ...keys } of saved) {
+      const slot: UploadSlot = { ...keys, ...(contentType === undefined ? {} : { contentType }) };
+      if (size !== null) {
+        const file = join(dir, slot.id);
+        const bytes = await readFile(file).catch((error: unknown) => {
+          throw new SimulatorStateError(file, `cannot be read (${(error as Error).message})`, { cause: error });
+        });
+        if (bytes.length !== size) throw new SimulatorStateError(file, `holds ${bytes.length} bytes, the state file says ${size}`);
+        slot.bytes = bytes;
+      }
+      this.#slots.set(slot.id, slot);
+    }
   }
 }

@@ -15,3 +15,5 @@ export { wavFile, midiFile, musicXml, minimalPdf } from './media.js';
 export type { MediaNote, WavOptions, MidiOptions } from './media.js';
 export { resolveSimulatorOptions } from './simulator.js';
 export type { RunningSimulator, SimulatorOptions, ResolvedSimulatorOptions } from './simulator.js';
+export { SimulatorStateError, STATE_FORMAT, readStateFile, writeStateFile, writeFileAtomic } from './state-file.js';
+export { simulatorStateSchema, timelineSchema } from './state-file.js';

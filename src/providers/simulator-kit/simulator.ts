@@ -48,6 +48,12 @@ export interface SimulatorOptions {
   now?: () => number;
   /** Allow webhooks to non-loopback hosts. @default false */
   allowRemoteWebhooks?: boolean;
+  /**
+   * Where the simulator keeps its jobs between runs; loaded at start when present, written on
+   * close(). A damaged file makes the start fail with a `SimulatorStateError` naming it.
+   * @default none (jobs live in memory only)
+   */
+  stateFile?: string;
 }
 
 /** {@link SimulatorOptions} with defaults applied, plus the live fault profile. */
@@ -59,6 +65,8 @@ export interface ResolvedSimulatorOptions {
   readonly random: Random;
   readonly now: () => number;
   readonly allowRemoteWebhooks: boolean;
+  /** The state file, when jobs are kept between runs. */
+  readonly stateFile: string | undefined;
   /** The current fault profile (a bound function, safe to pass around). */
   readonly faults: () => FaultProfile;
   /** Merges a patch into the current fault profile (a bound function). */
@@ -67,7 +75,8 @@ export interface ResolvedSimulatorOptions {
 
 /**
  * Validates and defaults {@link SimulatorOptions} once; throws a `RangeError` for a
- * speed that is not a positive number and a zod error for invalid faults.
+ * speed that is not a positive number or an empty `stateFile`, and a zod error for invalid
+ * faults.
  *
  * @example
  * const o = resolveSimulatorOptions({ speed: 200, seed: 7 });
@@ -79,6 +88,7 @@ export function resolveSimulatorOptions(options: SimulatorOptions = {}): Resolve
   if (options.host !== undefined && !isLoopbackHost(options.host)) {
     throw new RangeError(`simulators only bind loopback hosts, got ${options.host}`);
   }
+  if (options.stateFile !== undefined && options.stateFile.trim() === '') throw new RangeError('stateFile must not be empty');
   let faults = mergeFaults(FaultProfile.parse({}), options.faults ?? {});
   return {
     port: options.port ?? 0,
@@ -88,6 +98,7 @@ export function resolveSimulatorOptions(options: SimulatorOptions = {}): Resolve
     random: createRandom(options.seed),
     now: options.now ?? Date.now,
     allowRemoteWebhooks: options.allowRemoteWebhooks ?? false,
+    stateFile: options.stateFile,
     faults: () => faults,
     setFaults: (partial) => {
       faults = mergeFaults(faults, partial);

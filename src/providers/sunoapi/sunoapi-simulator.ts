@@ -40,6 +40,12 @@
  *   stopped. Duplicates, drops, delays and reordering come from the webhook fault knobs.
  * - Timelines: separation PENDING for 1–3 s, MIDI PENDING for 2–6 s (divided by `speed`);
  *   `jobFailureRate` decides failure at creation (80% generation failure, 20% creation failure).
+ * - With `stateFile`, tasks and a limited credit balance survive a restart: the file holds each
+ *   task's request, stems, absolute timeline, outcome, CALLBACK_EXCEPTION flag, MIDI
+ *   instruments and callback seed. Callbacks pending at `close()` (scheduled, in flight or
+ *   waiting to retry) are not kept: after a restart only tasks still pending on the clock call
+ *   back, a task that ended while the simulator was down is found by polling, and one whose
+ *   callback was still being retried never turns CALLBACK_EXCEPTION.
  */
 import { Hono } from 'hono';
 import type { Context } from 'hono';
@@ -51,15 +57,17 @@ import { wavFile } from '../simulator-kit/media.js';
 import { createRandom } from '../simulator-kit/seeded-random.js';
 import type { RunningSimulator, SimulatorOptions } from '../simulator-kit/simulator.js';
 import { resolveSimulatorOptions } from '../simulator-kit/simulator.js';
+import { readStateFile, writeStateFile } from '../simulator-kit/state-file.js';
 import { WebhookSender } from '../simulator-kit/webhook-sender.js';
 import { midiCallback, midiRecord, separationCallback, separationRecord, STEM_SECONDS } from './sunoapi-records.js';
 import { SunoMidiRequest, SunoVocalRemovalRequest } from './sunoapi-schemas.js';
 import type { MidiState, SeparationState, SunoTask } from './sunoapi-tasks.js';
+import { SunoapiState } from './sunoapi-task-state.js';
 import { SunoTasks } from './sunoapi-tasks.js';
 
 /** Options of {@link startSunoapiSimulator}. */
 export interface SunoapiSimulatorOptions extends SimulatorOptions {
-  /** Credits available; each accepted create costs one. @default unlimited */
+  /** Credits available; each accepted create costs one. A balance kept in `stateFile` wins. @default unlimited */
   credits?: number;
   /** Callback answer timeout. @default 15000 */
   callbackTimeoutMs?: number;
@@ -97,7 +105,8 @@ const envelope = (c: Context, code: number, msg: string, data: unknown = null, s
  */
 export async function startSunoapiSimulator(options: SunoapiSimulatorOptions = {}): Promise<SunoapiSimulator> {
   const o = resolveSimulatorOptions(options);
-  let credits = options.credits ?? Number.POSITIVE_INFINITY;
+  const saved = o.stateFile === undefined ? undefined : await readStateFile(o.stateFile, SunoapiState);
+  let credits = saved?.credits ?? options.credits ?? Number.POSITIVE_INFINITY;
   const taskRandom = createRandom(Math.floor(o.random() * 2 ** 32));
   const faultRandom = createRandom(Math.floor(o.random() * 2 ** 32));
   const webhooks = new WebhookSender({
@@ -220,6 +229,8 @@ export async function startSunoapiSimulator(options: SunoapiSimulatorOptions = {
 
   const server = await listen(app, { host: o.host, port: o.port });
   baseUrl = server.url;
+  // Restored only now, so that no callback is scheduled unless the simulator started.
+  if (saved !== undefined) tasks.restore(saved.tasks);
   let closing: Promise<void> | undefined;
   return {
     provider: 'sunoapi',
@@ -244,6 +255,11 @@ export async function startSunoapiSimulator(options: SunoapiSimulatorOptions = {
         tasks.close();
         await webhooks.close();
         await server.close();
+        // Written once no request can create a task or spend a credit any more.
+        if (o.stateFile !== undefined) {
+          const state: SunoapiState = { format: 1, provider: 'sunoapi', tasks: tasks.save(), ...(Number.isFinite(credits) ? { credits } : {}) };
+          await writeStateFile(o.stateFile, state);
+        }
       })();
       return closing;
     },

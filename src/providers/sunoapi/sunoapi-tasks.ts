@@ -1,17 +1,22 @@
+import { z } from 'zod';
 import type { FaultProfile } from '../simulator-kit/fault-profile.js';
 import type { TimelineStep } from '../simulator-kit/job-timeline.js';
 import { planTimeline, stepAt } from '../simulator-kit/job-timeline.js';
 import type { Random } from '../simulator-kit/seeded-random.js';
 import { createRandom } from '../simulator-kit/seeded-random.js';
+import { WebhookUrlError } from '../simulator-kit/webhook-sender.js';
 import type { WebhookSender } from '../simulator-kit/webhook-sender.js';
 import type { MidiInstrument } from './sunoapi-midi-data.js';
 import { midiInstruments } from './sunoapi-midi-data.js';
 import type { SunoSeparationType } from './sunoapi-schemas.js';
+import type { SunoTaskState } from './sunoapi-task-state.js';
 
 /** Separation states (the record's `successFlag` strings, CALLBACK_EXCEPTION added later). */
-export type SeparationState = 'PENDING' | 'SUCCESS' | 'CREATE_TASK_FAILED' | 'GENERATE_AUDIO_FAILED';
+export const SeparationState = z.enum(['PENDING', 'SUCCESS', 'CREATE_TASK_FAILED', 'GENERATE_AUDIO_FAILED']);
+export type SeparationState = z.infer<typeof SeparationState>;
 /** MIDI states, mapped to `successFlag` 0..3. */
-export type MidiState = 'PENDING' | 'SUCCESS' | 'CREATE_TASK_FAILED' | 'GENERATE_FAILED';
+export const MidiState = z.enum(['PENDING', 'SUCCESS', 'CREATE_TASK_FAILED', 'GENERATE_FAILED']);
+export type MidiState = z.infer<typeof MidiState>;
 
 /** One separated track: record field, callback field, `originData` group name and file name. */
 export interface Stem {
@@ -106,9 +111,10 @@ export class SunoTasks {
     const failed = random() < this.#opts.faults().jobFailureRate;
     const failure: SeparationState = random() < 0.2 ? 'CREATE_TASK_FAILED' : 'GENERATE_AUDIO_FAILED';
     const layout = req.type === 'split_stem' ? SPLIT_STEM : SEPARATE_VOCAL;
+    const id = this.#newId();
     const task: SeparationTask = {
       kind: 'separation',
-      id: hex(random, 32),
+      id,
       sourceTaskId: req.taskId,
       audioId: req.audioId,
       type: req.type,
@@ -132,9 +138,10 @@ export class SunoTasks {
     const { random } = this.#opts;
     const failed = random() < this.#opts.faults().jobFailureRate;
     const failure: MidiState = random() < 0.2 ? 'CREATE_TASK_FAILED' : 'GENERATE_FAILED';
+    const id = this.#newId();
     const task: MidiTask = {
       kind: 'midi',
-      id: hex(random, 32),
+      id,
       separation,
       audioId: req.audioId,
       callBackUrl: req.callBackUrl,
@@ -162,6 +169,49 @@ export class SunoTasks {
     return last !== undefined && last.atMs <= this.#opts.now() ? Math.round(last.atMs) : null;
   }
 
+  /** Every task in creation order (a MIDI task after its separation), as the state file keeps them. */
+  save(): SunoTaskState[] {
+    return [...this.#tasks.values()].map((task) => {
+      const common = { id: task.id, callBackUrl: task.callBackUrl, createdAt: task.createdAt, outcome: task.outcome };
+      if (task.kind === 'separation') {
+        const { sourceTaskId, audioId, type, stems, callbackFailed } = task;
+        return { kind: 'separation', ...common, timeline: [...task.timeline], sourceTaskId, audioId, type, stems: [...stems], callbackFailed };
+      }
+      return {
+        kind: 'midi',
+        ...common,
+        timeline: [...task.timeline],
+        separationId: task.separation.id,
+        ...(task.audioId === undefined ? {} : { audioId: task.audioId }),
+        instruments: [...task.instruments],
+        callbackSeed: task.callbackSeed,
+      };
+    });
+  }
+
+  /**
+   * Takes back tasks from a state file (call before serving; the schema has checked that each
+   * MIDI task follows its separation). The terminal callback of a task still pending on the
+   * clock is scheduled again; a task that ended while the simulator was down sends none.
+   */
+  restore(saved: readonly SunoTaskState[]): void {
+    const now = this.#opts.now();
+    for (const state of saved) {
+      let task: SunoTask;
+      if (state.kind === 'separation') task = state;
+      else {
+        const { separationId, audioId, ...rest } = state;
+        const separation = this.#tasks.get(separationId);
+        if (separation?.kind !== 'separation') {
+          throw new RangeError(`MIDI task ${state.id} names no earlier separation ${separationId}`);
+        }
+        task = { ...rest, separation, audioId };
+      }
+      this.#tasks.set(task.id, task);
+      this.#schedule(task, now);
+    }
+  }
+
   /** Cancels scheduled callbacks. */
   close(): void {
     for (const t of this.#timers) clearTimeout(t);
@@ -184,13 +234,32 @@ export class SunoTasks {
 
   #add<T extends SunoTask>(task: T): T {
     this.#tasks.set(task.id, task);
+    this.#schedule(task);
+    return task;
+  }
+
+  /** A fresh id; a restored task may hold the id the same seed draws again after a restart. */
+  #newId(): string {
+    let id = hex(this.#opts.random, 32);
+    while (this.#tasks.has(id)) id = hex(this.#opts.random, 32);
+    return id;
+  }
+
+  /** Schedules the terminal callback, unless the task ended at or before `after`. */
+  #schedule(task: SunoTask, after?: number): void {
     const end = task.timeline[task.timeline.length - 1]?.atMs ?? task.createdAt;
+    if (after !== undefined && end <= after) return;
     const timer = setTimeout(() => {
       this.#timers.delete(timer);
-      this.#opts.webhooks.send(task.callBackUrl, this.#opts.callbackBody(task), task.id);
+      try {
+        this.#opts.webhooks.send(task.callBackUrl, this.#opts.callbackBody(task), task.id);
+      } catch (error) {
+        // Only a restored task can get here (create checks the URL): a state file written with
+        // allowRemoteWebhooks, read without it. The task stays pollable.
+        if (!(error instanceof WebhookUrlError)) throw error;
+      }
     }, Math.max(0, end - this.#opts.now()));
     this.#timers.add(timer);
-    return task;
   }
 }
 
