@@ -68,16 +68,22 @@ export async function demoCommand(argv: string[], out: NodeJS.WritableStream, si
   const dispatcher = createDispatcher();
   let server: RunningServer | undefined;
   try {
+    // Same ports as last time where possible: result and upload URLs the providers handed out
+    // embed the simulator's address.
+    const portsFile = join(dataDir, 'simulators', 'ports.json');
+    const ports = await readPorts(portsFile);
     for (const name of PROVIDER_NAMES) {
-      simulators.push(
-        await PROVIDERS[name].startSimulator({
+      const start = (simulatorPort: number) =>
+        PROVIDERS[name].startSimulator({
           apiKey: `demo-${name}-key`,
           speed,
           faults: faultPresets[preset],
+          port: simulatorPort,
           stateFile: join(dataDir, 'simulators', `${name}.json`),
-        }),
-      );
+        });
+      simulators.push(await start(ports[name] ?? 0).catch((error: unknown) => ((error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? start(0) : Promise.reject(error))));
     }
+    await writeFile(portsFile, JSON.stringify(Object.fromEntries(PROVIDER_NAMES.map((name, i) => [name, Number(new URL((simulators[i] as RunningSimulator).url).port)]))));
     const providers = PROVIDER_NAMES.map((name, i) => {
       const simulator = simulators[i] as RunningSimulator;
       return PROVIDERS[name].createAdapter({ apiKey: simulator.apiKey, baseUrl: simulatorBaseUrl(name, simulator), dispatcher, pollPolicy: DEMO_POLL_POLICY });
@@ -110,6 +116,15 @@ export async function demoCommand(argv: string[], out: NodeJS.WritableStream, si
     await dispatcher.close();
   }
   out.write(`stopped. Run it again to resume the unfinished jobs from ${dataDir}.\n`);
+}
+
+async function readPorts(file: string): Promise<Partial<Record<string, number>>> {
+  try {
+    const parsed = JSON.parse(await readFile(file, 'utf8')) as unknown;
+    return typeof parsed === 'object' && parsed !== null ? (parsed as Partial<Record<string, number>>) : {};
+  } catch {
+    return {}; // first run, or an unreadable file: any free ports will do
+  }
 }
 
 /** The demo keeps its token in the data directory, so a dashboard link survives restarts. */
