@@ -81,7 +81,14 @@ export async function demoCommand(argv: string[], out: NodeJS.WritableStream, si
           port: simulatorPort,
           stateFile: join(dataDir, 'simulators', `${name}.json`),
         });
-      simulators.push(await start(ports[name] ?? 0).catch((error: unknown) => ((error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? start(0) : Promise.reject(error))));
+      let simulator: RunningSimulator;
+      try {
+        simulator = await start(ports[name] ?? 0);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+        simulator = await start(0);
+      }
+      simulators.push(simulator);
     }
     await writeFile(portsFile, JSON.stringify(Object.fromEntries(PROVIDER_NAMES.map((name, i) => [name, Number(new URL((simulators[i] as RunningSimulator).url).port)]))));
     const providers = PROVIDER_NAMES.map((name, i) => {
@@ -121,7 +128,7 @@ export async function demoCommand(argv: string[], out: NodeJS.WritableStream, si
 async function readPorts(file: string): Promise<Partial<Record<string, number>>> {
   try {
     const parsed = JSON.parse(await readFile(file, 'utf8')) as unknown;
-    return typeof parsed === 'object' && parsed !== null ? (parsed as Partial<Record<string, number>>) : {};
+    return typeof parsed === 'object' && parsed !== null ? (parsed) : {};
   } catch {
     return {}; // first run, or an unreadable file: any free ports will do
   }
