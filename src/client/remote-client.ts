@@ -1,7 +1,7 @@
 import { defer, filter, firstValueFrom, last, map, Observable, Subject, takeWhile, throwError, timeout, type Subscriber } from 'rxjs';
 import type { ServerMessage } from '../server/ws-protocol.js';
 import type { SubmitRequest, TrackRequest } from '../streams/engine-requests.js';
-import type { JobFilter } from '../streams/job-filter.js';
+import { compileFilter, type JobFilter } from '../streams/job-filter.js';
 import { isSettled } from '../streams/job-reducer.js';
 import type { JobSnapshot } from '../streams/job-snapshot.js';
 import type { JobStatus } from '../streams/job-status.js';
@@ -124,6 +124,42 @@ export class RemoteClient {
       filter((update) => !update.initial),
       map((update) => update.change),
     );
+  }
+
+  /**
+   * The live set of jobs matching the filter, for tables and dashboards: the whole current set
+   * first, then again after every batch of changes (at most once per tick). A job that no longer
+   * matches (it left a status in the filter) leaves the set.
+   */
+  jobs$(jobFilter?: JobFilter): Observable<ReadonlyMap<string, JobSnapshot>> {
+    return new Observable<ReadonlyMap<string, JobSnapshot>>((subscriber) => {
+      const matches = compileFilter(jobFilter);
+      const jobs = new Map<string, JobSnapshot>();
+      let synced = false;
+      let scheduled = false;
+      const emit = (): void => {
+        scheduled = false;
+        if (!subscriber.closed) subscriber.next(new Map(jobs));
+      };
+      return this.#updates(jobFilter, {
+        replay: true,
+        onSynced: () => {
+          synced = true;
+          emit();
+        },
+      }).subscribe({
+        next: ({ change: { job } }) => {
+          if (matches(job)) jobs.set(job.id, job);
+          else jobs.delete(job.id);
+          if (synced && !scheduled) {
+            scheduled = true;
+            queueMicrotask(emit);
+          }
+        },
+        error: (error: unknown) => subscriber.error(error),
+        complete: () => subscriber.complete(),
+      });
+    });
   }
 
   /**

@@ -51,6 +51,7 @@ export function createHttpApp(options: HttpAppOptions): Hono<{ Bindings: HttpBin
   app.get('/metrics', async (c) => c.body(await metrics.text(), 200, { 'content-type': metrics.contentType }));
 
   app.use('/v1/*', async (c, next) => (c.req.path.startsWith('/v1/hooks/') ? next() : requireToken(c, next)));
+  app.get('/v1/stats', (c) => c.json(metrics.stats()));
   app.get('/v1/providers', (c) =>
     c.json({ providers: engine.providers.map((name) => ({ name, kinds: engine.kindsOf(name) ?? [] })) }),
   );

@@ -82,6 +82,8 @@ export function jobsRoutes(options: JobsRoutesOptions): Hono<{ Bindings: HttpBin
 
   app.post('/:id/cancel', async (c) => c.json({ job: await engine.cancel(c.req.param('id')) }));
 
+  app.get('/:id/changes', (c) => c.json({ epoch: engine.epoch, changes: engine.history(c.req.param('id')) }));
+
   app.get('/:id/results', (c) => c.json({ files: engine.resultFiles(c.req.param('id')) }));
 
   app.get('/:id/results/:name', async (c) => {

@@ -17,10 +17,16 @@ export class ServerMetrics {
   readonly registry = new Registry();
   readonly #subscriptions: Subscription[] = [];
   readonly #webhooks: Counter<'provider' | 'outcome'>;
+  readonly #counts = {
+    webhooks: { applied: 0, duplicate: 0, rejected: 0 },
+    polls: { ok: 0, 'rate-limited': 0, unavailable: 0, failed: 0 },
+  };
+  readonly #engine: Engine;
   /** First channel to see each job's terminal status, and when. */
   readonly #firstTerminal = new Map<string, { source: 'poll' | 'webhook'; at: number; status: JobStatus }>();
 
   constructor(engine: Engine, hub: { stats: WsHubStats; clientCount: number }) {
+    this.#engine = engine;
     const registry = this.registry;
     new Gauge({
       name: 'jobstream_jobs',
@@ -82,10 +88,12 @@ export class ServerMetrics {
       }),
       engine.events$.subscribe((event) => {
         if (event.type === 'poll') {
+          this.#counts.polls[event.outcome] += 1;
           polls.inc({ provider: event.provider, outcome: event.outcome });
           if (event.outcome === 'rate-limited') limited.inc({ provider: event.provider });
           if (event.observed !== undefined) this.#detected(lag, event.provider, event.jobId, 'poll', event.observed, event.endedAt);
         } else if (event.type === 'webhook') {
+          this.#counts.webhooks[event.outcome] += 1;
           this.#webhooks.inc({ provider: event.provider, outcome: event.outcome });
           if (event.observed !== undefined) this.#detected(lag, event.provider, event.jobId, 'webhook', event.observed, event.at);
         }
@@ -95,7 +103,15 @@ export class ServerMetrics {
 
   /** Counts a webhook the intake refused (400, 404, 413). */
   webhookRejected(provider: string): void {
+    this.#counts.webhooks.rejected += 1;
     this.#webhooks.inc({ provider, outcome: 'rejected' });
+  }
+
+  /** The same figures as JSON, for the dashboard: jobs by status, webhooks and polls by outcome. */
+  stats(): { jobs: Record<JobStatus, number>; webhooks: { applied: number; duplicate: number; rejected: number }; polls: Record<string, number> } {
+    const jobs: Record<JobStatus, number> = { queued: 0, running: 0, succeeded: 0, failed: 0, canceled: 0 };
+    for (const job of this.#engine.snapshot().jobs) jobs[job.status] += 1;
+    return { jobs, webhooks: { ...this.#counts.webhooks }, polls: { ...this.#counts.polls } };
   }
 
   /** The metrics in Prometheus text format. */

@@ -27,6 +27,17 @@ export class ChangeLog {
     this.#count = Math.min(this.#count + 1, this.#ring.length);
   }
 
+  /** The kept changes of one job, oldest first. */
+  forJob(jobId: string): JobChange[] {
+    const oldest = this.#lastSeq - this.#count + 1;
+    const out: JobChange[] = [];
+    for (let s = oldest; s <= this.#lastSeq; s++) {
+      const change = this.#ring[s % this.#ring.length] as JobChange;
+      if (change.job.id === jobId) out.push(change);
+    }
+    return out;
+  }
+
   /**
    * The changes after `seq`, oldest first; `undefined` when some of them are no longer kept
    * (or `seq` is in the future), so the caller must start over from a snapshot.

@@ -419,6 +419,17 @@ export class Engine {
     return changes.filter((change) => matches(change.job, change.previousStatus));
   }
 
+  /**
+   * The changes of one job this engine still keeps (the last `changeLogSize` of all jobs, this
+   * epoch only), oldest first.
+   *
+   * @throws UnknownJobError for an unknown id.
+   */
+  history(id: string): JobChange[] {
+    if (this.#jobs.get(id)?.published === undefined) throw new UnknownJobError(id);
+    return this.#log.forJob(id);
+  }
+
   /** Every published job matching the filter, as of the newest `seq`. */
   snapshot(jobFilter?: JobFilter): EngineSnapshot {
     const matches = compileFilter(jobFilter);

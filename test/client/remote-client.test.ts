@@ -144,3 +144,23 @@ describe('remote client', () => {
     await expect(firstValueFrom(client.job$(job.id))).rejects.toMatchObject({ code: 'CLIENT_CLOSED' });
   });
 });
+
+describe('remote client live job set', () => {
+  it('starts with the current set, follows changes, and drops jobs that leave the filter', async () => {
+    const { open, submit, hook } = await setup();
+    const client = await open();
+    const done = await submit();
+    await hook(0, { id: 'ext-1', status: 'DONE', result: 'r' });
+    const active = await submit();
+    const sets: string[][] = [];
+    const subscription = client.jobs$({ statuses: ['queued', 'running'] }).subscribe((jobs) => sets.push([...jobs.values()].map((j) => `${j.id === active.id ? 'active' : 'other'}:${j.status}`)));
+    await expect.poll(() => sets.length).toBe(1);
+    expect(sets[0]).toEqual(['active:queued']);
+    expect(done.id).not.toBe(active.id);
+    await hook(1, { id: 'ext-2', status: 'WORKING' });
+    await expect.poll(() => sets.at(-1)).toEqual(['active:running']);
+    await hook(1, { id: 'ext-2', status: 'DONE', result: 'r' });
+    await expect.poll(() => sets.at(-1)).toEqual([]);
+    subscription.unsubscribe();
+  });
+});

@@ -127,3 +127,26 @@ describe('REST API', () => {
     expect(text).toMatch(/jobstream_ws_clients 0/);
   });
 });
+
+describe('REST API for dashboards', () => {
+  it('gives a job the changes the server still keeps, and counts by status and channel', async () => {
+    const { api, server, provider } = await setup();
+    const { job } = (await (await api('/v1/jobs', json(urlJob))).json()) as { job: { id: string } };
+    await fetch(provider.created[0]!.webhookUrl!, { method: 'POST', body: JSON.stringify({ id: 'ext-1', status: 'WORKING' }) });
+    await fetch(provider.created[0]!.webhookUrl!, { method: 'POST', body: JSON.stringify({ id: 'ext-1', status: 'WORKING' }) });
+    await fetch(provider.created[0]!.webhookUrl!, { method: 'POST', body: 'nope' });
+    const history = (await (await api(`/v1/jobs/${job.id}/changes`)).json()) as { epoch: string; changes: { seq: number; job: { version: number; source: string } }[] };
+    expect(history.epoch).toBe(server.engine.epoch);
+    expect(history.changes.map((c) => [c.job.version, c.job.source])).toEqual([
+      [1, 'submit'],
+      [2, 'submit'],
+      [3, 'webhook'],
+    ]);
+    expect((await api('/v1/jobs/job_missing/changes')).status).toBe(404);
+    expect(await (await api('/v1/stats')).json()).toEqual({
+      jobs: { queued: 0, running: 1, succeeded: 0, failed: 0, canceled: 0 },
+      webhooks: { applied: 1, duplicate: 1, rejected: 1 },
+      polls: { ok: expect.any(Number), 'rate-limited': 0, unavailable: 0, failed: 0 },
+    });
+  });
+});
