@@ -38,7 +38,9 @@ export async function serveCommand(argv: string[], out: NodeJS.WritableStream, s
     ...(values.data === undefined ? {} : { data: values.data }),
   });
   const dispatcher = createDispatcher();
-  const providers = config.providers.map(({ name, apiKey, baseUrl }) => PROVIDERS[name].createAdapter({ apiKey, baseUrl, dispatcher }));
+  const providers = config.providers.map(({ name, apiKey, baseUrl, pollIntervalMs }) =>
+    PROVIDERS[name].createAdapter({ apiKey, baseUrl, dispatcher, ...(pollIntervalMs === undefined ? {} : { pollPolicy: { intervalMs: pollIntervalMs } }) }),
+  );
   const server = await startServer({
     providers,
     token: config.token,

@@ -32,7 +32,11 @@ const STATUS_BY_CODE: Record<string, ContentfulStatusCode> = {
 
 /** Answers any error as JSON with the right status; unexpected errors become a 500 without internals. */
 export function errorResponse(c: Context, error: unknown): Response {
-  if (error instanceof HttpError) return c.json(body(error.code, error.message, error.issues), error.status);
+  if (error instanceof HttpError) {
+    // A body refused part-way through was not read to its end: the connection cannot be reused.
+    if (error.status === 413) c.header('connection', 'close');
+    return c.json(body(error.code, error.message, error.issues), error.status);
+  }
   if (error instanceof InvalidRequestError) return c.json(body(error.code, error.message, [...error.issues]), 400);
   if (error instanceof ProviderError) return c.json(body(error.code, error.message), error.failure === 'rejected' ? 422 : 502);
   if (error instanceof JobstreamError) return c.json(body(error.code, error.message), STATUS_BY_CODE[error.code] ?? 500);

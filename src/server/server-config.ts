@@ -12,8 +12,8 @@ export interface ServerConfig {
   token: string;
   /** True when no JOBSTREAM_TOKEN was set and one was generated (it is printed at start). */
   tokenGenerated: boolean;
-  /** Providers with an API key. */
-  providers: { name: ProviderName; apiKey: string; baseUrl: string }[];
+  /** Providers with an API key; `pollIntervalMs` overrides the provider's documented default. */
+  providers: { name: ProviderName; apiKey: string; baseUrl: string; pollIntervalMs?: number }[];
   maxUploadBytes: number;
   maxJsonBytes: number;
   maxWebhookBytes: number;
@@ -126,7 +126,21 @@ export function loadServerConfig(env: Readonly<Record<string, string | undefined
       if (baseUrl !== undefined && baseUrl !== '') problems.push(`${envPrefix}_BASE_URL is set but ${envPrefix}_API_KEY is not`);
       continue;
     }
-    providers.push({ name, apiKey, baseUrl: baseUrl !== undefined && baseUrl !== '' ? baseUrl.replace(/\/+$/, '') : defaultBaseUrl });
+    const interval = env[`${envPrefix}_POLL_INTERVAL_MS`];
+    let pollIntervalMs: number | undefined;
+    if (interval !== undefined && interval !== '') {
+      pollIntervalMs = Number(interval);
+      if (!/^\d+$/.test(interval.trim()) || pollIntervalMs < 100) {
+        problems.push(`${envPrefix}_POLL_INTERVAL_MS must be a whole number of milliseconds from 100, got "${interval}"`);
+        pollIntervalMs = undefined;
+      }
+    }
+    providers.push({
+      name,
+      apiKey,
+      baseUrl: baseUrl !== undefined && baseUrl !== '' ? baseUrl.replace(/\/+$/, '') : defaultBaseUrl,
+      ...(pollIntervalMs === undefined ? {} : { pollIntervalMs }),
+    });
   }
 
   const config: ServerConfig = {

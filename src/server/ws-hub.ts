@@ -7,7 +7,7 @@ import type { JobChange } from '../streams/job-change.js';
 import { compileFilter, type JobPredicate } from '../streams/job-filter.js';
 import { describeIssue } from '../streams/snapshot-file.js';
 import { bearerToken } from './auth.js';
-import { ClientMessage, CLOSE_CODES, type ServerMessage, type SubscribeMessage, type WsErrorCode } from './ws-protocol.js';
+import { ClientMessage, CLOSE_CODES, SubscriptionId, type ServerMessage, type SubscribeMessage, type WsErrorCode } from './ws-protocol.js';
 
 /** Options of {@link WsHub}. */
 export interface WsHubOptions {
@@ -199,8 +199,9 @@ export class WsHub {
     }
     const parsed = ClientMessage.safeParse(raw);
     if (!parsed.success) {
-      const sub = typeof (raw as { sub?: unknown } | null)?.sub === 'string' ? (raw as { sub: string }).sub : undefined;
-      return this.#error(client, 'BAD_MESSAGE', describeIssue(parsed.error), sub);
+      // Echo the subscription name only when it is a valid one: errors must pass the schema too.
+      const sub = SubscriptionId.safeParse((raw as { sub?: unknown } | null)?.sub);
+      return this.#error(client, 'BAD_MESSAGE', describeIssue(parsed.error), sub.success ? sub.data : undefined);
     }
     const message = parsed.data;
     switch (message.type) {

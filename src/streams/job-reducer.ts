@@ -15,8 +15,16 @@ export interface NewJob {
 
 /** The first snapshot of a job: `queued`, version 1, nothing observed yet. */
 export function createSnapshot(job: NewJob): JobSnapshot {
+  // Field by field: callers may pass wider objects (a request with its input), which must not leak.
   return {
-    ...job,
+    id: job.id,
+    provider: job.provider,
+    kind: job.kind,
+    externalId: job.externalId,
+    name: job.name,
+    metadata: job.metadata,
+    options: job.options,
+    createdAt: job.createdAt,
     status: 'queued',
     providerStatus: null,
     progress: null,

@@ -14,13 +14,13 @@ describe('loadServerConfig', () => {
 
   it('prefers flags over the environment and reads providers from <PROVIDER>_API_KEY / _BASE_URL', () => {
     const config = loadServerConfig(
-      { JOBSTREAM_PORT: '9000', JOBSTREAM_TOKEN: 'a-token-of-sixteen+', KLANGIO_API_KEY: 'k', MUSICAI_API_KEY: 'm', MUSICAI_BASE_URL: 'http://127.0.0.1:4100/v1/' },
+      { JOBSTREAM_PORT: '9000', JOBSTREAM_TOKEN: 'a-token-of-sixteen+', KLANGIO_API_KEY: 'k', MUSICAI_API_KEY: 'm', MUSICAI_BASE_URL: 'http://127.0.0.1:4100/v1/', MUSICAI_POLL_INTERVAL_MS: '250' },
       { port: '9100', data: '/tmp/x' },
     );
     expect(config).toMatchObject({ port: 9100, dataDir: '/tmp/x', token: 'a-token-of-sixteen+', tokenGenerated: false });
     expect(config.providers).toEqual([
       { name: 'klangio', apiKey: 'k', baseUrl: 'https://api.klang.io' },
-      { name: 'musicai', apiKey: 'm', baseUrl: 'http://127.0.0.1:4100/v1' },
+      { name: 'musicai', apiKey: 'm', baseUrl: 'http://127.0.0.1:4100/v1', pollIntervalMs: 250 },
     ]);
   });
 
@@ -34,6 +34,8 @@ describe('loadServerConfig', () => {
         JOBSTREAM_WS_HEARTBEAT_MS: '1.5',
         SUNOAPI_BASE_URL: 'http://127.0.0.1:1',
         JOBSTREAM_WS_LAG_BYTES: '9000000',
+        CAMBAI_API_KEY: 'c',
+        CAMBAI_POLL_INTERVAL_MS: '5',
       });
     } catch (e) {
       error = e;
@@ -42,6 +44,7 @@ describe('loadServerConfig', () => {
     expect((error as ConfigError).problems).toEqual([
       'JOBSTREAM_TOKEN must be at least 16 characters (or unset it to have one generated)',
       'SUNOAPI_BASE_URL is set but SUNOAPI_API_KEY is not',
+      'CAMBAI_POLL_INTERVAL_MS must be a whole number of milliseconds from 100, got "5"',
       'JOBSTREAM_PORT must be a whole number from 0 to 65535, got "70000"',
       'JOBSTREAM_PUBLIC_URL must be an http(s) URL, got "not a url"',
       'JOBSTREAM_WS_HEARTBEAT_MS must be a whole number from 100, got "1.5"',
