@@ -31,7 +31,7 @@ function startDemo(args: string[]): Promise<RunningDemo> {
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   return new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
       lines.push(line);
       // The banner's last line: everything needed has been printed above it.
       if (!line.startsWith('A sample job starts every')) return;
