@@ -22,6 +22,10 @@ Options:
   --name <name>         a name to show for the job
   --options <json>      provider options, e.g. '{"model":"guitar","outputs":["mxml"]}'
   --metadata <json>     your own flat key/values
+  --after <job id>      start only when that job has succeeded (fail if it does not)
+  --input-from <file>   with --after: use that job's result file as the input
+  --external-id-option <name>
+                        with --after: set this option to that job's external id
   --watch               follow the job live until it settles (exit 1 if it fails)
 ${CONNECTION_HELP}
   -h, --help            this help
@@ -29,7 +33,9 @@ ${CONNECTION_HELP}
 Examples:
   jobstream submit klangio transcription riff.wav --options '{"model":"guitar"}' --watch
   jobstream submit cambai transcription https://example.com/talk.mp3 --options '{"language":1}'
-  jobstream submit sunoapi midi --options '{"taskId":"5c79be8e"}'`;
+  jobstream submit sunoapi midi --options '{"taskId":"5c79be8e"}'
+  jobstream submit sunoapi midi --after job_01jd5x… --external-id-option taskId --watch
+  jobstream submit klangio chord-recognition --after job_01jd5y… --input-from guitar.wav`;
 
 export const JOBS_HELP = `Usage: jobstream jobs [options]
 
@@ -98,15 +104,36 @@ export async function submitCommand(argv: string[], out: NodeJS.WritableStream, 
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { ...connectionOptions, name: { type: 'string' }, options: { type: 'string' }, metadata: { type: 'string' }, watch: { type: 'boolean' } },
+    options: {
+      ...connectionOptions,
+      name: { type: 'string' },
+      options: { type: 'string' },
+      metadata: { type: 'string' },
+      after: { type: 'string' },
+      'input-from': { type: 'string' },
+      'external-id-option': { type: 'string' },
+      watch: { type: 'boolean' },
+    },
   });
   if (values.help === true) return void out.write(`${SUBMIT_HELP}\n`), 0;
   const [provider, kind, source, ...extra] = positionals;
   if (provider === undefined || kind === undefined) throw new UsageError('submit needs a provider and a kind, e.g. jobstream submit klangio transcription riff.wav');
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
+  if (values.after === undefined && (values['input-from'] !== undefined || values['external-id-option'] !== undefined)) {
+    throw new UsageError('--input-from and --external-id-option go with --after <job id>');
+  }
+  const after =
+    values.after === undefined
+      ? undefined
+      : {
+          jobId: values.after,
+          ...(values['input-from'] === undefined ? {} : { inputFrom: values['input-from'] }),
+          ...(values['external-id-option'] === undefined ? {} : { externalIdOption: values['external-id-option'] }),
+        };
   const fields = {
     provider,
     kind,
+    ...(after === undefined ? {} : { after }),
     ...(values.name === undefined ? {} : { name: values.name }),
     ...(values.options === undefined ? {} : { options: json('options', values.options) }),
     ...(values.metadata === undefined ? {} : { metadata: json('metadata', values.metadata) }),

@@ -13,6 +13,14 @@ export const SubmitRequest = z.object({
   metadata: JobMetadata.optional(),
   /** Provider-specific options, e.g. `{ model: 'guitar', outputs: ['mxml'] }` for Klangio. */
   options: z.record(z.string(), JsonValue).optional(),
+  /**
+   * Start only when this other job has succeeded (fail with its reason if it does not): a
+   * pipeline step. `inputFrom` names one of its result files to use as input; `externalIdOption`
+   * names an option to set to its external id.
+   */
+  after: z
+    .object({ jobId: z.string().min(1), inputFrom: z.string().min(1).optional(), externalIdOption: z.string().min(1).optional() })
+    .optional(),
 });
 export type SubmitRequest = z.infer<typeof SubmitRequest>;
 

@@ -17,7 +17,7 @@ import {
   type Observable,
   type SchedulerLike,
 } from 'rxjs';
-import type { ProviderAdapter, ProviderJobRef, ProviderReport, ResultDownload, ResultFile } from '../providers/provider-adapter.js';
+import type { CreateJobRequest, JobInput, ProviderAdapter, ProviderJobRef, ProviderReport, ResultDownload, ResultFile } from '../providers/provider-adapter.js';
 import { ChangeLog } from './change-log.js';
 import { parseRequest, SubmitRequest, TrackRequest } from './engine-requests.js';
 import {
@@ -31,15 +31,17 @@ import {
   UnknownWebhookTokenError,
   WaitTimeoutError,
 } from './errors.js';
-import { createReadStream } from 'node:fs';
-import { access } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { access, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { FileStore } from './file-store.js';
 import type { JobChange } from './job-change.js';
 import { compileFilter, type JobFilter } from './job-filter.js';
 import { newJobId, newSecret, parseWebhookToken, secretsEqual, webhookToken } from './job-id.js';
-import { createSnapshot, isSettled, recordArtifacts, reduce, type NewJob } from './job-reducer.js';
-import type { JobArtifacts, JobSnapshot, Observation, ObservationSource } from './job-snapshot.js';
+import { createSnapshot, isSettled, markStarted, recordArtifacts, reduce, type NewJob } from './job-reducer.js';
+import type { JobArtifacts, JobLink, JobSnapshot, Observation, ObservationSource } from './job-snapshot.js';
 import { isTerminal, type JobStatus } from './job-status.js';
 import type { JobStore, StoredJob } from './job-store.js';
 import { GroupCommit } from './group-commit.js';
@@ -187,6 +189,10 @@ export class Engine {
   readonly #maxRejectedPolls: number;
   readonly #abort = new AbortController();
   readonly #copier: ResultCopier | undefined;
+  /** Jobs a webhook asked to confirm while their submission was still under way. */
+  readonly #confirmAfterCreate = new Set<string>();
+  /** Pipeline steps waiting for a job: upstream id → ids of the jobs waiting for it. */
+  readonly #waiting = new Map<string, Set<string>>();
   #seq = 0;
   #compaction: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
@@ -261,7 +267,10 @@ export class Engine {
       if (job.artifacts?.state === 'pending') this.#copier?.enqueue(job);
       if (isTerminal(job.status)) continue;
       const adapter = this.#adapters.get(job.provider);
-      if (job.externalId === null) {
+      if (job.externalId === null && job.after !== null && job.after.startedAt === null) {
+        // A pipeline step still waiting: it never reached its provider, so it can wait on.
+        this.#wait(entry);
+      } else if (job.externalId === null) {
         // The process stopped between recording the job and hearing back from the provider.
         this.#apply(entry, {
           status: 'failed',
@@ -295,38 +304,15 @@ export class Engine {
     const req = parseRequest(SubmitRequest, request);
     const adapter = this.#adapterFor(req.provider, req.kind);
     const fields = { kind: req.kind, input: req.input, name: req.name ?? null, metadata: req.metadata ?? {}, options: req.options ?? {} };
-    const issues = adapter.validate?.(fields) ?? [];
+    const after = req.after === undefined ? null : this.#link(req.after, req.input);
+    // A waiting step is checked as it will be called: with placeholders for what comes from upstream.
+    const issues = adapter.validate?.(after === null ? fields : { ...fields, ...placeholders(after) }) ?? [];
     if (issues.length > 0) throw new InvalidRequestError(issues);
 
-    const entry = this.#create({ provider: req.provider, externalId: null, ...fields });
+    const entry = this.#create({ provider: req.provider, externalId: null, after, ...fields });
     await entry.pending;
-    const id = entry.current.id;
-    const webhookUrl = this.#hooked(adapter) ? this.#webhookUrl?.(adapter.provider, webhookToken(id, entry.secret)) : undefined;
-    const lane = laneOf(adapter);
-    for (let attempt = 1; ; attempt++) {
-      await this.#polls.acquire(lane);
-      this.#assertOpen();
-      try {
-        const created = await adapter.create({ ...fields, webhookUrl }, { signal: this.#abort.signal });
-        this.#byExternalId.set(externalKey(adapter.provider, created.externalId), id);
-        this.#apply(entry, observe(created.report ?? { status: 'queued', providerStatus: 'created' }, 'submit', this.#now(), created.externalId));
-        if (!isTerminal(entry.current.status)) this.#polls.add(id, { lane, hooked: webhookUrl !== undefined });
-        break;
-      } catch (error) {
-        if (error instanceof ProviderError && (error.failure === 'rate-limited' || error.failure === 'unavailable')) {
-          this.#polls.reportFailure(lane, { type: error.failure, retryAfterMs: error.retryAfterMs });
-          // Only a refusal before any work is safe to repeat: a 5xx may have created the job.
-          if (error.failure === 'rate-limited' && attempt < this.#submitAttempts) continue;
-        }
-        this.#apply(entry, {
-          status: 'failed',
-          error: { code: submitErrorCode(error), message: error instanceof Error ? error.message : String(error) },
-          source: 'submit',
-          observedAt: this.#now(),
-        });
-        break;
-      }
-    }
+    if (after === null) await this.#createAtProvider(entry, adapter, fields);
+    else await this.#wait(entry);
     await entry.pending;
     return entry.published ?? entry.current;
   }
@@ -571,7 +557,11 @@ export class Engine {
     this.#polls.noteWebhook(id);
     const changed =
       parsed.report !== undefined && this.#apply(entry, observe(parsed.report, 'webhook', this.#now(), parsed.externalId));
-    if (parsed.confirm === true) this.#polls.pollNow(id);
+    if (parsed.confirm === true) {
+      // Before the provider has answered the submission the job is not polled yet: remember.
+      if (this.#polls.has(id)) this.#polls.pollNow(id);
+      else this.#confirmAfterCreate.add(id);
+    }
     await entry.pending;
     const outcome = changed ? 'applied' : 'duplicate';
     this.#events.next({
@@ -607,6 +597,136 @@ export class Engine {
 
   #now(): number {
     return this.#scheduler.now();
+  }
+
+  /**
+   * Hands a recorded job to its provider: retries only a rate-limited refusal (a 5xx may have
+   * created the job), then records the provider's answer or the failure.
+   */
+  async #createAtProvider(entry: JobEntry, adapter: ProviderAdapter, fields: Omit<CreateJobRequest, 'webhookUrl'>): Promise<void> {
+    const id = entry.current.id;
+    const webhookUrl = this.#hooked(adapter) ? this.#webhookUrl?.(adapter.provider, webhookToken(id, entry.secret)) : undefined;
+    const lane = laneOf(adapter);
+    for (let attempt = 1; ; attempt++) {
+      await this.#polls.acquire(lane);
+      this.#assertOpen();
+      try {
+        const created = await adapter.create({ ...fields, webhookUrl }, { signal: this.#abort.signal });
+        this.#byExternalId.set(externalKey(adapter.provider, created.externalId), id);
+        this.#apply(entry, observe(created.report ?? { status: 'queued', providerStatus: 'created' }, 'submit', this.#now(), created.externalId));
+        if (!isTerminal(entry.current.status)) this.#polls.add(id, { lane, hooked: webhookUrl !== undefined });
+        if (this.#confirmAfterCreate.delete(id)) this.#polls.pollNow(id);
+        return;
+      } catch (error) {
+        if (error instanceof ProviderError && (error.failure === 'rate-limited' || error.failure === 'unavailable')) {
+          this.#polls.reportFailure(lane, { type: error.failure, retryAfterMs: error.retryAfterMs });
+          if (error.failure === 'rate-limited' && attempt < this.#submitAttempts) continue;
+        }
+        this.#confirmAfterCreate.delete(id);
+        this.#fail(entry, submitErrorCode(error), error instanceof Error ? error.message : String(error), 'submit');
+        return;
+      }
+    }
+  }
+
+  #fail(entry: JobEntry, code: string, message: string, source: ObservationSource): void {
+    this.#apply(entry, { status: 'failed', error: { code, message }, source, observedAt: this.#now() });
+  }
+
+  /** Checks a pipeline link against the job it names. */
+  #link(after: NonNullable<SubmitRequest['after']>, input: JobInput | undefined): JobLink {
+    if (this.#jobs.get(after.jobId)?.published === undefined) {
+      throw new InvalidRequestError([{ field: 'after.jobId', reason: `no job "${after.jobId}"` }]);
+    }
+    if (input?.type === 'file') {
+      throw new InvalidRequestError([{ field: 'input', reason: 'a job that waits for another takes a URL, or its input from that job (after.inputFrom)' }]);
+    }
+    if (input !== undefined && after.inputFrom !== undefined) {
+      throw new InvalidRequestError([{ field: 'after.inputFrom', reason: 'give either an input or after.inputFrom, not both' }]);
+    }
+    return {
+      jobId: after.jobId,
+      inputFrom: after.inputFrom ?? null,
+      externalIdOption: after.externalIdOption ?? null,
+      input: input?.type === 'url' ? input : null,
+      startedAt: null,
+    };
+  }
+
+  /** Starts a waiting step now if its upstream job has settled, or when it does. */
+  async #wait(entry: JobEntry): Promise<void> {
+    const link = entry.current.after as JobLink;
+    const upstream = this.#jobs.get(link.jobId)?.published;
+    if (upstream !== undefined && isSettled(upstream)) return this.#startStep(entry);
+    let waiting = this.#waiting.get(link.jobId);
+    if (waiting === undefined) this.#waiting.set(link.jobId, (waiting = new Set()));
+    waiting.add(entry.current.id);
+  }
+
+  /** The upstream job settled: starts (or fails) every step waiting for it. */
+  #release(upstreamId: string): void {
+    const waiting = this.#waiting.get(upstreamId);
+    if (waiting === undefined) return;
+    this.#waiting.delete(upstreamId);
+    for (const id of waiting) {
+      const entry = this.#jobs.get(id);
+      if (entry !== undefined) {
+        this.#startStep(entry).catch((error: unknown) => this.#events.next({ type: 'store-error', error, attempt: 1 }));
+      }
+    }
+  }
+
+  /** Starts a pipeline step from its settled upstream job, or fails it with the upstream's reason. */
+  async #startStep(entry: JobEntry): Promise<void> {
+    const job = entry.current;
+    const link = job.after as JobLink;
+    if (isTerminal(job.status) || link.startedAt !== null || this.#closing !== undefined) return;
+    const upstream = this.#jobs.get(link.jobId)?.published;
+    if (upstream?.status !== 'succeeded') {
+      const why = upstream === undefined ? 'is unknown' : `${upstream.status}${upstream.error === null ? '' : ` (${upstream.error.code}: ${upstream.error.message})`}`;
+      this.#fail(entry, 'UPSTREAM_FAILED', `job ${link.jobId} ${why}`, 'submit');
+      return;
+    }
+    const adapter = this.#adapters.get(job.provider);
+    if (adapter === undefined) return this.#fail(entry, 'UNKNOWN_PROVIDER', `provider "${job.provider}" is not configured`, 'submit');
+    const options = link.externalIdOption === null ? job.options : { ...job.options, [link.externalIdOption]: upstream.externalId };
+    let input: JobInput | undefined = link.input ?? undefined;
+    let scratch: string | undefined;
+    try {
+      if (link.inputFrom !== null) {
+        ({ input, scratch } = await this.#inputFrom(upstream, link.inputFrom));
+      }
+      // Durable before the provider call: a crash from here on is a possibly-submitted job.
+      const started = markStarted(entry.current, this.#now());
+      if (started === entry.current) return;
+      entry.current = started;
+      this.#enqueue(entry, started);
+      await entry.pending;
+      await this.#createAtProvider(entry, adapter, { kind: job.kind, input, name: job.name, metadata: job.metadata, options });
+    } catch (error) {
+      if (entry.current.after?.startedAt === null) {
+        this.#fail(entry, 'UPSTREAM_RESULT_UNAVAILABLE', `result "${link.inputFrom}" of job ${link.jobId}: ${error instanceof Error ? error.message : String(error)}`, 'submit');
+      }
+    } finally {
+      if (scratch !== undefined) await rm(scratch, { recursive: true, force: true });
+    }
+  }
+
+  /** A result file of a succeeded job as a local file: its kept copy, or a download to a scratch directory. */
+  async #inputFrom(upstream: JobSnapshot, name: string): Promise<{ input: JobInput; scratch?: string }> {
+    const file = this.resultFiles(upstream.id).find((f) => f.name === name);
+    if (file === undefined) {
+      throw new JobstreamError('UNKNOWN_RESULT', `no such file (files: ${this.resultFiles(upstream.id).map((f) => f.name).join(', ') || 'none'})`);
+    }
+    const copy = upstream.artifacts?.state === 'complete' ? this.#copier?.pathOf(upstream.id, name) : undefined;
+    if (copy !== undefined && (await access(copy).then(() => true, () => false))) {
+      return { input: { type: 'file', path: copy, filename: name, contentType: file.contentType } };
+    }
+    const scratch = await mkdtemp(join(tmpdir(), 'jobstream-step-'));
+    const path = join(scratch, 'input');
+    const download = await this.#download(upstream, name, this.#abort.signal);
+    await pipeline(download.body, createWriteStream(path));
+    return { input: { type: 'file', path, filename: name, contentType: download.contentType }, scratch };
   }
 
   #assertOpen(): void {
@@ -670,6 +790,7 @@ export class Engine {
       this.#watchers.get(job.id)?.next(job);
       this.#changes.next(change);
       if (job.artifacts?.state === 'pending' && previous?.artifacts?.state !== 'pending') this.#copier?.enqueue(job);
+      if (isSettled(job) && (previous === undefined || !isSettled(previous))) this.#release(job.id);
     }
     if (this.#store.wantsCompaction && this.#compaction === undefined) {
       this.#compaction = this.#store
@@ -758,6 +879,14 @@ export class Engine {
     });
     return outcome;
   }
+}
+
+/** What a waiting step will get from its upstream job, as stand-ins for validation. */
+function placeholders(link: JobLink): { input?: JobInput; options?: Record<string, string> } {
+  return {
+    ...(link.inputFrom === null ? {} : { input: { type: 'file', path: `(result ${link.inputFrom} of job ${link.jobId})`, filename: link.inputFrom } }),
+    ...(link.externalIdOption === null ? {} : { options: { [link.externalIdOption]: `(external id of job ${link.jobId})` } }),
+  };
 }
 
 function laneOf(adapter: ProviderAdapter): string {

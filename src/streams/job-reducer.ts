@@ -1,5 +1,5 @@
 import { isTerminal, rank } from './job-status.js';
-import type { JobArtifacts, JobMetadata, JobSnapshot, JsonValue, Observation } from './job-snapshot.js';
+import type { JobArtifacts, JobLink, JobMetadata, JobSnapshot, JsonValue, Observation } from './job-snapshot.js';
 
 /** What a new job is made from; everything else starts empty. */
 export interface NewJob {
@@ -11,6 +11,8 @@ export interface NewJob {
   metadata: JobMetadata;
   options: Record<string, JsonValue>;
   createdAt: number;
+  /** Set for a job that waits for another (see {@link JobLink}). */
+  after?: JobLink | null;
 }
 
 /** The first snapshot of a job: `queued`, version 1, nothing observed yet. */
@@ -26,7 +28,8 @@ export function createSnapshot(job: NewJob): JobSnapshot {
     options: job.options,
     createdAt: job.createdAt,
     status: 'queued',
-    providerStatus: null,
+    // A job that waits for another says so until it starts.
+    providerStatus: job.after === undefined || job.after === null ? null : 'waiting',
     progress: null,
     result: null,
     error: null,
@@ -34,6 +37,7 @@ export function createSnapshot(job: NewJob): JobSnapshot {
     updatedAt: job.createdAt,
     source: 'submit',
     artifacts: null,
+    after: job.after ?? null,
   };
 }
 
@@ -96,4 +100,21 @@ export function recordArtifacts(snapshot: JobSnapshot, artifacts: JobArtifacts, 
   const allowed = snapshot.status === 'succeeded' && (from === null ? artifacts.state === 'pending' : from === 'pending' && artifacts.state !== 'pending');
   if (!allowed) return snapshot;
   return { ...snapshot, artifacts, version: snapshot.version + 1, updatedAt: Math.max(snapshot.updatedAt, at), source: 'results' };
+}
+
+/**
+ * Records that a waiting pipeline job was handed to its provider (once; the same object comes
+ * back otherwise). Durable before the provider is called, so that after a crash a job still
+ * waiting is started again, and one that may have reached the provider is not.
+ */
+export function markStarted(snapshot: JobSnapshot, at: number): JobSnapshot {
+  if (snapshot.after === null || snapshot.after.startedAt !== null || snapshot.status !== 'queued') return snapshot;
+  return {
+    ...snapshot,
+    after: { ...snapshot.after, startedAt: at },
+    providerStatus: 'starting',
+    version: snapshot.version + 1,
+    updatedAt: Math.max(snapshot.updatedAt, at),
+    source: 'submit',
+  };
 }

@@ -36,6 +36,24 @@ export const JobArtifacts = z.object({
 export type JobArtifacts = z.infer<typeof JobArtifacts>;
 
 /**
+ * A pipeline link: this job starts only when job `jobId` has succeeded (and fails with the
+ * reason if it does not), taking its input from that job's result.
+ */
+export const JobLink = z.object({
+  /** The job this one waits for. */
+  jobId: z.string().min(1),
+  /** A result file of that job to use as this job's input (e.g. `guitar.wav`). */
+  inputFrom: z.string().min(1).nullable(),
+  /** An option to set to that job's external id (sunoapi.org MIDI: `taskId`). */
+  externalIdOption: z.string().min(1).nullable(),
+  /** A URL input given with the request, kept until the job starts. */
+  input: z.object({ type: z.literal('url'), url: z.url() }).nullable(),
+  /** When the job was handed to its provider; `null` while it waits. */
+  startedAt: z.number().nullable(),
+});
+export type JobLink = z.infer<typeof JobLink>;
+
+/**
  * The state of one job at one version. Snapshots are immutable values: every accepted change
  * makes a new one with `version` one higher.
  *
@@ -69,6 +87,8 @@ export const JobSnapshot = z.object({
   source: ObservationSource,
   /** Local copies of the result files, where the engine keeps them; `null` otherwise. */
   artifacts: JobArtifacts.nullable().default(null),
+  /** The job this one waits for, in a pipeline; `null` for a job started at once. */
+  after: JobLink.nullable().default(null),
 });
 export type JobSnapshot = z.infer<typeof JobSnapshot>;
 

@@ -197,10 +197,15 @@ export class PollScheduler {
     this.#pump(entry.lane);
   }
 
-  /** Polls this job as soon as the lane's budget allows (e.g. to confirm a thin webhook). */
+  /**
+   * Polls this job as soon as the lane's budget allows, to confirm a webhook that announced a
+   * change without its data. Until the next webhook, the job is then polled at the normal
+   * interval rather than the watchdog's quiet one: the provider may lag behind its webhook.
+   */
   pollNow(jobId: string): void {
     const entry = this.#entries.get(jobId);
     if (entry === undefined) return;
+    entry.lastHookAt = -Infinity;
     if (entry.polling) {
       entry.rush = true;
       return;

@@ -295,3 +295,24 @@ describe('Engine and jobs the provider no longer knows', () => {
     expect(await engine.waitFor(job.id, { timeoutMs: 5000 })).toMatchObject({ status: 'succeeded' });
   });
 });
+
+describe('Engine and confirming webhooks', () => {
+  it('keeps a confirm request that arrives before the provider answered the submission', async () => {
+    const provider = new FakeProvider({ pollPolicy: { intervalMs: 60_000, watchdog: { quietMs: 60_000 } } });
+    const thin = provider.parseWebhook.bind(provider);
+    // A thin webhook: it only says "something happened, come and look".
+    provider.parseWebhook = (delivery) => ({ ...thin(delivery), report: undefined, confirm: true });
+    const engine = await createEngine({ providers: [provider], store: new MemoryStore(), webhookUrl: hookUrl });
+    engines.push(engine);
+    let open!: () => void;
+    provider.createGate = new Promise((resolve) => (open = resolve));
+    const submitted = engine.submit({ provider: 'fake', kind: 'transcription', input: url });
+    await expect.poll(() => provider.created.length).toBe(1);
+    provider.set('ext-1', 'DONE', { result: 'early' });
+    await engine.ingestWebhook({ provider: 'fake', token: tokenOf(provider.created[0]?.webhookUrl), body: { id: 'ext-1', status: 'DONE' } });
+    open();
+    const job = await submitted;
+    // Without the kept confirm, the next poll would come only after a minute.
+    expect((await engine.waitFor(job.id, { timeoutMs: 5000 })).result).toBe('early');
+  });
+});

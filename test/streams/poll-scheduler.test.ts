@@ -173,3 +173,20 @@ describe('PollScheduler', () => {
     expect(() => polls.add('a', { lane: 'nope', hooked: false })).toThrow('poll lane "nope" is not defined');
   });
 });
+
+describe('PollScheduler confirming polls', () => {
+  it('after a confirm, polls at the normal interval until the next webhook', () => {
+    const calls = scenario(75, {}, (polls, schedule) => {
+      polls.defineLane('k', policy({ watchdog: { quietMs: 30 } }));
+      polls.add('h', { lane: 'k', hooked: true });
+      schedule(5, () => {
+        polls.noteWebhook('h');
+        polls.pollNow('h');
+      });
+      schedule(40, () => polls.noteWebhook('h'));
+    });
+    // 5: the confirming poll; then every 10 (the provider may lag its webhook) until the webhook
+    // at 40 restores the quiet period: next poll at 70.
+    expect(calls).toBe('5:h 15:h 25:h 35:h 70:h');
+  });
+});

@@ -80,7 +80,8 @@ export class FakeProvider implements ProviderAdapter {
     await this.createGate;
     this.#failIfScripted('create');
     const externalId = `ext-${++this.#next}`;
-    this.set(externalId, 'WAITING');
+    // A state set before the answer stands (a provider that moved on before answering).
+    if (!this.jobs.has(externalId)) this.set(externalId, 'WAITING');
     return { externalId, report: this.jobs.get(externalId) };
   }
 

@@ -159,8 +159,18 @@ export class KlangioJobs {
   #scheduleWebhooks(job: KlangioJob, url: string, after: number): void {
     // Every change after queueing (IN_PROGRESS, then the terminal status) that lies after `after`.
     for (const step of job.timeline.slice(1).filter((s) => s.atMs > after)) {
-      const timer = setTimeout(() => {
-        this.#timers.delete(timer);
+      const fire = (): void => {
+        // Timers may fire a little early (and atMs is fractional): never announce a status the
+        // status endpoint does not show yet.
+        const early = step.atMs - this.#opts.now();
+        if (early > 0) {
+          const again = setTimeout(() => {
+            this.#timers.delete(again);
+            fire();
+          }, Math.ceil(early));
+          this.#timers.add(again);
+          return;
+        }
         try {
           this.#opts.webhooks.send(url, { job_id: job.id, status: step.status }, job.id);
         } catch (error) {
@@ -168,7 +178,11 @@ export class KlangioJobs {
           // allowRemoteWebhooks, read without it. The job stays pollable.
           if (!(error instanceof WebhookUrlError)) throw error;
         }
-      }, Math.max(0, step.atMs - this.#opts.now()));
+      };
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer);
+        fire();
+      }, Math.max(0, Math.ceil(step.atMs - this.#opts.now())));
       this.#timers.add(timer);
     }
   }
