@@ -269,7 +269,7 @@ export class Engine {
       const adapter = this.#adapters.get(job.provider);
       if (job.externalId === null && job.after !== null && job.after.startedAt === null) {
         // A pipeline step still waiting: it never reached its provider, so it can wait on.
-        this.#wait(entry);
+        this.#wait(entry).catch((error: unknown) => this.#events.next({ type: 'store-error', error, attempt: 1 }));
       } else if (job.externalId === null) {
         // The process stopped between recording the job and hearing back from the provider.
         this.#apply(entry, {

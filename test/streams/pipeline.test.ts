@@ -104,7 +104,7 @@ describe('pipelines: a job that starts when another succeeds', () => {
       [{ input: url, after: { jobId: first.id, inputFrom: 'result.txt' } }, 'after.inputFrom: give either an input or after.inputFrom, not both'],
     ];
     for (const [extra, message] of cases) {
-      await expect(engine.submit({ provider: 'fake', kind: 'transcription', ...extra } as never)).rejects.toThrow(message);
+      await expect(engine.submit({ provider: 'fake', kind: 'transcription', ...extra })).rejects.toThrow(message);
     }
     expect(engine.snapshot().jobs).toHaveLength(1);
   });
