@@ -1,24 +1,5 @@
-import {
-  asyncScheduler,
-  concat,
-  defer,
-  distinctUntilChanged,
-  filter,
-  finalize,
-  firstValueFrom,
-  last,
-  of,
-  ReplaySubject,
-  share,
-  Subject,
-  takeWhile,
-  throwError,
-  timeout,
-  type Observable,
-  type SchedulerLike,
-} from 'rxjs';
+import { asyncScheduler, defer, firstValueFrom, last, Subject, throwError, timeout, type Observable, type SchedulerLike } from 'rxjs';
 import type { CreateJobRequest, JobInput, ProviderAdapter, ProviderJobRef, ProviderReport, ResultDownload, ResultFile } from '../providers/provider-adapter.js';
-import { ChangeLog } from './change-log.js';
 import { parseRequest, SubmitRequest, TrackRequest } from './engine-requests.js';
 import {
   EngineClosedError,
@@ -38,105 +19,19 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { FileStore } from './file-store.js';
 import type { JobChange } from './job-change.js';
-import { compileFilter, type JobFilter } from './job-filter.js';
-import { newJobId, newSecret, parseWebhookToken, secretsEqual, webhookToken } from './job-id.js';
-import { createSnapshot, isSettled, markStarted, recordArtifacts, reduce, type NewJob } from './job-reducer.js';
+import type { JobFilter } from './job-filter.js';
+import { newSecret, parseWebhookToken, secretsEqual, webhookToken } from './job-id.js';
+import { isSettled, markStarted, recordArtifacts, reduce } from './job-reducer.js';
 import type { JobArtifacts, JobLink, JobSnapshot, Observation, ObservationSource } from './job-snapshot.js';
 import { isTerminal, type JobStatus } from './job-status.js';
-import type { JobStore, StoredJob } from './job-store.js';
-import { GroupCommit } from './group-commit.js';
+import type { EngineEvent, EngineOptions, WebhookResult } from './engine-options.js';
+import type { JobStore } from './job-store.js';
+import { JobTable, type EngineSnapshot, type JobEntry } from './job-table.js';
 import { PollScheduler, type PollOutcome } from './poll-scheduler.js';
 import { ResultCopier } from './result-copier.js';
 
-/** Options of {@link createEngine}. */
-export interface EngineOptions {
-  /** The provider adapters, one per provider name. */
-  providers: readonly ProviderAdapter[];
-  /**
-   * The data directory for the durable {@link FileStore}. Ignored when `store` is given.
-   * @default './data'
-   */
-  dataDir?: string;
-  /** A store to use instead of a `FileStore` in `dataDir` (e.g. `new MemoryStore()`). */
-  store?: JobStore;
-  /**
-   * Builds the URL a provider calls back to for a job, from the provider name and the job's
-   * secret webhook token. Without it, no webhooks are requested and every job is polled.
-   * @example (provider, token) => `https://jobs.example.com/v1/hooks/${provider}/${token}`
-   */
-  webhookUrl?: (provider: string, token: string) => string;
-  /** How many recent changes are kept for resuming subscribers. @default 10000 */
-  changeLogSize?: number;
-  /** Attempts at creating a job when the provider answers "rate-limited". @default 3 */
-  submitAttempts?: number;
-  /**
-   * A job whose polls the provider refuses (`rejected`: e.g. 404, the job is gone) this many
-   * times in a row is marked failed with the provider's reason, instead of being polled forever.
-   * @default 5
-   */
-  maxRejectedPolls?: number;
-  /** Time source and timers (inject a `TestScheduler` in tests). @default asyncScheduler */
-  scheduler?: SchedulerLike;
-  /** Uniform random numbers in [0, 1) for jitter. @default Math.random */
-  random?: () => number;
-  /**
-   * Where copies of succeeded jobs' result files are kept (`<resultsDir>/<jobId>/<name>`), so they
-   * outlive the provider's retention. `false` turns copying off.
-   * @default `<dataDir>/results` with `dataDir`; off with a custom `store`
-   */
-  resultsDir?: string | false;
-}
-
-/** Something the engine did that metrics and logs care about. */
-export type EngineEvent =
-  | {
-      type: 'poll';
-      provider: string;
-      jobId: string;
-      outcome: PollOutcome['type'];
-      /** When the call went out and when its answer (or failure) came back. */
-      startedAt: number;
-      endedAt: number;
-      /** The status the answer reported (for an `ok` poll). */
-      observed?: JobStatus;
-      retryAfterMs?: number;
-      error?: string;
-    }
-  | { type: 'webhook'; provider: string; jobId: string; outcome: 'applied' | 'duplicate'; observed?: JobStatus; at: number }
-  | { type: 'store-error'; error: unknown; attempt: number }
-  | { type: 'restored'; jobs: number; resumed: number; unconfigured: number };
-
-/** The answer to a webhook delivery. */
-export interface WebhookResult {
-  /** `applied` when the delivery changed the job, `duplicate` when it added nothing. */
-  outcome: 'applied' | 'duplicate';
-  /** The job as it now durably is. */
-  job: JobSnapshot;
-}
-
-/** A consistent view of the jobs matching a filter, as of change `seq` of `epoch`. */
-export interface EngineSnapshot {
-  epoch: string;
-  seq: number;
-  jobs: JobSnapshot[];
-}
-
-interface JobEntry {
-  /** The reducer's state; may be ahead of the disk. */
-  current: JobSnapshot;
-  /** The last durable state: what subscribers have been shown. Undefined until the first write. */
-  published: JobSnapshot | undefined;
-  readonly secret: string;
-  /** Settles when `current` is durable; undefined when it already is. */
-  pending: Promise<void> | undefined;
-  /** Polls refused in a row (see {@link EngineOptions.maxRejectedPolls}). */
-  rejectedPolls: number;
-}
-
-interface Pending {
-  entry: JobEntry;
-  job: JobSnapshot;
-}
+export type { EngineEvent, EngineOptions, WebhookResult } from './engine-options.js';
+export type { EngineSnapshot } from './job-table.js';
 
 /**
  * Creates an engine, loads its store and resumes every unfinished job.
@@ -169,19 +64,9 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
  * Create it with {@link createEngine}.
  */
 export class Engine {
-  /** Identifies this engine's lifetime; `seq` numbers restart with each epoch. */
-  readonly epoch: string;
   readonly #adapters = new Map<string, ProviderAdapter>();
-  readonly #store: JobStore;
-  readonly #jobs = new Map<string, JobEntry>();
-  /** `provider \n externalId` → job id, so `track` adopts a job once. */
-  readonly #byExternalId = new Map<string, string>();
-  readonly #watchers = new Map<string, Subject<JobSnapshot>>();
-  readonly #views = new Map<string, Observable<JobSnapshot>>();
-  readonly #changes = new Subject<JobChange>();
+  readonly #table: JobTable;
   readonly #events = new Subject<EngineEvent>();
-  readonly #log: ChangeLog;
-  readonly #commit: GroupCommit<Pending>;
   readonly #polls: PollScheduler;
   readonly #scheduler: SchedulerLike;
   readonly #webhookUrl: ((provider: string, token: string) => string) | undefined;
@@ -193,8 +78,6 @@ export class Engine {
   readonly #confirmAfterCreate = new Set<string>();
   /** Pipeline steps waiting for a job: upstream id → ids of the jobs waiting for it. */
   readonly #waiting = new Map<string, Set<string>>();
-  #seq = 0;
-  #compaction: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
 
   /** @internal Use {@link createEngine}. */
@@ -203,13 +86,17 @@ export class Engine {
       if (this.#adapters.has(adapter.provider)) throw new Error(`provider "${adapter.provider}" is configured twice`);
       this.#adapters.set(adapter.provider, adapter);
     }
-    this.#store = store;
     this.#scheduler = options.scheduler ?? asyncScheduler;
     this.#webhookUrl = options.webhookUrl;
     this.#submitAttempts = options.submitAttempts ?? 3;
     this.#maxRejectedPolls = options.maxRejectedPolls ?? 5;
-    this.#log = new ChangeLog(options.changeLogSize ?? 10_000);
-    this.epoch = `${this.#scheduler.now().toString(36)}-${newSecret().slice(0, 8)}`;
+    this.#table = new JobTable({
+      store,
+      epoch: `${this.#scheduler.now().toString(36)}-${newSecret().slice(0, 8)}`,
+      changeLogSize: options.changeLogSize ?? 10_000,
+      onPublished: (job, previous) => this.#published(job, previous),
+      onStoreError: (error, attempt) => this.#events.next({ type: 'store-error', error, attempt }),
+    });
     this.#polls = new PollScheduler({
       poll: (jobId) => defer(() => this.#pollJob(jobId)),
       scheduler: this.#scheduler,
@@ -225,11 +112,11 @@ export class Engine {
             open: (job, name, signal) => this.#download(job, name, signal),
             record: (id, artifacts) => this.#recordArtifacts(id, artifacts),
           });
-    this.#commit = new GroupCommit<Pending>({
-      write: (batch) => this.#store.append(latestPerJob(batch)),
-      onDurable: (batch) => this.#publish(batch),
-      onError: (error, attempt) => this.#events.next({ type: 'store-error', error, attempt }),
-    });
+  }
+
+  /** Identifies this engine's lifetime; `seq` numbers restart with each epoch. */
+  get epoch(): string {
+    return this.#table.epoch;
   }
 
   /** What the engine does (polls, webhooks, store errors), for metrics and logs. */
@@ -239,7 +126,7 @@ export class Engine {
 
   /** The seq of the newest published change. */
   get seq(): number {
-    return this.#seq;
+    return this.#table.seq;
   }
 
   /** Names of the configured providers. */
@@ -254,15 +141,11 @@ export class Engine {
 
   /** @internal Loads the store and resumes unfinished jobs; called once by {@link createEngine}. */
   async restore(): Promise<void> {
-    const stored = await this.#store.load();
+    const stored = await this.#table.load();
     const now = this.#scheduler.now();
     let resumed = 0;
     let unconfigured = 0;
-    for (const { job, secret } of stored) {
-      this.#jobs.set(job.id, { current: job, published: job, secret, pending: undefined, rejectedPolls: 0 });
-      if (job.externalId !== null) this.#byExternalId.set(externalKey(job.provider, job.externalId), job.id);
-    }
-    for (const entry of this.#jobs.values()) {
+    for (const entry of this.#table.entries()) {
       const job = entry.current;
       if (job.artifacts?.state === 'pending') this.#copier?.enqueue(job);
       if (isTerminal(job.status)) continue;
@@ -286,7 +169,7 @@ export class Engine {
         resumed += 1;
       }
     }
-    await this.#commit.flush();
+    await this.#table.flush();
     this.#events.next({ type: 'restored', jobs: stored.length, resumed, unconfigured });
   }
 
@@ -309,7 +192,7 @@ export class Engine {
     const issues = adapter.validate?.(after === null ? fields : { ...fields, ...placeholders(after) }) ?? [];
     if (issues.length > 0) throw new InvalidRequestError(issues);
 
-    const entry = this.#create({ provider: req.provider, externalId: null, after, ...fields });
+    const entry = this.#table.create({ provider: req.provider, externalId: null, after, ...fields }, this.#now());
     await entry.pending;
     if (after === null) await this.#createAtProvider(entry, adapter, fields);
     else await this.#wait(entry);
@@ -325,22 +208,17 @@ export class Engine {
     this.#assertOpen();
     const req = parseRequest(TrackRequest, request);
     const adapter = this.#adapterFor(req.provider, req.kind);
-    const known = this.#byExternalId.get(externalKey(req.provider, req.externalId));
-    const existing = known === undefined ? undefined : this.#jobs.get(known);
+    const existing = this.#table.byExternalId(req.provider, req.externalId);
     if (existing !== undefined) {
       await existing.pending;
       return existing.published ?? existing.current;
     }
-    const entry = this.#create({
-      provider: req.provider,
-      kind: req.kind,
-      externalId: req.externalId,
-      name: req.name ?? null,
-      metadata: req.metadata ?? {},
-      options: req.options ?? {},
-    });
+    const entry = this.#table.create(
+      { provider: req.provider, kind: req.kind, externalId: req.externalId, name: req.name ?? null, metadata: req.metadata ?? {}, options: req.options ?? {} },
+      this.#now(),
+    );
     const id = entry.current.id;
-    this.#byExternalId.set(externalKey(req.provider, req.externalId), id);
+    this.#table.index(req.provider, req.externalId, id);
     this.#polls.add(id, { lane: laneOf(adapter), hooked: false, dueAt: this.#now() });
     await entry.pending;
     return entry.published ?? entry.current;
@@ -348,39 +226,17 @@ export class Engine {
 
   /** The job as last published, or `undefined` for an unknown id. */
   get(id: string): JobSnapshot | undefined {
-    return this.#jobs.get(id)?.published;
+    return this.#table.published(id);
   }
 
   /**
    * One job as an observable: the current snapshot first, then every new version, completing
-   * after the settled one (terminal, with no result copies still being fetched). Shared between subscribers with a one-value replay. Errors with
-   * {@link UnknownJobError} for an unknown id and {@link EngineClosedError} when the engine closes.
+   * after the settled one (terminal, with no result copies still being fetched). Shared between
+   * subscribers with a one-value replay. Errors with {@link UnknownJobError} for an unknown id
+   * and {@link EngineClosedError} when the engine closes.
    */
   job$(id: string): Observable<JobSnapshot> {
-    let view = this.#views.get(id);
-    if (view === undefined) {
-      view = defer(() => {
-        const entry = this.#jobs.get(id);
-        if (entry?.published === undefined) return throwError(() => new UnknownJobError(id));
-        if (this.#closing !== undefined) return throwError(() => new EngineClosedError());
-        let watcher = this.#watchers.get(id);
-        if (watcher === undefined) {
-          watcher = new Subject<JobSnapshot>();
-          this.#watchers.set(id, watcher);
-        }
-        const source = watcher;
-        return concat(of(entry.published), source).pipe(
-          distinctUntilChanged((previous, next) => next.version <= previous.version),
-          takeWhile((job) => !isSettled(job), true),
-          finalize(() => {
-            if (!source.observed && this.#watchers.get(id) === source) this.#watchers.delete(id);
-            this.#views.delete(id);
-          }),
-        );
-      }).pipe(share({ connector: () => new ReplaySubject<JobSnapshot>(1), resetOnRefCountZero: true }));
-      this.#views.set(id, view);
-    }
-    return view;
+    return this.#table.job$(id);
   }
 
   /**
@@ -388,9 +244,7 @@ export class Engine {
    * change carries `epoch` and a `seq` one higher than the last.
    */
   changes$(jobFilter?: JobFilter): Observable<JobChange> {
-    if (jobFilter === undefined) return this.#changes.asObservable();
-    const matches = compileFilter(jobFilter);
-    return this.#changes.pipe(filter((change) => matches(change.job, change.previousStatus)));
+    return this.#table.changes$(jobFilter);
   }
 
   /**
@@ -398,11 +252,7 @@ export class Engine {
    * any more (or the epoch differs): start again from {@link snapshot} then.
    */
   changesSince(epoch: string, seq: number, jobFilter?: JobFilter): JobChange[] | undefined {
-    if (epoch !== this.epoch) return undefined;
-    const changes = this.#log.since(seq);
-    if (changes === undefined || jobFilter === undefined) return changes;
-    const matches = compileFilter(jobFilter);
-    return changes.filter((change) => matches(change.job, change.previousStatus));
+    return this.#table.changesSince(epoch, seq, jobFilter);
   }
 
   /**
@@ -412,18 +262,12 @@ export class Engine {
    * @throws UnknownJobError for an unknown id.
    */
   history(id: string): JobChange[] {
-    if (this.#jobs.get(id)?.published === undefined) throw new UnknownJobError(id);
-    return this.#log.forJob(id);
+    return this.#table.history(id);
   }
 
   /** Every published job matching the filter, as of the newest `seq`. */
   snapshot(jobFilter?: JobFilter): EngineSnapshot {
-    const matches = compileFilter(jobFilter);
-    const jobs: JobSnapshot[] = [];
-    for (const entry of this.#jobs.values()) {
-      if (entry.published !== undefined && matches(entry.published)) jobs.push(entry.published);
-    }
-    return { epoch: this.epoch, seq: this.#seq, jobs };
+    return this.#table.snapshot(jobFilter);
   }
 
   /**
@@ -431,15 +275,7 @@ export class Engine {
    * the following page; `next` is undefined on the last page.
    */
   list(jobFilter?: JobFilter, page: { limit?: number; after?: string } = {}): { jobs: JobSnapshot[]; next: string | undefined } {
-    const limit = Math.max(1, Math.min(page.limit ?? 100, 1000));
-    const { jobs } = this.snapshot(jobFilter);
-    // Ids start with their creation time, so sorting ids sorts by age.
-    jobs.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
-    const after = page.after;
-    const start = after === undefined ? 0 : jobs.findIndex((job) => job.id < after);
-    const slice = start < 0 ? [] : jobs.slice(start, start + limit);
-    const last = slice.at(-1);
-    return { jobs: slice, next: last !== undefined && start + limit < jobs.length ? last.id : undefined };
+    return this.#table.list(jobFilter, page);
   }
 
   /**
@@ -448,7 +284,7 @@ export class Engine {
    * @throws UnknownJobError for an unknown id.
    */
   resultFiles(id: string): ResultFile[] {
-    const job = this.#jobs.get(id)?.published;
+    const job = this.#table.published(id);
     if (job === undefined) throw new UnknownJobError(id);
     if (job.artifacts?.state === 'complete') return job.artifacts.files.map(({ name, contentType }) => ({ name, contentType }));
     return this.#offeredFiles(job);
@@ -463,7 +299,7 @@ export class Engine {
   async openResult(id: string, name: string): Promise<ResultDownload> {
     this.#assertOpen();
     const files = this.resultFiles(id);
-    const job = this.#jobs.get(id)?.published as JobSnapshot;
+    const job = this.#table.published(id) as JobSnapshot;
     if (job.status !== 'succeeded') throw new JobstreamError('RESULT_NOT_READY', `job "${id}" is ${job.status}; results exist once it has succeeded`);
     const file = files.find((f) => f.name === name);
     if (file === undefined) {
@@ -502,7 +338,7 @@ export class Engine {
    */
   async cancel(id: string): Promise<JobSnapshot> {
     this.#assertOpen();
-    const entry = this.#jobs.get(id);
+    const entry = this.#table.entry(id);
     if (entry?.published === undefined) throw new UnknownJobError(id);
     if (!isTerminal(entry.current.status)) {
       const adapter = this.#adapters.get(entry.current.provider);
@@ -532,7 +368,7 @@ export class Engine {
     const adapter = this.#adapters.get(delivery.provider);
     if (adapter === undefined) throw new UnknownProviderError(delivery.provider, this.providers);
     const parts = parseWebhookToken(delivery.token);
-    const entry = parts === undefined ? undefined : this.#jobs.get(parts.jobId);
+    const entry = parts === undefined ? undefined : this.#table.entry(parts.jobId);
     if (
       parts === undefined ||
       entry === undefined ||
@@ -584,12 +420,7 @@ export class Engine {
       this.#polls.close();
       this.#abort.abort();
       await this.#copier?.close();
-      await this.#commit.close();
-      await this.#compaction;
-      await this.#store.close();
-      for (const watcher of this.#watchers.values()) watcher.error(new EngineClosedError());
-      this.#watchers.clear();
-      this.#changes.complete();
+      await this.#table.close();
       this.#events.complete();
     })();
     return this.#closing;
@@ -612,7 +443,7 @@ export class Engine {
       this.#assertOpen();
       try {
         const created = await adapter.create({ ...fields, webhookUrl }, { signal: this.#abort.signal });
-        this.#byExternalId.set(externalKey(adapter.provider, created.externalId), id);
+        this.#table.index(adapter.provider, created.externalId, id);
         this.#apply(entry, observe(created.report ?? { status: 'queued', providerStatus: 'created' }, 'submit', this.#now(), created.externalId));
         if (!isTerminal(entry.current.status)) this.#polls.add(id, { lane, hooked: webhookUrl !== undefined });
         if (this.#confirmAfterCreate.delete(id)) this.#polls.pollNow(id);
@@ -635,7 +466,7 @@ export class Engine {
 
   /** Checks a pipeline link against the job it names. */
   #link(after: NonNullable<SubmitRequest['after']>, input: JobInput | undefined): JobLink {
-    if (this.#jobs.get(after.jobId)?.published === undefined) {
+    if (this.#table.published(after.jobId) === undefined) {
       throw new InvalidRequestError([{ field: 'after.jobId', reason: `no job "${after.jobId}"` }]);
     }
     if (input?.type === 'file') {
@@ -656,7 +487,7 @@ export class Engine {
   /** Starts a waiting step now if its upstream job has settled, or when it does. */
   async #wait(entry: JobEntry): Promise<void> {
     const link = entry.current.after as JobLink;
-    const upstream = this.#jobs.get(link.jobId)?.published;
+    const upstream = this.#table.published(link.jobId);
     if (upstream !== undefined && isSettled(upstream)) return this.#startStep(entry);
     let waiting = this.#waiting.get(link.jobId);
     if (waiting === undefined) this.#waiting.set(link.jobId, (waiting = new Set()));
@@ -669,7 +500,7 @@ export class Engine {
     if (waiting === undefined) return;
     this.#waiting.delete(upstreamId);
     for (const id of waiting) {
-      const entry = this.#jobs.get(id);
+      const entry = this.#table.entry(id);
       if (entry !== undefined) {
         this.#startStep(entry).catch((error: unknown) => this.#events.next({ type: 'store-error', error, attempt: 1 }));
       }
@@ -681,7 +512,7 @@ export class Engine {
     const job = entry.current;
     const link = job.after as JobLink;
     if (isTerminal(job.status) || link.startedAt !== null || this.#closing !== undefined) return;
-    const upstream = this.#jobs.get(link.jobId)?.published;
+    const upstream = this.#table.published(link.jobId);
     if (upstream?.status !== 'succeeded') {
       const why = upstream === undefined ? 'is unknown' : `${upstream.status}${upstream.error === null ? '' : ` (${upstream.error.code}: ${upstream.error.message})`}`;
       this.#fail(entry, 'UPSTREAM_FAILED', `job ${link.jobId} ${why}`, 'submit');
@@ -699,8 +530,7 @@ export class Engine {
       // Durable before the provider call: a crash from here on is a possibly-submitted job.
       const started = markStarted(entry.current, this.#now());
       if (started === entry.current) return;
-      entry.current = started;
-      this.#enqueue(entry, started);
+      this.#table.commit(entry, started);
       await entry.pending;
       await this.#createAtProvider(entry, adapter, { kind: job.kind, input, name: job.name, metadata: job.metadata, options });
     } catch (error) {
@@ -746,15 +576,6 @@ export class Engine {
     return adapter.webhooks && adapter.parseWebhook !== undefined && this.#webhookUrl !== undefined;
   }
 
-  #create(job: Omit<NewJob, 'id' | 'createdAt'>): JobEntry {
-    const now = this.#now();
-    const snapshot = createSnapshot({ ...job, id: newJobId(now), createdAt: now });
-    const entry: JobEntry = { current: snapshot, published: undefined, secret: newSecret(), pending: undefined, rejectedPolls: 0 };
-    this.#jobs.set(snapshot.id, entry);
-    this.#enqueue(entry, snapshot);
-    return entry;
-  }
-
   /** Folds an observation in; true when it changed the job. The change is queued for the disk. */
   #apply(entry: JobEntry, observation: Observation): boolean {
     let next = reduce(entry.current, observation);
@@ -763,43 +584,15 @@ export class Engine {
       // Part of the same change: the job is not settled until its files are copied.
       next = { ...next, artifacts: { state: 'pending', files: [], error: null } };
     }
-    entry.current = next;
     if (isTerminal(next.status)) this.#polls.remove(next.id);
-    this.#enqueue(entry, next);
+    this.#table.commit(entry, next);
     return true;
   }
 
-  #enqueue(entry: JobEntry, job: JobSnapshot): void {
-    const durable = this.#commit.enqueue({ entry, job });
-    entry.pending = durable;
-    durable.then(
-      () => {
-        if (entry.pending === durable) entry.pending = undefined;
-      },
-      () => undefined,
-    );
-  }
-
-  /** Runs when a batch is durable: publishes each change in order. */
-  #publish(batch: readonly Pending[]): void {
-    for (const { entry, job } of batch) {
-      const previous = entry.published;
-      entry.published = job;
-      const change: JobChange = { epoch: this.epoch, seq: ++this.#seq, job, previousStatus: previous?.status ?? null };
-      this.#log.push(change);
-      this.#watchers.get(job.id)?.next(job);
-      this.#changes.next(change);
-      if (job.artifacts?.state === 'pending' && previous?.artifacts?.state !== 'pending') this.#copier?.enqueue(job);
-      if (isSettled(job) && (previous === undefined || !isSettled(previous))) this.#release(job.id);
-    }
-    if (this.#store.wantsCompaction && this.#compaction === undefined) {
-      this.#compaction = this.#store
-        .compact(() => this.#durableJobs())
-        .catch((error: unknown) => this.#events.next({ type: 'store-error', error, attempt: 1 }))
-        .finally(() => {
-          this.#compaction = undefined;
-        });
-    }
+  /** After each published change: start result copies, release pipeline steps. */
+  #published(job: JobSnapshot, previous: JobSnapshot | undefined): void {
+    if (job.artifacts?.state === 'pending' && previous?.artifacts?.state !== 'pending') this.#copier?.enqueue(job);
+    if (isSettled(job) && (previous === undefined || !isSettled(previous))) this.#release(job.id);
   }
 
   #offeredFiles(job: JobSnapshot): ResultFile[] {
@@ -819,22 +612,14 @@ export class Engine {
   }
 
   #recordArtifacts(id: string, artifacts: JobArtifacts): void {
-    const entry = this.#jobs.get(id);
+    const entry = this.#table.entry(id);
     if (entry === undefined || this.#closing !== undefined) return;
     const next = recordArtifacts(entry.current, artifacts, this.#now());
-    if (next === entry.current) return;
-    entry.current = next;
-    this.#enqueue(entry, next);
-  }
-
-  *#durableJobs(): Generator<StoredJob> {
-    for (const entry of this.#jobs.values()) {
-      if (entry.published !== undefined) yield { job: entry.published, secret: entry.secret };
-    }
+    if (next !== entry.current) this.#table.commit(entry, next);
   }
 
   async #pollJob(jobId: string): Promise<PollOutcome> {
-    const entry = this.#jobs.get(jobId);
+    const entry = this.#table.entry(jobId);
     const ref = entry === undefined ? undefined : refOf(entry.current);
     const adapter = entry === undefined ? undefined : this.#adapters.get(entry.current.provider);
     if (entry === undefined || ref === undefined || adapter === undefined || isTerminal(entry.current.status)) {
@@ -893,10 +678,6 @@ function laneOf(adapter: ProviderAdapter): string {
   return `${adapter.provider}:${adapter.credentialId}`;
 }
 
-function externalKey(provider: string, externalId: string): string {
-  return `${provider}\n${externalId}`;
-}
-
 function refOf(job: JobSnapshot): ProviderJobRef | undefined {
   return job.externalId === null ? undefined : { externalId: job.externalId, kind: job.kind, options: job.options };
 }
@@ -909,13 +690,6 @@ function observe(report: ProviderReport, source: ObservationSource, observedAt: 
   if (report.error !== undefined) observation.error = report.error;
   if (externalId !== undefined) observation.externalId = externalId;
   return observation;
-}
-
-/** A batch may hold several versions of one job; the journal only needs the last. */
-function latestPerJob(batch: readonly Pending[]): StoredJob[] {
-  const latest = new Map<string, StoredJob>();
-  for (const { entry, job } of batch) latest.set(job.id, { job, secret: entry.secret });
-  return [...latest.values()];
 }
 
 function submitErrorCode(error: unknown): string {

@@ -1,0 +1,289 @@
+import {
+  concat,
+  defer,
+  distinctUntilChanged,
+  filter,
+  finalize,
+  of,
+  ReplaySubject,
+  share,
+  Subject,
+  takeWhile,
+  throwError,
+  type Observable,
+} from 'rxjs';
+import { ChangeLog } from './change-log.js';
+import { EngineClosedError, UnknownJobError } from './errors.js';
+import { GroupCommit } from './group-commit.js';
+import type { JobChange } from './job-change.js';
+import { compileFilter, type JobFilter } from './job-filter.js';
+import { newJobId, newSecret } from './job-id.js';
+import { createSnapshot, isSettled, type NewJob } from './job-reducer.js';
+import type { JobSnapshot } from './job-snapshot.js';
+import type { JobStore, StoredJob } from './job-store.js';
+
+/** One job in the table. */
+export interface JobEntry {
+  /** The reducer's state; may be ahead of the disk. */
+  current: JobSnapshot;
+  /** The last durable state: what subscribers have been shown. Undefined until the first write. */
+  published: JobSnapshot | undefined;
+  readonly secret: string;
+  /** Settles when `current` is durable; undefined when it already is. */
+  pending: Promise<void> | undefined;
+  /** Polls the provider refused in a row. */
+  rejectedPolls: number;
+}
+
+/** A consistent view of the jobs matching a filter, as of change `seq` of `epoch`. */
+export interface EngineSnapshot {
+  epoch: string;
+  seq: number;
+  jobs: JobSnapshot[];
+}
+
+/** Options of {@link JobTable}. */
+export interface JobTableOptions {
+  store: JobStore;
+  epoch: string;
+  changeLogSize: number;
+  /** After each published change, in order (result copies, pipeline steps hang off it). */
+  onPublished: (job: JobSnapshot, previous: JobSnapshot | undefined) => void;
+  onStoreError: (error: unknown, attempt: number) => void;
+}
+
+interface Pending {
+  entry: JobEntry;
+  job: JobSnapshot;
+}
+
+/**
+ * The engine's memory and its contract with subscribers: every job's current and published
+ * state, the group commit to the store, and publication. A change is published (to
+ * `changes$`, to `job$` views and into the change log with the next `seq`) only once it is
+ * durable, and batches are published strictly in order. Per-job observables are views made on
+ * demand, so an idle job costs one entry.
+ */
+export class JobTable {
+  readonly epoch: string;
+  readonly #store: JobStore;
+  readonly #jobs = new Map<string, JobEntry>();
+  /** `provider \n externalId` → job id, so a provider job is adopted once. */
+  readonly #byExternalId = new Map<string, string>();
+  readonly #watchers = new Map<string, Subject<JobSnapshot>>();
+  readonly #views = new Map<string, Observable<JobSnapshot>>();
+  readonly #changes = new Subject<JobChange>();
+  readonly #log: ChangeLog;
+  readonly #commit: GroupCommit<Pending>;
+  readonly #onPublished: JobTableOptions['onPublished'];
+  readonly #onStoreError: JobTableOptions['onStoreError'];
+  #seq = 0;
+  #compaction: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: JobTableOptions) {
+    this.epoch = options.epoch;
+    this.#store = options.store;
+    this.#log = new ChangeLog(options.changeLogSize);
+    this.#onPublished = options.onPublished;
+    this.#onStoreError = options.onStoreError;
+    this.#commit = new GroupCommit<Pending>({
+      write: (batch) => this.#store.append(latestPerJob(batch)),
+      onDurable: (batch) => this.#publish(batch),
+      onError: options.onStoreError,
+    });
+  }
+
+  /** The seq of the newest published change. */
+  get seq(): number {
+    return this.#seq;
+  }
+
+  get closing(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  /** Reads the store; stored jobs are current and published at once. */
+  async load(): Promise<StoredJob[]> {
+    const stored = await this.#store.load();
+    for (const { job, secret } of stored) {
+      this.#jobs.set(job.id, { current: job, published: job, secret, pending: undefined, rejectedPolls: 0 });
+      if (job.externalId !== null) this.index(job.provider, job.externalId, job.id);
+    }
+    return stored;
+  }
+
+  entry(id: string): JobEntry | undefined {
+    return this.#jobs.get(id);
+  }
+
+  entries(): IterableIterator<JobEntry> {
+    return this.#jobs.values();
+  }
+
+  /** The job as last published, or `undefined`. */
+  published(id: string): JobSnapshot | undefined {
+    return this.#jobs.get(id)?.published;
+  }
+
+  /** Remembers which job a provider's id belongs to. */
+  index(provider: string, externalId: string, id: string): void {
+    this.#byExternalId.set(`${provider}\n${externalId}`, id);
+  }
+
+  /** The job a provider's id belongs to, if any. */
+  byExternalId(provider: string, externalId: string): JobEntry | undefined {
+    const id = this.#byExternalId.get(`${provider}\n${externalId}`);
+    return id === undefined ? undefined : this.#jobs.get(id);
+  }
+
+  /** Records a new job (with a fresh id and webhook secret) and queues it for the disk. */
+  create(job: Omit<NewJob, 'id' | 'createdAt'>, now: number): JobEntry {
+    const snapshot = createSnapshot({ ...job, id: newJobId(now), createdAt: now });
+    const entry: JobEntry = { current: snapshot, published: undefined, secret: newSecret(), pending: undefined, rejectedPolls: 0 };
+    this.#jobs.set(snapshot.id, entry);
+    this.commit(entry, snapshot);
+    return entry;
+  }
+
+  /** Makes `next` the job's current state and queues it for the disk (publication follows). */
+  commit(entry: JobEntry, next: JobSnapshot): void {
+    entry.current = next;
+    const durable = this.#commit.enqueue({ entry, job: next });
+    entry.pending = durable;
+    durable.then(
+      () => {
+        if (entry.pending === durable) entry.pending = undefined;
+      },
+      () => undefined,
+    );
+  }
+
+  /** Resolves when everything queued so far is durable. */
+  flush(): Promise<void> {
+    return this.#commit.flush();
+  }
+
+  /**
+   * One job as an observable: the current snapshot first, then every new version, completing
+   * after the settled one. Shared between subscribers with a one-value replay.
+   */
+  job$(id: string): Observable<JobSnapshot> {
+    let view = this.#views.get(id);
+    if (view === undefined) {
+      view = defer(() => {
+        const entry = this.#jobs.get(id);
+        if (entry?.published === undefined) return throwError(() => new UnknownJobError(id));
+        if (this.#closing !== undefined) return throwError(() => new EngineClosedError());
+        let watcher = this.#watchers.get(id);
+        if (watcher === undefined) {
+          watcher = new Subject<JobSnapshot>();
+          this.#watchers.set(id, watcher);
+        }
+        const source = watcher;
+        return concat(of(entry.published), source).pipe(
+          distinctUntilChanged((previous, next) => next.version <= previous.version),
+          takeWhile((job) => !isSettled(job), true),
+          finalize(() => {
+            if (!source.observed && this.#watchers.get(id) === source) this.#watchers.delete(id);
+            this.#views.delete(id);
+          }),
+        );
+      }).pipe(share({ connector: () => new ReplaySubject<JobSnapshot>(1), resetOnRefCountZero: true }));
+      this.#views.set(id, view);
+    }
+    return view;
+  }
+
+  /** The ordered log of changes from now on, optionally filtered. */
+  changes$(jobFilter?: JobFilter): Observable<JobChange> {
+    if (jobFilter === undefined) return this.#changes.asObservable();
+    const matches = compileFilter(jobFilter);
+    return this.#changes.pipe(filter((change) => matches(change.job, change.previousStatus)));
+  }
+
+  /** The changes after `seq` of this epoch, or `undefined` when they are not all kept. */
+  changesSince(epoch: string, seq: number, jobFilter?: JobFilter): JobChange[] | undefined {
+    if (epoch !== this.epoch) return undefined;
+    const changes = this.#log.since(seq);
+    if (changes === undefined || jobFilter === undefined) return changes;
+    const matches = compileFilter(jobFilter);
+    return changes.filter((change) => matches(change.job, change.previousStatus));
+  }
+
+  /** The kept changes of one job. @throws UnknownJobError */
+  history(id: string): JobChange[] {
+    if (this.#jobs.get(id)?.published === undefined) throw new UnknownJobError(id);
+    return this.#log.forJob(id);
+  }
+
+  /** Every published job matching the filter, as of the newest `seq`. */
+  snapshot(jobFilter?: JobFilter): EngineSnapshot {
+    const matches = compileFilter(jobFilter);
+    const jobs: JobSnapshot[] = [];
+    for (const entry of this.#jobs.values()) {
+      if (entry.published !== undefined && matches(entry.published)) jobs.push(entry.published);
+    }
+    return { epoch: this.epoch, seq: this.#seq, jobs };
+  }
+
+  /** One page of matching jobs, newest first; `next` continues after the last one. */
+  list(jobFilter?: JobFilter, page: { limit?: number; after?: string } = {}): { jobs: JobSnapshot[]; next: string | undefined } {
+    const limit = Math.max(1, Math.min(page.limit ?? 100, 1000));
+    const { jobs } = this.snapshot(jobFilter);
+    // Ids start with their creation time, so sorting ids sorts by age.
+    jobs.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+    const after = page.after;
+    const start = after === undefined ? 0 : jobs.findIndex((job) => job.id < after);
+    const slice = start < 0 ? [] : jobs.slice(start, start + limit);
+    const last = slice.at(-1);
+    return { jobs: slice, next: last !== undefined && start + limit < jobs.length ? last.id : undefined };
+  }
+
+  /** Finishes pending writes, closes the store, errors unfinished views. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.#commit.close();
+      await this.#compaction;
+      await this.#store.close();
+      for (const watcher of this.#watchers.values()) watcher.error(new EngineClosedError());
+      this.#watchers.clear();
+      this.#changes.complete();
+    })();
+    return this.#closing;
+  }
+
+  /** Runs when a batch is durable: publishes each change in order. */
+  #publish(batch: readonly Pending[]): void {
+    for (const { entry, job } of batch) {
+      const previous = entry.published;
+      entry.published = job;
+      const change: JobChange = { epoch: this.epoch, seq: ++this.#seq, job, previousStatus: previous?.status ?? null };
+      this.#log.push(change);
+      this.#watchers.get(job.id)?.next(job);
+      this.#changes.next(change);
+      this.#onPublished(job, previous);
+    }
+    if (this.#store.wantsCompaction && this.#compaction === undefined) {
+      this.#compaction = this.#store
+        .compact(() => this.#durableJobs())
+        .catch((error: unknown) => this.#onStoreError(error, 1))
+        .finally(() => {
+          this.#compaction = undefined;
+        });
+    }
+  }
+
+  *#durableJobs(): Generator<StoredJob> {
+    for (const entry of this.#jobs.values()) {
+      if (entry.published !== undefined) yield { job: entry.published, secret: entry.secret };
+    }
+  }
+}
+
+/** A batch may hold several versions of one job; the journal only needs the last. */
+function latestPerJob(batch: readonly Pending[]): StoredJob[] {
+  const latest = new Map<string, StoredJob>();
+  for (const { entry, job } of batch) latest.set(job.id, { job, secret: entry.secret });
+  return [...latest.values()];
+}
