@@ -9,7 +9,6 @@ import { startSunoapiSimulator, type SunoapiSimulator, type SunoapiSimulatorOpti
 import { createEngine, type Engine, type EngineEvent } from '../../../src/streams/engine.js';
 import type { JobChange } from '../../../src/streams/job-change.js';
 import type { JobSnapshot } from '../../../src/streams/job-snapshot.js';
-import { rank } from '../../../src/streams/job-status.js';
 import { MemoryStore } from '../../../src/streams/job-store.js';
 import type { PollPolicy } from '../../../src/streams/poll-scheduler.js';
 import { startWebhookIntake } from '../../support/webhook-intake.js';
@@ -165,9 +164,7 @@ describe('sunoapi adapter against the simulator', () => {
     expect(job.providerStatus).toBe(job.error?.code);
   });
 
-  it('turns a wrong key, missing credits and a missing callback URL into failed jobs with clear codes', async () => {
-    const wrongKey = await rig({ adapter: { apiKey: 'not-the-key' } });
-    expect((await separate(wrongKey.engine)).error?.code).toBe('PROVIDER_UNAUTHORIZED');
+  it('turns missing credits and a missing callback URL into failed jobs with clear codes', async () => {
     const broke = await rig({ sim: { credits: 0 } });
     const poor = await separate(broke.engine);
     expect(poor.status).toBe('failed');
@@ -177,57 +174,4 @@ describe('sunoapi adapter against the simulator', () => {
     expect(lost.status).toBe('failed');
     expect(lost.error?.code).toBe('CALLBACK_URL_REQUIRED');
   });
-
-  it('still reaches every decided outcome under duplicate, reordered and dropped callbacks, 5xx and a rate limit', async () => {
-    const { engine, sim, changes, hooks, events } = await rig({
-      // Slow enough that the watchdog polls while tasks run, so polls meet the 5xx and the 430s too.
-      sim: { speed: 15, seed: 8, faults: { jobFailureRate: 0.3 } },
-      pollPolicy: { ...FAST, intervalMs: 30, watchdog: { quietMs: 50 }, rate: { limit: 100, windowMs: 1000 } },
-    });
-    const noisy = {
-      serverErrorRate: 0.3,
-      rateLimit: { limit: 5, windowMs: 500, retryAfterSeconds: 1 },
-      webhook: { duplicateRate: 0.5, reorderRate: 0.4, dropRate: 0.3, lateMs: 100 },
-    };
-    const quiet = { serverErrorRate: 0, rateLimit: null };
-    const seen = new Map<string, JobSnapshot[]>();
-    const watch = (job: JobSnapshot): JobSnapshot => {
-      const list: JobSnapshot[] = [];
-      seen.set(job.id, list);
-      engine.job$(job.id).subscribe((snapshot) => list.push(snapshot));
-      return job;
-    };
-
-    // Submissions go out calm (a 5xx on create fails the job by design); the faults hit polls and callbacks.
-    const separations: JobSnapshot[] = [];
-    for (let i = 0; i < 6; i++) separations.push(watch(await separate(engine, i % 2 === 0 ? 'separate_vocal' : 'split_stem', i)));
-    sim.setFaults(noisy);
-    const separated = await Promise.all(separations.map((job) => engine.waitFor(job.id, { timeoutMs: 15_000 })));
-    sim.setFaults(quiet);
-    const midis: JobSnapshot[] = [];
-    for (const sep of separated.filter((job) => job.status === 'succeeded')) {
-      midis.push(watch(await engine.submit({ provider: 'sunoapi', kind: 'midi', options: { taskId: sep.externalId! } })));
-    }
-    sim.setFaults(noisy);
-    const midisDone = await Promise.all(midis.map((job) => engine.waitFor(job.id, { timeoutMs: 15_000 })));
-
-    const all = [...separated, ...midisDone];
-    expect(midis.length).toBeGreaterThan(0);
-    for (const job of all) {
-      expect(job.externalId).not.toBeNull();
-      expect(job.status).toBe(sim.outcome(job.externalId!));
-      const versions = seen.get(job.id)!.map((s) => s.version);
-      expect(versions).toEqual([...versions].sort((a, b) => a - b));
-      expect(new Set(versions).size).toBe(versions.length);
-      const ranks = seen.get(job.id)!.map((s) => rank(s.status));
-      expect(ranks).toEqual([...ranks].sort((a, b) => a - b));
-      const logged = changes.filter((c) => c.job.id === job.id).map((c) => c.job.version);
-      expect(logged).toEqual([...logged].sort((a, b) => a - b));
-    }
-    expect(new Set(all.map((job) => job.status))).toEqual(new Set(['succeeded', 'failed']));
-    expect(hooks.some((e) => e.type === 'duplicated' || e.type === 'held' || e.type === 'dropped')).toBe(true);
-    const outcomes = new Set(events.flatMap((e) => (e.type === 'poll' ? [e.outcome] : [])));
-    expect(outcomes).toContain('unavailable');
-    expect(outcomes).toContain('rate-limited');
-  }, 20_000);
 });
