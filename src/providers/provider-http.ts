@@ -82,9 +82,23 @@ export interface ProviderAnswer {
  * An abort by `signal` is rethrown as it is.
  */
 export async function callProvider(provider: string, dispatcher: Dispatcher, call: ProviderCall): Promise<ProviderAnswer> {
-  let response: Dispatcher.ResponseData;
+  const response = await send(provider, dispatcher, call);
+  let body: Buffer;
   try {
-    response = await request(call.url, {
+    body = Buffer.from(await response.body.arrayBuffer());
+  } catch (error) {
+    if (call.signal.aborted) throw error;
+    throw new ProviderError(provider, 'unavailable', `the answer broke off (${(error as Error).message})`, { cause: error, status: response.statusCode });
+  }
+  const status = response.statusCode;
+  if (status >= 200 && status < 300) return { status, headers: response.headers, body };
+  return classify(provider, call, status, response.headers, body);
+}
+
+/** Sends the request; no answer at all (connect, timeout, reset) is `unavailable`. */
+async function send(provider: string, dispatcher: Dispatcher, call: ProviderCall): Promise<Dispatcher.ResponseData> {
+  try {
+    return await request(call.url, {
       method: call.method,
       signal: call.signal,
       dispatcher,
@@ -96,16 +110,6 @@ export async function callProvider(provider: string, dispatcher: Dispatcher, cal
     const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     throw new ProviderError(provider, 'unavailable', `no answer from ${new URL(call.url).host} (${detail})`, { cause: error });
   }
-  let body: Buffer;
-  try {
-    body = Buffer.from(await response.body.arrayBuffer());
-  } catch (error) {
-    if (call.signal.aborted) throw error;
-    throw new ProviderError(provider, 'unavailable', `the answer broke off (${(error as Error).message})`, { cause: error, status: response.statusCode });
-  }
-  const status = response.statusCode;
-  if (status >= 200 && status < 300) return { status, headers: response.headers, body };
-  return classify(provider, call, status, response.headers, body);
 }
 
 function classify(
@@ -133,19 +137,7 @@ export async function openProvider(
   dispatcher: Dispatcher,
   call: ProviderCall,
 ): Promise<{ status: number; contentType: string; body: Readable }> {
-  let response: Dispatcher.ResponseData;
-  try {
-    response = await request(call.url, {
-      method: call.method,
-      signal: call.signal,
-      dispatcher,
-      ...(call.headers === undefined ? {} : { headers: call.headers }),
-    });
-  } catch (error) {
-    if (call.signal.aborted) throw error;
-    const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-    throw new ProviderError(provider, 'unavailable', `no answer from ${new URL(call.url).host} (${detail})`, { cause: error });
-  }
+  const response = await send(provider, dispatcher, call);
   const status = response.statusCode;
   if (status >= 200 && status < 300) {
     const type = response.headers['content-type'];
