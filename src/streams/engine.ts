@@ -12,22 +12,21 @@ import {
   UnknownWebhookTokenError,
   WaitTimeoutError,
 } from './errors.js';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { access, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { createReadStream } from 'node:fs';
+import { access } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { FileStore } from './file-store.js';
 import type { JobChange } from './job-change.js';
 import type { JobFilter } from './job-filter.js';
 import { newSecret, parseWebhookToken, secretsEqual, webhookToken } from './job-id.js';
 import { isSettled, markStarted, recordArtifacts, reduce } from './job-reducer.js';
-import type { JobArtifacts, JobLink, JobSnapshot, Observation, ObservationSource } from './job-snapshot.js';
+import type { JobArtifacts, JobLink, JobSnapshot, JsonValue, Observation, ObservationSource } from './job-snapshot.js';
 import { isTerminal, type JobStatus } from './job-status.js';
 import type { EngineEvent, EngineOptions, WebhookResult } from './engine-options.js';
 import type { JobStore } from './job-store.js';
 import { JobTable, type EngineSnapshot, type JobEntry } from './job-table.js';
 import { PollScheduler, type PollOutcome } from './poll-scheduler.js';
+import { PipelineSteps } from './pipeline-steps.js';
 import { ResultCopier } from './result-copier.js';
 
 export type { EngineEvent, EngineOptions, WebhookResult } from './engine-options.js';
@@ -76,8 +75,7 @@ export class Engine {
   readonly #copier: ResultCopier | undefined;
   /** Jobs a webhook asked to confirm while their submission was still under way. */
   readonly #confirmAfterCreate = new Set<string>();
-  /** Pipeline steps waiting for a job: upstream id → ids of the jobs waiting for it. */
-  readonly #waiting = new Map<string, Set<string>>();
+  readonly #steps: PipelineSteps;
   #closing: Promise<void> | undefined;
 
   /** @internal Use {@link createEngine}. */
@@ -112,6 +110,17 @@ export class Engine {
             open: (job, name, signal) => this.#download(job, name, signal),
             record: (id, artifacts) => this.#recordArtifacts(id, artifacts),
           });
+    this.#steps = new PipelineSteps({
+      entry: (id) => this.#table.entry(id),
+      published: (id) => this.#table.published(id),
+      resultFiles: (id) => this.resultFiles(id),
+      localCopy: (job, name) => (job.artifacts?.state === 'complete' ? this.#copier?.pathOf(job.id, name) : undefined),
+      download: (job, name) => this.#download(job, name, this.#abort.signal),
+      start: (entry, input, options) => this.#startStep(entry, input, options),
+      fail: (entry, code, message) => this.#fail(entry, code, message, 'submit'),
+      closing: () => this.#closing !== undefined,
+      report: (error) => this.#events.next({ type: 'store-error', error, attempt: 1 }),
+    });
   }
 
   /** Identifies this engine's lifetime; `seq` numbers restart with each epoch. */
@@ -152,7 +161,7 @@ export class Engine {
       const adapter = this.#adapters.get(job.provider);
       if (job.externalId === null && job.after !== null && job.after.startedAt === null) {
         // A pipeline step still waiting: it never reached its provider, so it can wait on.
-        this.#wait(entry).catch((error: unknown) => this.#events.next({ type: 'store-error', error, attempt: 1 }));
+        this.#steps.wait(entry).catch((error: unknown) => this.#events.next({ type: 'store-error', error, attempt: 1 }));
       } else if (job.externalId === null) {
         // The process stopped between recording the job and hearing back from the provider.
         this.#apply(entry, {
@@ -187,7 +196,7 @@ export class Engine {
     const req = parseRequest(SubmitRequest, request);
     const adapter = this.#adapterFor(req.provider, req.kind);
     const fields = { kind: req.kind, input: req.input, name: req.name ?? null, metadata: req.metadata ?? {}, options: req.options ?? {} };
-    const after = req.after === undefined ? null : this.#link(req.after, req.input);
+    const after = req.after === undefined ? null : this.#steps.link(req.after, req.input);
     // A waiting step is checked as it will be called: with placeholders for what comes from upstream.
     const issues = adapter.validate?.(after === null ? fields : { ...fields, ...placeholders(after) }) ?? [];
     if (issues.length > 0) throw new InvalidRequestError(issues);
@@ -195,7 +204,7 @@ export class Engine {
     const entry = this.#table.create({ provider: req.provider, externalId: null, after, ...fields }, this.#now());
     await entry.pending;
     if (after === null) await this.#createAtProvider(entry, adapter, fields);
-    else await this.#wait(entry);
+    else await this.#steps.wait(entry);
     await entry.pending;
     return entry.published ?? entry.current;
   }
@@ -460,103 +469,21 @@ export class Engine {
     }
   }
 
+  /** Hands a pipeline step to its provider, after making its start durable. */
+  async #startStep(entry: JobEntry, input: JobInput | undefined, options: Record<string, JsonValue>): Promise<void> {
+    const adapter = this.#adapters.get(entry.current.provider);
+    if (adapter === undefined) return this.#fail(entry, 'UNKNOWN_PROVIDER', `provider "${entry.current.provider}" is not configured`, 'submit');
+    // Durable before the provider call: a crash from here on is a possibly-submitted job.
+    const started = markStarted(entry.current, this.#now(), options);
+    if (started === entry.current) return;
+    this.#table.commit(entry, started);
+    await entry.pending;
+    const { kind, name, metadata } = entry.current;
+    await this.#createAtProvider(entry, adapter, { kind, input, name, metadata, options });
+  }
+
   #fail(entry: JobEntry, code: string, message: string, source: ObservationSource): void {
     this.#apply(entry, { status: 'failed', error: { code, message }, source, observedAt: this.#now() });
-  }
-
-  /** Checks a pipeline link against the job it names. */
-  #link(after: NonNullable<SubmitRequest['after']>, input: JobInput | undefined): JobLink {
-    if (this.#table.published(after.jobId) === undefined) {
-      throw new InvalidRequestError([{ field: 'after.jobId', reason: `no job "${after.jobId}"` }]);
-    }
-    if (input?.type === 'file') {
-      throw new InvalidRequestError([{ field: 'input', reason: 'a job that waits for another takes a URL, or its input from that job (after.inputFrom)' }]);
-    }
-    if (input !== undefined && after.inputFrom !== undefined) {
-      throw new InvalidRequestError([{ field: 'after.inputFrom', reason: 'give either an input or after.inputFrom, not both' }]);
-    }
-    return {
-      jobId: after.jobId,
-      inputFrom: after.inputFrom ?? null,
-      externalIdOption: after.externalIdOption ?? null,
-      input: input?.type === 'url' ? input : null,
-      startedAt: null,
-    };
-  }
-
-  /** Starts a waiting step now if its upstream job has settled, or when it does. */
-  async #wait(entry: JobEntry): Promise<void> {
-    const link = entry.current.after as JobLink;
-    const upstream = this.#table.published(link.jobId);
-    if (upstream !== undefined && isSettled(upstream)) return this.#startStep(entry);
-    let waiting = this.#waiting.get(link.jobId);
-    if (waiting === undefined) this.#waiting.set(link.jobId, (waiting = new Set()));
-    waiting.add(entry.current.id);
-  }
-
-  /** The upstream job settled: starts (or fails) every step waiting for it. */
-  #release(upstreamId: string): void {
-    const waiting = this.#waiting.get(upstreamId);
-    if (waiting === undefined) return;
-    this.#waiting.delete(upstreamId);
-    for (const id of waiting) {
-      const entry = this.#table.entry(id);
-      if (entry !== undefined) {
-        this.#startStep(entry).catch((error: unknown) => this.#events.next({ type: 'store-error', error, attempt: 1 }));
-      }
-    }
-  }
-
-  /** Starts a pipeline step from its settled upstream job, or fails it with the upstream's reason. */
-  async #startStep(entry: JobEntry): Promise<void> {
-    const job = entry.current;
-    const link = job.after as JobLink;
-    if (isTerminal(job.status) || link.startedAt !== null || this.#closing !== undefined) return;
-    const upstream = this.#table.published(link.jobId);
-    if (upstream?.status !== 'succeeded') {
-      const why = upstream === undefined ? 'is unknown' : `${upstream.status}${upstream.error === null ? '' : ` (${upstream.error.code}: ${upstream.error.message})`}`;
-      this.#fail(entry, 'UPSTREAM_FAILED', `job ${link.jobId} ${why}`, 'submit');
-      return;
-    }
-    const adapter = this.#adapters.get(job.provider);
-    if (adapter === undefined) return this.#fail(entry, 'UNKNOWN_PROVIDER', `provider "${job.provider}" is not configured`, 'submit');
-    const options = link.externalIdOption === null ? job.options : { ...job.options, [link.externalIdOption]: upstream.externalId };
-    let input: JobInput | undefined = link.input ?? undefined;
-    let scratch: string | undefined;
-    try {
-      if (link.inputFrom !== null) {
-        ({ input, scratch } = await this.#inputFrom(upstream, link.inputFrom));
-      }
-      // Durable before the provider call: a crash from here on is a possibly-submitted job.
-      const started = markStarted(entry.current, this.#now());
-      if (started === entry.current) return;
-      this.#table.commit(entry, started);
-      await entry.pending;
-      await this.#createAtProvider(entry, adapter, { kind: job.kind, input, name: job.name, metadata: job.metadata, options });
-    } catch (error) {
-      if (entry.current.after?.startedAt === null) {
-        this.#fail(entry, 'UPSTREAM_RESULT_UNAVAILABLE', `result "${link.inputFrom}" of job ${link.jobId}: ${error instanceof Error ? error.message : String(error)}`, 'submit');
-      }
-    } finally {
-      if (scratch !== undefined) await rm(scratch, { recursive: true, force: true });
-    }
-  }
-
-  /** A result file of a succeeded job as a local file: its kept copy, or a download to a scratch directory. */
-  async #inputFrom(upstream: JobSnapshot, name: string): Promise<{ input: JobInput; scratch?: string }> {
-    const file = this.resultFiles(upstream.id).find((f) => f.name === name);
-    if (file === undefined) {
-      throw new JobstreamError('UNKNOWN_RESULT', `no such file (files: ${this.resultFiles(upstream.id).map((f) => f.name).join(', ') || 'none'})`);
-    }
-    const copy = upstream.artifacts?.state === 'complete' ? this.#copier?.pathOf(upstream.id, name) : undefined;
-    if (copy !== undefined && (await access(copy).then(() => true, () => false))) {
-      return { input: { type: 'file', path: copy, filename: name, contentType: file.contentType } };
-    }
-    const scratch = await mkdtemp(join(tmpdir(), 'jobstream-step-'));
-    const path = join(scratch, 'input');
-    const download = await this.#download(upstream, name, this.#abort.signal);
-    await pipeline(download.body, createWriteStream(path));
-    return { input: { type: 'file', path, filename: name, contentType: download.contentType }, scratch };
   }
 
   #assertOpen(): void {
@@ -592,7 +519,7 @@ export class Engine {
   /** After each published change: start result copies, release pipeline steps. */
   #published(job: JobSnapshot, previous: JobSnapshot | undefined): void {
     if (job.artifacts?.state === 'pending' && previous?.artifacts?.state !== 'pending') this.#copier?.enqueue(job);
-    if (isSettled(job) && (previous === undefined || !isSettled(previous))) this.#release(job.id);
+    if (isSettled(job) && (previous === undefined || !isSettled(previous))) this.#steps.release(job.id);
   }
 
   #offeredFiles(job: JobSnapshot): ResultFile[] {

@@ -104,13 +104,15 @@ export function recordArtifacts(snapshot: JobSnapshot, artifacts: JobArtifacts, 
 
 /**
  * Records that a waiting pipeline job was handed to its provider (once; the same object comes
- * back otherwise). Durable before the provider is called, so that after a crash a job still
+ * back otherwise), with the options it was started with (including any filled in from the job
+ * it waited for). Durable before the provider is called, so that after a crash a job still
  * waiting is started again, and one that may have reached the provider is not.
  */
-export function markStarted(snapshot: JobSnapshot, at: number): JobSnapshot {
+export function markStarted(snapshot: JobSnapshot, at: number, options: Record<string, JsonValue> = snapshot.options): JobSnapshot {
   if (snapshot.after === null || snapshot.after.startedAt !== null || snapshot.status !== 'queued') return snapshot;
   return {
     ...snapshot,
+    options,
     after: { ...snapshot.after, startedAt: at },
     providerStatus: 'starting',
     version: snapshot.version + 1,

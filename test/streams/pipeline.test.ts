@@ -42,7 +42,8 @@ describe('pipelines: a job that starts when another succeeds', () => {
     await expect.poll(() => provider.created.length).toBe(2);
     expect(provider.created[1]?.options).toEqual({ taskId: 'ext-1' });
     const started = engine.get(midi.id);
-    expect(started).toMatchObject({ externalId: 'ext-2', after: { startedAt: expect.any(Number) } });
+    // The filled-in option is recorded, so polls and result files see what the provider got.
+    expect(started).toMatchObject({ externalId: 'ext-2', options: { taskId: 'ext-1' }, after: { startedAt: expect.any(Number) } });
     provider.set('ext-2', 'DONE', { result: 'notes' });
     expect((await engine.waitFor(midi.id, { timeoutMs: 5000 })).status).toBe('succeeded');
   });
