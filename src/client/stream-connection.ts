@@ -1,4 +1,4 @@
-import { BehaviorSubject, type Observable } from 'rxjs';
+import { BehaviorSubject, distinctUntilChanged, type Observable } from 'rxjs';
 import { fullJitter, type BackoffPolicy } from '../streams/backoff.js';
 import { ServerMessage, type ClientMessage } from '../server/ws-protocol.js';
 
@@ -61,7 +61,7 @@ export class StreamConnection {
   }
 
   get state$(): Observable<ConnectionState> {
-    return this.#state.asObservable();
+    return this.#state.pipe(distinctUntilChanged());
   }
 
   get state(): ConnectionState {
@@ -118,8 +118,9 @@ export class StreamConnection {
       if (message.type === 'hello' && !greeted) {
         greeted = true;
         this.#attempt = 0;
+        // Restoring subscriptions after a reconnect is `resuming`; the first connection is not.
+        this.#state.next(this.#everOpen ? 'resuming' : 'connecting');
         this.#everOpen = true;
-        this.#state.next('resuming');
         this.#options.onMessage(message);
         this.#options.onHello(() => {
           if (this.#socket === socket) this.#state.next('open');

@@ -164,3 +164,22 @@ describe('remote client live job set', () => {
     subscription.unsubscribe();
   });
 });
+
+describe('remote client connection state', () => {
+  it('goes connecting → open on the first connection, and through resuming only after a loss', async () => {
+    const { server } = await setup();
+    const proxy = await startTcpProxy(server.port);
+    cleanup.push(() => proxy.close());
+    const client = await connect({ url: `http://127.0.0.1:${proxy.port}`, token: TOKEN, reconnect: { initialMs: 20, maxMs: 100 } });
+    cleanup.push(() => client.close());
+    const states: ConnectionState[] = [];
+    client.state$.subscribe((s) => states.push(s));
+    await reached(client, 'open');
+    expect(states).toEqual(['connecting', 'open']);
+    proxy.cutAll();
+    await reached(client, 'resuming');
+    await reached(client, 'open');
+    expect(states.slice(2)).toContain('resuming');
+    expect(states.at(-1)).toBe('open');
+  });
+});

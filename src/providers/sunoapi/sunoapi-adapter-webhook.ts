@@ -35,7 +35,8 @@ export const SunoapiCallbackAnswer = z.looseObject({
  *   does not say which step failed; a later poll cannot change a terminal job);
  * - anything else (no `data`, a separation without URLs, another code) → no report, `confirm`.
  *
- * `providerStatus` is `data.state` where given (`complete`, `failed`), else the code.
+ * `providerStatus` is `data.state` where given (`complete`, `failed`), `SUCCESS` for a separation's
+ * success callback (the record's word for it), else the code.
  *
  * @throws InvalidWebhookError for a body of another shape or without a task id.
  */
@@ -49,7 +50,10 @@ export function parseSunoapiWebhook(delivery: WebhookDelivery): ParsedWebhook {
   const data = body.data ?? undefined;
   const externalId = body.task_id ?? data?.task_id ?? data?.taskId ?? body.taskId;
   if (externalId === undefined) throw new InvalidWebhookError('sunoapi', 'the body has no task id (task_id, data.task_id, data.taskId or taskId)');
-  const providerStatus = typeof data?.state === 'string' && data.state !== '' ? data.state : String(body.code);
+  // The callback's own word where it has one; a separation's success callback has none, so it
+  // gets the status its record says at that point (SUCCESS), as a poll would report.
+  const providerStatus =
+    typeof data?.state === 'string' && data.state !== '' ? data.state : body.code === 200 && data?.vocal_removal_info != null ? 'SUCCESS' : String(body.code);
 
   if (body.code >= 400) {
     const message = body.msg === undefined || body.msg === null || body.msg.trim() === '' ? `the task failed (code ${body.code})` : body.msg;

@@ -377,7 +377,7 @@ describe('sunoapi adapter: parseWebhook', () => {
       externalId: 's1',
       report: {
         status: 'succeeded',
-        providerStatus: '200',
+        providerStatus: 'SUCCESS',
         result: { type: 'separate_vocal', urls: { origin: 'https://c/o.mp3', instrumental: 'https://c/i.mp3', vocal: 'https://c/v.mp3' } },
       },
     });
