@@ -11,6 +11,7 @@
 export { connect, RemoteClient } from './remote-client.js';
 export type { ClientChange, ClientOptions, ClientSubmitRequest } from './remote-client.js';
 export { ClientError } from './client-error.js';
+export { RestClient, ServerStats, HistoryEntry } from './rest-client.js';
 export type { ListQuery } from './rest-client.js';
 export type { ConnectionState, SocketFactory, WebSocketLike } from './stream-connection.js';
 export { ServerMessage, ClientMessage } from '../server/ws-protocol.js';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { JobSnapshot } from '../streams/job-snapshot.js';
-import type { JobStatus } from '../streams/job-status.js';
+import { JobStatus as JobStatusSchema, type JobStatus } from '../streams/job-status.js';
 import { ClientError } from './client-error.js';
 
 const ErrorBody = z.object({
@@ -10,6 +10,19 @@ const JobAnswer = z.object({ job: JobSnapshot });
 const ListAnswer = z.object({ jobs: z.array(JobSnapshot), nextCursor: z.string().nullable() });
 const ProvidersAnswer = z.object({ providers: z.array(z.object({ name: z.string(), kinds: z.array(z.string()) })) });
 const FilesAnswer = z.object({ files: z.array(z.object({ name: z.string(), contentType: z.string() })) });
+
+/** `GET /v1/stats`: jobs by status, webhooks and polls by outcome (since the server started). */
+export const ServerStats = z.object({
+  jobs: z.record(JobStatusSchema, z.number()),
+  webhooks: z.object({ applied: z.number(), duplicate: z.number(), rejected: z.number() }),
+  polls: z.record(z.string(), z.number()),
+});
+export type ServerStats = z.infer<typeof ServerStats>;
+
+/** One entry of a job's history (`GET /v1/jobs/:id/changes`). */
+export const HistoryEntry = z.object({ seq: z.number(), job: JobSnapshot, previousStatus: JobStatusSchema.nullable() });
+export type HistoryEntry = z.infer<typeof HistoryEntry>;
+const HistoryAnswer = z.object({ changes: z.array(HistoryEntry) });
 
 /** Filters and paging of {@link RestClient.list}. */
 export interface ListQuery {
@@ -84,7 +97,37 @@ export class RestClient {
     return `${this.#base}/v1/jobs/${encodeURIComponent(id)}/results/${encodeURIComponent(name)}`;
   }
 
+  /** A result file's bytes (downloads need the bearer token, so a plain link cannot do). */
+  async download(id: string, name: string): Promise<Blob> {
+    return (await this.#send('GET', `/v1/jobs/${encodeURIComponent(id)}/results/${encodeURIComponent(name)}`)).blob();
+  }
+
+  /** Counters for dashboards. */
+  stats(): Promise<ServerStats> {
+    return this.#call('GET', '/v1/stats', ServerStats);
+  }
+
+  /** The changes of one job the server still keeps (its change log is bounded), oldest first. */
+  history(id: string): Promise<HistoryEntry[]> {
+    return this.#call('GET', `/v1/jobs/${encodeURIComponent(id)}/changes`, HistoryAnswer).then((a) => a.changes);
+  }
+
   async #call<S extends z.ZodType>(method: string, path: string, schema: S, body?: unknown): Promise<z.infer<S>> {
+    const response = await this.#send(method, path, body);
+    const text = await response.text();
+    let json: unknown;
+    try {
+      json = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      throw new ClientError('BAD_RESPONSE', `${method} ${path} answered ${response.status} with a body that is not JSON`, { status: response.status });
+    }
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) throw new ClientError('BAD_RESPONSE', `${method} ${path}: unexpected answer (${parsed.error.issues[0]?.message ?? 'invalid'})`);
+    return parsed.data;
+  }
+
+  /** Sends a request; a non-2xx answer becomes a ClientError with the server's code. */
+  async #send(method: string, path: string, body?: unknown): Promise<Response> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.#token}` };
     let payload: FormData | string | undefined;
     if (body instanceof FormData) payload = body;
@@ -98,23 +141,12 @@ export class RestClient {
     } catch (error) {
       throw new ClientError('CONNECTION_FAILED', `cannot reach ${this.#base}: ${(error as Error).message}`, { cause: error });
     }
-    const text = await response.text();
-    let json: unknown;
-    try {
-      json = text === '' ? undefined : JSON.parse(text);
-    } catch {
-      throw new ClientError('BAD_RESPONSE', `${method} ${path} answered ${response.status} with a body that is not JSON`, { status: response.status });
+    if (response.ok) return response;
+    const error = ErrorBody.safeParse(await response.json().catch(() => undefined));
+    if (error.success) {
+      const { code, message, issues } = error.data.error;
+      throw new ClientError(code, message, { status: response.status, ...(issues === undefined ? {} : { issues }) });
     }
-    if (!response.ok) {
-      const error = ErrorBody.safeParse(json);
-      if (error.success) {
-        const { code, message, issues } = error.data.error;
-        throw new ClientError(code, message, { status: response.status, ...(issues === undefined ? {} : { issues }) });
-      }
-      throw new ClientError(`HTTP_${response.status}`, `${method} ${path} answered ${response.status}`, { status: response.status });
-    }
-    const parsed = schema.safeParse(json);
-    if (!parsed.success) throw new ClientError('BAD_RESPONSE', `${method} ${path}: unexpected answer (${parsed.error.issues[0]?.message ?? 'invalid'})`);
-    return parsed.data;
+    throw new ClientError(`HTTP_${response.status}`, `${method} ${path} answered ${response.status}`, { status: response.status });
   }
 }

@@ -7,6 +7,7 @@ import type { ProviderAdapter } from '../providers/provider-adapter.js';
 import { createEngine, type Engine } from '../streams/engine.js';
 import type { JobStore } from '../streams/job-store.js';
 import { tokenChecker } from './auth.js';
+import { dashboardRoutes } from './dashboard-routes.js';
 import { createHttpApp } from './http-app.js';
 import { ServerMetrics } from './metrics.js';
 import { WsHub, type WsHubOptions } from './ws-hub.js';
@@ -36,7 +37,7 @@ export interface ServerOptions {
   maxWebhookBytes?: number;
   /** WebSocket hub limits. */
   ws?: Omit<WsHubOptions, 'engine' | 'authorize'>;
-  /** Extra routes (the dashboard). */
+  /** Routes to add at the root, besides the dashboard (which is always at `/`). */
   extraRoutes?: (app: Hono<{ Bindings: HttpBindings }>) => void;
 }
 
@@ -84,7 +85,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     maxUploadBytes: options.maxUploadBytes ?? 200 * 1024 * 1024,
     maxJsonBytes: options.maxJsonBytes ?? 1024 * 1024,
     maxWebhookBytes: options.maxWebhookBytes ?? 1024 * 1024,
-    ...(options.extraRoutes === undefined ? {} : { extra: options.extraRoutes }),
+    extra: (root) => {
+      dashboardRoutes()(root);
+      options.extraRoutes?.(root);
+    },
   });
   const server = createAdaptorServer({ fetch: app.fetch, hostname: host }) as Server;
   server.on('upgrade', (request, socket, head) => {

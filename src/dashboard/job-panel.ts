@@ -1,0 +1,188 @@
+/// <reference lib="dom" />
+import type { Subscription } from 'rxjs';
+import type { JobSnapshot, RemoteClient } from '../client/index.js';
+import { isTerminal } from '../streams/job-status.js';
+import type { DashboardApi } from './dashboard-api.js';
+import { h, setAttribute, setText } from './dom.js';
+import { formatDateTime, percent } from './format.js';
+import { JobTimeline } from './job-timeline.js';
+import { ResultFiles } from './result-files.js';
+
+/** Options of {@link JobPanel}. */
+export interface JobPanelOptions {
+  /** The panel's element, hidden while no job is open. */
+  element: HTMLElement;
+  client: RemoteClient;
+  api: DashboardApi;
+  /** The panel was closed by the user. */
+  onClose: () => void;
+}
+
+/**
+ * The side panel of one job: its status and progress, the error of a failed job, result files,
+ * the timeline of every change, its details, and a cancel button while it runs. The timeline
+ * starts from the server's history of the job and follows the live stream from then on.
+ */
+export class JobPanel {
+  readonly #options: JobPanelOptions;
+  #job: JobSnapshot | undefined;
+  #live: Subscription | undefined;
+  #view: PanelView | undefined;
+
+  constructor(options: JobPanelOptions) {
+    this.#options = options;
+    options.element.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') this.#closeByUser();
+    });
+  }
+
+  /** The id of the open job. */
+  get id(): string | undefined {
+    return this.#job?.id;
+  }
+
+  open(job: JobSnapshot): void {
+    if (this.#job?.id === job.id) return this.update(job);
+    this.#live?.unsubscribe();
+    const { client, api, element } = this.#options;
+    const view = new PanelView(job, client, api, () => this.#closeByUser());
+    this.#view = view;
+    this.#job = job;
+    element.replaceChildren(view.element);
+    element.hidden = false;
+    view.timeline.add(job);
+    // Live first, then the history, so no version falls between the two.
+    this.#live = client.changes$({ ids: [job.id] }).subscribe(({ job: next }) => this.update(next));
+    api.history(job.id).then(
+      (changes) => {
+        if (this.#view !== view) return;
+        view.timeline.add(...changes.map((change) => change.job));
+        view.timeline.historyLoaded();
+      },
+      (error: unknown) => {
+        if (this.#view === view) view.timeline.historyLoaded(`The server's history of this job could not be loaded: ${(error as Error).message}`);
+      },
+    );
+    view.show(job);
+  }
+
+  /** A newer version of a job; ignored unless it is the open one. */
+  update(job: JobSnapshot): void {
+    if (this.#job?.id !== job.id || this.#view === undefined) return;
+    this.#view.timeline.add(job);
+    if (job.version <= this.#job.version) return;
+    this.#job = job;
+    this.#view.show(job);
+  }
+
+  close(): void {
+    this.#live?.unsubscribe();
+    this.#live = undefined;
+    this.#job = undefined;
+    this.#view = undefined;
+    this.#options.element.hidden = true;
+    this.#options.element.replaceChildren();
+  }
+
+  #closeByUser(): void {
+    this.close();
+    this.#options.onClose();
+  }
+}
+
+/** The panel's content for one job. */
+class PanelView {
+  readonly element: HTMLElement;
+  readonly timeline = new JobTimeline();
+  readonly #results: ResultFiles;
+  readonly #parts: {
+    title: HTMLElement;
+    status: HTMLElement;
+    bar: HTMLElement;
+    progress: HTMLElement;
+    error: HTMLElement;
+    details: HTMLElement;
+    cancel: HTMLButtonElement;
+    cancelProblem: HTMLElement;
+  };
+
+  constructor(job: JobSnapshot, client: RemoteClient, api: DashboardApi, close: () => void) {
+    this.#results = new ResultFiles(client, api);
+    const closeButton = h('button', { type: 'button', class: 'icon-button', 'aria-label': 'Close', title: 'Close (Esc)' }, '×');
+    closeButton.addEventListener('click', close);
+    const cancel = h('button', { type: 'button', class: 'button danger small' }, 'Cancel job');
+    const cancelProblem = h('p', { class: 'form-error small', hidden: true });
+    cancel.addEventListener('click', () => {
+      cancel.disabled = true;
+      cancelProblem.hidden = true;
+      client.cancel(job.id).then(
+        () => undefined, // the stream brings the canceled version
+        (error: unknown) => {
+          cancel.disabled = false;
+          cancelProblem.textContent = `Could not cancel: ${(error as Error).message}`;
+          cancelProblem.hidden = false;
+        },
+      );
+    });
+    const bar = h('span', { class: 'bar-fill' });
+    this.#parts = {
+      title: h('h2', { class: 'panel-title' }),
+      status: h('span', { class: 'status' }),
+      bar,
+      progress: h('span', { class: 'progress-label' }),
+      error: h('section', { class: 'panel-section job-error', hidden: true }),
+      details: h('dl', { class: 'details' }),
+      cancel,
+      cancelProblem,
+    };
+    const p = this.#parts;
+    this.element = h(
+      'div',
+      { class: 'panel-body', 'data-job-id': job.id },
+      h(
+        'header',
+        { class: 'panel-header' },
+        h('div', { class: 'panel-heading' }, p.title, h('p', { class: 'panel-subtitle' }, `${job.provider} · ${job.kind}`)),
+        closeButton,
+      ),
+      h('div', { class: 'panel-status' }, p.status, h('span', { class: 'bar wide' }, bar), p.progress),
+      p.error,
+      this.#results.element,
+      this.timeline.element,
+      h('section', { class: 'panel-section', 'aria-label': 'Details' }, h('h3', {}, 'Details'), p.details),
+      h('footer', { class: 'panel-footer' }, cancel, cancelProblem),
+    );
+  }
+
+  show(job: JobSnapshot): void {
+    const p = this.#parts;
+    setText(p.title, job.name ?? job.id);
+    this.element.dataset.status = job.status;
+    p.status.dataset.status = job.status;
+    setText(p.status, job.status);
+    const pct = job.status === 'succeeded' ? 100 : percent(job.progress);
+    p.bar.style.width = `${pct ?? 0}%`;
+    setAttribute(p.bar.parentElement as Element, 'data-indeterminate', job.status === 'running' && pct === undefined ? '' : undefined);
+    setText(p.progress, pct === undefined ? '' : `${pct}%`);
+    p.error.hidden = job.error === null;
+    if (job.error !== null) {
+      p.error.replaceChildren(h('h3', {}, 'Error'), h('p', {}, h('code', { class: 'error-code' }, job.error.code)), h('p', { class: 'error-message' }, job.error.message));
+    }
+    this.#results.show(job);
+    p.details.replaceChildren(
+      ...detail('Job id', job.id, true),
+      ...detail('Provider id', job.externalId ?? 'not yet assigned', job.externalId !== null),
+      ...detail('Provider status', job.providerStatus ?? '–'),
+      ...detail('Created', formatDateTime(job.createdAt)),
+      ...detail('Updated', `${formatDateTime(job.updatedAt)} (v${job.version}, ${job.source})`),
+      ...(job.artifacts === null ? [] : detail('Server copies', job.artifacts.state)),
+      ...detail('Options', Object.keys(job.options).length === 0 ? 'none' : JSON.stringify(job.options, null, 2), true),
+    );
+    p.cancel.hidden = isTerminal(job.status);
+    if (isTerminal(job.status)) p.cancelProblem.hidden = true;
+  }
+}
+
+function detail(label: string, value: string, code = false): HTMLElement[] {
+  return [h('dt', {}, label), h('dd', {}, code ? h('code', {}, value) : value)];
+}
