@@ -54,8 +54,8 @@ interface Client {
   alive: boolean;
   /** Changes queued this tick, per subscription, in seq order. */
   readonly outbox: Map<Sub, JobChange[]>;
-  /** While lagging: only the latest change of each job, per subscription. */
-  lagging: Map<Sub, Map<string, JobChange>> | undefined;
+  /** While lagging: only the latest change of each job (with its serialised size), per subscription. */
+  lagging: Map<Sub, Map<string, { change: JobChange; bytes: number }>> | undefined;
   /** Serialised size of what `lagging` holds: owed on top of the socket's buffer. */
   owedBytes: number;
   /** When the client started lagging (ms since epoch). */
@@ -108,7 +108,8 @@ export class WsHub {
       lagTimeoutMs: options.lagTimeoutMs ?? 30_000,
       snapshotPageSize: options.snapshotPageSize ?? 500,
     };
-    // ws enforces a hard ceiling itself (close 1009); below it we answer with an error message.
+    // A hard ceiling per frame bounds memory: past it ws closes the connection with 1009
+    // (documented); between maxMessageBytes and it, the client gets a MESSAGE_TOO_LARGE error.
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: Math.max(1024 * 1024, this.#limits.maxMessageBytes * 4), perMessageDeflate: false });
     this.#changes = this.#engine.changes$().subscribe((change) => this.#route(change));
     this.#heartbeat = setInterval(() => this.#beat(), this.#limits.heartbeatMs);
@@ -250,16 +251,18 @@ export class WsHub {
   }
 
   #route(change: JobChange): void {
+    let bytes: number | undefined;
     for (const client of this.#clients) {
       for (const sub of client.subs.values()) {
         if (!sub.matches(change.job, change.previousStatus)) continue;
         if (client.lagging !== undefined) {
           let latest = client.lagging.get(sub);
-          if (latest === undefined) client.lagging.set(sub, (latest = new Map<string, JobChange>()));
+          if (latest === undefined) client.lagging.set(sub, (latest = new Map<string, { change: JobChange; bytes: number }>()));
           const replaced = latest.get(change.job.id);
-          if (replaced !== undefined) client.owedBytes -= wireJson(replaced).length;
-          client.owedBytes += wireJson(change).length;
-          latest.set(change.job.id, change);
+          if (replaced !== undefined) client.owedBytes -= replaced.bytes;
+          bytes ??= wireJson(change, undefined).length;
+          client.owedBytes += bytes;
+          latest.set(change.job.id, { change, bytes });
           // A reader that has stopped owes more and more (one state per job), or never catches up.
           if (this.#stalled(client)) this.#drop(client);
         } else {
@@ -279,8 +282,11 @@ export class WsHub {
   #flush(): void {
     this.#flushScheduled = false;
     const epoch = this.#engine.epoch;
+    // Each change is serialised once per flush, however many clients get it; the strings are
+    // dropped afterwards rather than kept alive as long as the change log keeps the changes.
+    const serialised = new Map<JobChange, string>();
     for (const client of this.#dirty) {
-      for (const [sub, changes] of client.outbox) this.#sendRaw(client, changeMessage(sub.id, epoch, changes));
+      for (const [sub, changes] of client.outbox) this.#sendRaw(client, changeMessage(sub.id, epoch, changes, serialised));
       client.outbox.clear();
     }
     this.#dirty.clear();
@@ -295,7 +301,8 @@ export class WsHub {
     const epoch = this.#engine.epoch;
     for (const [sub, latest] of lagging) {
       if (latest.size === 0 || !client.subs.has(sub.id)) continue;
-      this.#sendRaw(client, changeMessage(sub.id, epoch, [...latest.values()].sort((a, b) => a.seq - b.seq)));
+      const changes = [...latest.values()].map((pending) => pending.change).sort((a, b) => a.seq - b.seq);
+      this.#sendRaw(client, changeMessage(sub.id, epoch, changes));
     }
   }
 
@@ -359,18 +366,16 @@ export class WsHub {
   }
 }
 
-/** A `change` message built from pre-serialised parts; each change is stringified once per tick. */
-function changeMessage(sub: string, epoch: string, changes: readonly JobChange[]): string {
-  return `{"type":"change","sub":${JSON.stringify(sub)},"epoch":${JSON.stringify(epoch)},"changes":[${changes.map(wireJson).join(',')}]}`;
+/** A `change` message built from serialised parts, reusing those already made in `cache`. */
+function changeMessage(sub: string, epoch: string, changes: readonly JobChange[], cache?: Map<JobChange, string>): string {
+  return `{"type":"change","sub":${JSON.stringify(sub)},"epoch":${JSON.stringify(epoch)},"changes":[${changes.map((c) => wireJson(c, cache)).join(',')}]}`;
 }
 
-const serialised = new WeakMap<JobChange, string>();
-
-function wireJson(change: JobChange): string {
-  let json = serialised.get(change);
+function wireJson(change: JobChange, cache: Map<JobChange, string> | undefined): string {
+  let json = cache?.get(change);
   if (json === undefined) {
     json = JSON.stringify({ seq: change.seq, job: change.job, previousStatus: change.previousStatus });
-    serialised.set(change, json);
+    cache?.set(change, json);
   }
   return json;
 }

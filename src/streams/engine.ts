@@ -12,6 +12,7 @@ import {
   UnknownWebhookTokenError,
   WaitTimeoutError,
 } from './errors.js';
+import { setMaxListeners } from 'node:events';
 import { createReadStream } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -85,6 +86,8 @@ export class Engine {
       this.#adapters.set(adapter.provider, adapter);
     }
     this.#scheduler = options.scheduler ?? asyncScheduler;
+    // Every provider call listens to this one signal: any number of them may be in flight.
+    setMaxListeners(0, this.#abort.signal);
     this.#webhookUrl = options.webhookUrl;
     this.#submitAttempts = options.submitAttempts ?? 3;
     this.#maxRejectedPolls = options.maxRejectedPolls ?? 5;
@@ -452,6 +455,7 @@ export class Engine {
       this.#assertOpen();
       try {
         const created = await adapter.create({ ...fields, webhookUrl }, { signal: this.#abort.signal });
+        this.#polls.reportSuccess(lane);
         this.#table.index(adapter.provider, created.externalId, id);
         this.#apply(entry, observe(created.report ?? { status: 'queued', providerStatus: 'created' }, 'submit', this.#now(), created.externalId));
         if (!isTerminal(entry.current.status)) this.#polls.add(id, { lane, hooked: webhookUrl !== undefined });

@@ -230,6 +230,14 @@ export class PollScheduler {
     });
   }
 
+  /** Tells the lane that a call made after {@link acquire} got an answer: the provider is back. */
+  reportSuccess(laneKey: string): void {
+    const lane = this.#lanes.get(laneKey);
+    if (lane === undefined || lane.failures === 0) return;
+    lane.failures = 0;
+    this.#pump(lane);
+  }
+
   /** Tells the lane that a call made after {@link acquire} was rate-limited or found the provider down. */
   reportFailure(laneKey: string, outcome: Extract<PollOutcome, { type: 'rate-limited' | 'unavailable' }>): void {
     const lane = this.#lanes.get(laneKey);

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -41,6 +42,7 @@ export class ResultCopier {
 
   constructor(options: ResultCopierOptions) {
     this.#options = { attempts: 5, backoff: { initialMs: 1000, maxMs: 60_000 }, concurrency: 2, ...options };
+    setMaxListeners(0, this.#abort.signal);
   }
 
   /** Where a job's copy of `name` lives (whether or not it exists yet). */
