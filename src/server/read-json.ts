@@ -1,4 +1,4 @@
-import type { ReadableStreamReadResult } from 'node:stream/web';
+import type { ReadableStreamDefaultReader, ReadableStreamReadResult } from 'node:stream/web';
 import type { Context } from 'hono';
 import { HttpError } from './api-error.js';
 
@@ -19,7 +19,7 @@ export async function readJson(c: Context, maxBytes: number): Promise<unknown> {
     if (done) break;
     size += value.byteLength;
     if (size > maxBytes) {
-      await reader.cancel();
+      await discard(reader);
       throw tooLarge(maxBytes);
     }
     chunks.push(value);
@@ -30,6 +30,23 @@ export async function readJson(c: Context, maxBytes: number): Promise<unknown> {
   } catch (error) {
     throw new HttpError(400, 'INVALID_REQUEST', `the body is not valid JSON (${(error as Error).message})`);
   }
+}
+
+/** How much of a refused body is still read and thrown away before giving up on it. */
+const LINGER_BYTES = 1024 * 1024;
+
+/**
+ * Reads and discards the rest of a refused body (up to {@link LINGER_BYTES}), so the client
+ * receives the 413 instead of a connection reset caused by unread data; a longer body is cut.
+ */
+async function discard(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
+  let read = 0;
+  while (read < LINGER_BYTES) {
+    const { done, value }: ReadableStreamReadResult<Uint8Array> = await reader.read();
+    if (done) return;
+    read += value.byteLength;
+  }
+  await reader.cancel();
 }
 
 function tooLarge(maxBytes: number): HttpError {

@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server/server.js';
@@ -12,8 +12,11 @@ export async function startTestServer(
   options: Partial<ServerOptions> & { provider?: FakeProvider } = {},
 ): Promise<{ server: RunningServer; provider: FakeProvider; api: (path: string, init?: RequestInit) => Promise<Response>; wsUrl: string }> {
   const provider = options.provider ?? new FakeProvider();
+  const ownDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'jobstream-server-')));
-  const server = await startServer({ providers: [provider], token: TOKEN, port: 0, store: new MemoryStore(), ...options, dataDir });
+  const started = await startServer({ providers: [provider], token: TOKEN, port: 0, store: new MemoryStore(), ...options, dataDir });
+  // A directory made here is removed with the server.
+  const server: RunningServer = ownDir ? { ...started, close: () => started.close().then(() => rm(dataDir, { recursive: true, force: true })) } : started;
   const api = (path: string, init: RequestInit = {}) =>
     fetch(`${server.url}${path}`, { ...init, headers: { authorization: `Bearer ${TOKEN}`, ...(init.headers as Record<string, string> | undefined) } });
   return { server, provider, api, wsUrl: `${server.url.replace('http', 'ws')}/v1/stream` };
