@@ -1,16 +1,16 @@
-import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server/server.js';
 import type { Engine } from '../../src/streams/engine.js';
 import { tokenOf } from '../support/fake-provider.js';
+import { RawWsPeer } from '../support/raw-ws-peer.js';
 import { startTestServer, TOKEN } from '../support/test-server.js';
 import { WsTestClient } from '../support/ws-test-client.js';
 
 const servers: RunningServer[] = [];
 const clients: WsTestClient[] = [];
-const sockets: Socket[] = [];
+const peers: RawWsPeer[] = [];
 afterEach(async () => {
-  for (const socket of sockets.splice(0)) socket.destroy();
+  for (const peer of peers.splice(0)) peer.destroy();
   for (const client of clients.splice(0)) client.ws.terminate();
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
@@ -29,19 +29,12 @@ async function setup(options: Parameters<typeof startTestServer>[0] = {}) {
 const submit = (engine: Engine, kind = 'transcription') =>
   engine.submit({ provider: 'fake', kind, input: { type: 'url', url: 'https://example.com/a.wav' } });
 
-/** A WebSocket handshake by hand on a raw socket that then never reads and never answers pings. */
-async function rawPeer(url: string): Promise<Socket> {
-  const { port } = new URL(url);
-  const socket = connect(Number(port), '127.0.0.1');
-  sockets.push(socket);
-  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-  socket.write(
-    `GET /v1/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`,
-  );
-  await new Promise<void>((resolve) => socket.once('data', () => resolve()));
-  socket.pause();
-  return socket;
+/** A hand-made WebSocket peer that then never reads and never answers pings. */
+async function rawPeer(url: string): Promise<RawWsPeer> {
+  const peer = await RawWsPeer.open(url, TOKEN);
+  peers.push(peer);
+  peer.stopReading();
+  return peer;
 }
 
 describe('WebSocket hub', () => {
@@ -165,9 +158,7 @@ describe('WebSocket hub', () => {
     reader.send({ type: 'subscribe', sub: 's' });
     await reader.next('snapshot');
     const stalled = await rawPeer(`${server.url}/v1/stream`);
-    // A masked text frame (mask 0000, so the payload goes as it is).
-    const subscribe = Buffer.from('{"type":"subscribe","sub":"s"}');
-    stalled.write(Buffer.concat([Buffer.from([0x81, 0x80 | subscribe.length, 0, 0, 0, 0]), subscribe]));
+    stalled.sendText('{"type":"subscribe","sub":"s"}');
     await expect.poll(() => server.hub.stats.subscriptions).toBe(2);
 
     // Every change of this job carries ~64 KiB of metadata. Loopback socket buffers hold a few
