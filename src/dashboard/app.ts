@@ -9,7 +9,6 @@
 import { ClientError, connect, type JobSnapshot, type RemoteClient } from '../client/index.js';
 import { showConnection } from './connection-indicator.js';
 import { Counters } from './counters.js';
-import { dashboardApi } from './dashboard-api.js';
 import { byId, setText } from './dom.js';
 import { JobFilters } from './job-filters.js';
 import { JobPanel } from './job-panel.js';
@@ -51,7 +50,7 @@ async function main(): Promise<void> {
 }
 
 function start(client: RemoteClient): void {
-  const api = dashboardApi(client.rest);
+  const api = client.rest;
   let jobs: ReadonlyMap<string, JobSnapshot> = new Map();
 
   const filters = new JobFilters(byId('filters', HTMLElement), () => render());

@@ -1,17 +1,9 @@
 /// <reference lib="dom" />
-import type { HistoryEntry, RestClient, ServerStats } from '../client/rest-client.js';
+import type { HistoryEntry, ServerStats } from '../client/rest-client.js';
 
 /** The counters of `GET /v1/stats`. */
 export type Stats = ServerStats;
 export type { HistoryEntry };
-
-/** The REST calls the dashboard makes beyond the observables: the client's own `rest`. */
-export type DashboardApi = Pick<RestClient, 'stats' | 'history'> & { result(id: string, name: string): Promise<Blob> };
-
-/** The dashboard's REST calls, from the remote client. */
-export function dashboardApi(rest: RestClient): DashboardApi {
-  return { stats: () => rest.stats(), history: (id) => rest.history(id), result: (id, name) => rest.download(id, name) };
-}
 
 /** Hands a Blob to the browser as a download named `name`. */
 export function saveBlob(blob: Blob, name: string): void {

@@ -2,7 +2,7 @@
 import type { Subscription } from 'rxjs';
 import type { JobSnapshot, RemoteClient } from '../client/index.js';
 import { isTerminal } from '../streams/job-status.js';
-import type { DashboardApi } from './dashboard-api.js';
+import type { RestClient } from '../client/rest-client.js';
 import { h, setAttribute, setText } from './dom.js';
 import { formatDateTime, percent } from './format.js';
 import { JobTimeline } from './job-timeline.js';
@@ -13,7 +13,7 @@ export interface JobPanelOptions {
   /** The panel's element, hidden while no job is open. */
   element: HTMLElement;
   client: RemoteClient;
-  api: DashboardApi;
+  api: RestClient;
   /** The panel was closed by the user. */
   onClose: () => void;
 }
@@ -106,7 +106,7 @@ class PanelView {
     cancelProblem: HTMLElement;
   };
 
-  constructor(job: JobSnapshot, client: RemoteClient, api: DashboardApi, close: () => void) {
+  constructor(job: JobSnapshot, client: RemoteClient, api: RestClient, close: () => void) {
     this.#results = new ResultFiles(client, api);
     const closeButton = h('button', { type: 'button', class: 'icon-button', 'aria-label': 'Close', title: 'Close (Esc)' }, '×');
     closeButton.addEventListener('click', close);

@@ -1,6 +1,7 @@
 /// <reference lib="dom" />
 import type { JobSnapshot, RemoteClient } from '../client/index.js';
-import { saveBlob, type DashboardApi } from './dashboard-api.js';
+import type { RestClient } from '../client/rest-client.js';
+import { saveBlob } from './dashboard-api.js';
 import { h } from './dom.js';
 import { formatBytes } from './format.js';
 
@@ -17,13 +18,13 @@ interface FileEntry {
 export class ResultFiles {
   readonly element: HTMLElement;
   readonly #client: RemoteClient;
-  readonly #api: DashboardApi;
+  readonly #api: RestClient;
   readonly #body: HTMLElement;
   /** The provider's list, asked once per job while the server has no copies yet. */
   #asked: { id: string; files: Promise<FileEntry[]> } | undefined;
   #drawn = '';
 
-  constructor(client: RemoteClient, api: DashboardApi) {
+  constructor(client: RemoteClient, api: RestClient) {
     this.#client = client;
     this.#api = api;
     this.#body = h('div');
@@ -68,7 +69,7 @@ export class ResultFiles {
       button.disabled = true;
       problem.hidden = true;
       this.#api
-        .result(id, file.name)
+        .download(id, file.name)
         .then((blob) => saveBlob(blob, file.name))
         .catch((error: unknown) => {
           problem.textContent = (error as Error).message;
