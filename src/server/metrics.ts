@@ -11,7 +11,7 @@ const LAG_MEMORY = 10_000;
  * The server's Prometheus metrics (text format via prom-client): jobs by provider and status,
  * transitions, polls by outcome, provider 429s, webhooks received / duplicate / rejected, the
  * lag between the webhook and the poll that saw the same terminal status, WebSocket clients and
- * dropped slow clients.
+ * dropped slow clients, failed store writes and whether the store can write.
  */
 export class ServerMetrics {
   readonly registry = new Registry();
@@ -81,6 +81,19 @@ export class ServerMetrics {
     monotonic(registry, 'jobstream_ws_dead_peers_total', 'WebSocket peers terminated by the heartbeat.', () => hub.stats.deadPeersTerminated);
     monotonic(registry, 'jobstream_ws_messages_sent_total', 'WebSocket messages sent.', () => hub.stats.messagesSent);
     monotonic(registry, 'jobstream_ws_protocol_errors_total', 'WebSocket client messages refused with an error.', () => hub.stats.protocolErrors);
+    const storeFailures = new Counter({
+      name: 'jobstream_store_write_failures_total',
+      help: 'Failed store writes (each is retried; while they fail, webhooks and writes are answered 503).',
+      registers: [registry],
+    });
+    new Gauge({
+      name: 'jobstream_store_up',
+      help: '1 while the store can write, 0 while its writes fail (a full disk, an I/O error).',
+      registers: [registry],
+      collect() {
+        this.set(engine.health.status === 'ok' ? 1 : 0);
+      },
+    });
 
     this.#subscriptions.push(
       engine.changes$().subscribe((change) => {
@@ -96,15 +109,22 @@ export class ServerMetrics {
           this.#counts.webhooks[event.outcome] += 1;
           this.#webhooks.inc({ provider: event.provider, outcome: event.outcome });
           if (event.observed !== undefined) this.#detected(lag, event.provider, event.jobId, 'webhook', event.observed, event.at);
+        } else if (event.type === 'store-error') {
+          storeFailures.inc();
         }
       }),
     );
   }
 
-  /** Counts a webhook the intake refused (400, 404, 413). */
+  /**
+   * Counts a webhook the intake refused (400, 404, 413). `provider` comes from the request path,
+   * so it is labelled only when it names a configured provider, else as `unknown`: label values
+   * come from a closed set, so no request can add series (each one costs memory for good).
+   */
   webhookRejected(provider: string): void {
     this.#counts.webhooks.rejected += 1;
-    this.#webhooks.inc({ provider, outcome: 'rejected' });
+    const label = this.#engine.providers.includes(provider) ? provider : 'unknown';
+    this.#webhooks.inc({ provider: label, outcome: 'rejected' });
   }
 
   /** The same figures as JSON, for the dashboard: jobs by status, webhooks and polls by outcome. */

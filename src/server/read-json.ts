@@ -1,5 +1,6 @@
 import type { ReadableStreamDefaultReader, ReadableStreamReadResult } from 'node:stream/web';
 import type { Context } from 'hono';
+import { MAX_JSON_DEPTH, tooDeepAt } from '../streams/json-depth.js';
 import { HttpError } from './api-error.js';
 
 /**
@@ -25,12 +26,29 @@ export async function readJson(c: Context, maxBytes: number): Promise<unknown> {
     chunks.push(value);
   }
   const text = Buffer.concat(chunks).toString('utf8');
+  let value: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    value = JSON.parse(text) as unknown;
   } catch (error) {
     throw new HttpError(400, 'INVALID_REQUEST', `the body is not valid JSON (${(error as Error).message})`);
   }
+  // JSON.parse copes with any depth; the recursive code after it (zod, structuredClone,
+  // JSON.stringify) does not, so a deeply nested body stops here as a 400 naming where.
+  const at = tooDeepAt(value, MAX_BODY_DEPTH);
+  if (at !== undefined) {
+    const field = at.slice(0, 2).map(String).join('.');
+    const reason = `nested deeper than ${MAX_BODY_DEPTH} levels`;
+    throw new HttpError(400, 'INVALID_REQUEST', `the body is ${reason}${field ? ` (at ${field})` : ''}`, [{ field, reason }]);
+  }
+  return value;
 }
+
+/**
+ * How deeply a request body may nest: room for an envelope around values of
+ * {@link MAX_JSON_DEPTH} levels (job options sit two levels down), far below the depth at which
+ * recursive code overflows the stack.
+ */
+const MAX_BODY_DEPTH = MAX_JSON_DEPTH * 2;
 
 /** How much of a refused body is still read and thrown away before giving up on it. */
 const LINGER_BYTES = 1024 * 1024;

@@ -1,8 +1,20 @@
 import { z } from 'zod';
 import { JobStatus } from './job-status.js';
+import { MAX_JSON_DEPTH, tooDeepAt } from './json-depth.js';
 
-/** Any JSON value: what a provider's result may be. */
-export const JsonValue = z.json();
+/**
+ * Any JSON value nested at most {@link MAX_JSON_DEPTH} levels deep: what a provider's result
+ * and a job's options may be. The depth is checked first, without recursion, so a value nested
+ * thousands of levels deep is an issue at its field (`options.a: nested deeper than 64 levels`)
+ * rather than a stack overflow in the recursive check that follows.
+ */
+export const JsonValue = z
+  .unknown()
+  .superRefine((value, ctx) => {
+    const at = tooDeepAt(value, MAX_JSON_DEPTH);
+    if (at !== undefined) ctx.addIssue({ code: 'custom', message: `nested deeper than ${MAX_JSON_DEPTH} levels`, input: value });
+  })
+  .pipe(z.json());
 export type JsonValue = z.infer<typeof JsonValue>;
 
 /** Why a job failed, in the provider's words where it gave any. */

@@ -14,7 +14,7 @@ import {
 } from 'rxjs';
 import { ChangeLog } from './change-log.js';
 import { EngineClosedError, UnknownJobError } from './errors.js';
-import { GroupCommit } from './group-commit.js';
+import { GroupCommit, type CommitFailure } from './group-commit.js';
 import type { JobChange } from './job-change.js';
 import { compileFilter, type JobFilter } from './job-filter.js';
 import { newJobId, newSecret } from './job-id.js';
@@ -29,7 +29,11 @@ export interface JobEntry {
   /** The last durable state: what subscribers have been shown. Undefined until the first write. */
   published: JobSnapshot | undefined;
   readonly secret: string;
-  /** Settles when `current` is durable; undefined when it already is. */
+  /**
+   * Settles when `current` is durable; undefined when it already is. Rejects with
+   * StoreUnavailableError while the store cannot write: `current` is then not confirmed (it is
+   * still written, and published, once the store recovers, and `pending` becomes undefined).
+   */
   pending: Promise<void> | undefined;
   /** Polls the provider refused in a row. */
   rejectedPolls: number;
@@ -50,6 +54,8 @@ export interface JobTableOptions {
   /** After each published change, in order (result copies, pipeline steps hang off it). */
   onPublished: (job: JobSnapshot, previous: JobSnapshot | undefined) => void;
   onStoreError: (error: unknown, attempt: number) => void;
+  /** A write succeeded after failed ones (see {@link GroupCommit}). */
+  onStoreRecovered?: (recovery: { attempts: number; downMs: number }) => void;
 }
 
 interface Pending {
@@ -63,6 +69,12 @@ interface Pending {
  * `changes$`, to `job$` views and into the change log with the next `seq`) only once it is
  * durable, and batches are published strictly in order. Per-job observables are views made on
  * demand, so an idle job costs one entry.
+ *
+ * While the store cannot write (see {@link GroupCommit}), a change is folded into `current` but
+ * not published; `entry.pending` rejects with StoreUnavailableError, so a caller that awaits it
+ * (a webhook, a REST write, also a redelivery that repeats `current`) is refused rather than
+ * answered from a state that is not on disk. The change is written and published when the store
+ * recovers, which clears `pending`.
  */
 export class JobTable {
   readonly epoch: string;
@@ -77,6 +89,8 @@ export class JobTable {
   readonly #commit: GroupCommit<Pending>;
   readonly #onPublished: JobTableOptions['onPublished'];
   readonly #onStoreError: JobTableOptions['onStoreError'];
+  /** Callers of {@link durable}, by job id. */
+  readonly #durableWaiters = new Map<string, { version: number; resolve(): void; reject(error: unknown): void }[]>();
   #seq = 0;
   #compaction: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
@@ -91,12 +105,18 @@ export class JobTable {
       write: (batch) => this.#store.append(latestPerJob(batch)),
       onDurable: (batch) => this.#publish(batch),
       onError: options.onStoreError,
+      ...(options.onStoreRecovered === undefined ? {} : { onRecovered: options.onStoreRecovered }),
     });
   }
 
   /** The seq of the newest published change. */
   get seq(): number {
     return this.#seq;
+  }
+
+  /** Why the store cannot write, while it cannot; `undefined` while it can. */
+  get storeFailure(): CommitFailure | undefined {
+    return this.#commit.failure;
   }
 
   get closing(): boolean {
@@ -157,6 +177,23 @@ export class JobTable {
       },
       () => undefined,
     );
+  }
+
+  /**
+   * Resolves once the job's current state is durable (published), however long the store takes
+   * to recover; rejects with EngineClosedError when the table closes first. For background work
+   * that must not give up on a full disk (a pipeline step's start); request handlers await
+   * `entry.pending` instead, which fails fast while the store cannot write.
+   */
+  durable(entry: JobEntry): Promise<void> {
+    const { id, version } = entry.current;
+    if (entry.published !== undefined && entry.published.version >= version) return Promise.resolve();
+    if (this.#closing !== undefined) return Promise.reject(new EngineClosedError());
+    return new Promise<void>((resolve, reject) => {
+      let waiters = this.#durableWaiters.get(id);
+      if (waiters === undefined) this.#durableWaiters.set(id, (waiters = []));
+      waiters.push({ version, resolve, reject });
+    });
   }
 
   /** Resolves when everything queued so far is durable. */
@@ -246,6 +283,8 @@ export class JobTable {
       await this.#commit.close();
       await this.#compaction;
       await this.#store.close();
+      for (const waiters of this.#durableWaiters.values()) for (const waiter of waiters) waiter.reject(new EngineClosedError());
+      this.#durableWaiters.clear();
       for (const watcher of this.#watchers.values()) watcher.error(new EngineClosedError());
       this.#watchers.clear();
       this.#changes.complete();
@@ -258,11 +297,21 @@ export class JobTable {
     for (const { entry, job } of batch) {
       const previous = entry.published;
       entry.published = job;
+      // A waiter rejected while the store was failing never clears `pending`: being published
+      // is what makes `current` durable.
+      if (entry.current === job) entry.pending = undefined;
       const change: JobChange = { epoch: this.epoch, seq: ++this.#seq, job, previousStatus: previous?.status ?? null };
       this.#log.push(change);
       this.#watchers.get(job.id)?.next(job);
       this.#changes.next(change);
       this.#onPublished(job, previous);
+      const waiters = this.#durableWaiters.get(job.id);
+      if (waiters !== undefined) {
+        const [done, waiting] = partition(waiters, (waiter) => waiter.version <= job.version);
+        if (waiting.length === 0) this.#durableWaiters.delete(job.id);
+        else this.#durableWaiters.set(job.id, waiting);
+        for (const waiter of done) waiter.resolve();
+      }
     }
     if (this.#store.wantsCompaction && this.#compaction === undefined) {
       this.#compaction = this.#store
@@ -286,4 +335,11 @@ function latestPerJob(batch: readonly Pending[]): StoredJob[] {
   const latest = new Map<string, StoredJob>();
   for (const { entry, job } of batch) latest.set(job.id, { job, secret: entry.secret });
   return [...latest.values()];
+}
+
+function partition<T>(items: readonly T[], test: (item: T) => boolean): [T[], T[]] {
+  const yes: T[] = [];
+  const no: T[] = [];
+  for (const item of items) (test(item) ? yes : no).push(item);
+  return [yes, no];
 }

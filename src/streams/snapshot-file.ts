@@ -1,28 +1,63 @@
-import { open, readFile, rename } from 'node:fs/promises';
+import { open, readFile, rename, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Adapter } from 'lowdb';
 import { z } from 'zod';
 import { StoreCorruptError } from './errors.js';
-import { StoredJob } from './job-store.js';
+import { asStoreCorrupt, MAX_LINE_BYTES, readLines } from './line-reader.js';
+import { describeIssue, parseStoredRecord, StoredRecord } from './stored-record.js';
 
-/** The compacted snapshot file: every job as of journal generation `generation`. */
+export { describeIssue } from './stored-record.js';
+
+/** The snapshot format this version writes. It reads format 1 as well. */
+export const SNAPSHOT_FORMAT = 2;
+
+/**
+ * The compacted snapshot file: every job as of journal generation `generation`, one line per
+ * job. Format 2 adds `count` (the number of jobs, so a file cut short is recognised) and lets a
+ * job's result live in a file of its own (`resultFile`, see `ResultFiles`).
+ */
 export const SnapshotData = z.object({
-  format: z.literal(1),
+  format: z.union([z.literal(1), z.literal(2)]),
   /** Journals numbered from this generation on are replayed on top of `jobs`. */
   generation: z.number().int().nonnegative(),
-  jobs: z.array(StoredJob),
+  /** How many jobs follow (format 2). */
+  count: z.number().int().nonnegative().optional(),
+  jobs: z.array(StoredRecord),
 });
 export type SnapshotData = z.infer<typeof SnapshotData>;
 
-/** How many jobs are serialised between two yields to the event loop. */
-const CHUNK = 500;
+/** The first line of a snapshot in its line-per-job layout, read as `line + ']}'`. */
+const Header = z.object({
+  format: z.union([z.literal(1), z.literal(2)]),
+  generation: z.number().int().nonnegative(),
+  count: z.number().int().nonnegative().optional(),
+  jobs: z.tuple([]),
+});
+
+/** How many jobs, or how many bytes of them, are serialised between two yields to the event loop. */
+const CHUNK_JOBS = 500;
+const CHUNK_BYTES = 1024 * 1024;
 
 /**
- * A lowdb adapter for the snapshot file that (1) validates what it reads and fails with a
- * {@link StoreCorruptError} naming the file and the problem, (2) writes in chunks, yielding to
- * the event loop between them so a 100,000-job snapshot does not stall webhooks, and (3) makes
- * the result durable: temporary file, fsync, rename, fsync of the directory.
+ * A lowdb adapter for the snapshot file (`jobs.json`). The file is one JSON document (lowdb's
+ * `JSONFile` or `jq` can read it) laid out one job per line:
+ *
+ * ```
+ * {"format":2,"generation":7,"count":1562,"jobs":[
+ * {"job":{…},"secret":"…"},
+ * {"job":{…},"secret":"…","resultFile":{"name":"job_….3.json","bytes":598016}}
+ * ]}
+ * ```
+ *
+ * (1) `read` streams it line by line, so no single string ever holds the whole file (a 600 MB
+ * snapshot used to fail with a bare `RangeError`), validates every line and fails with a
+ * {@link StoreCorruptError} naming the file, the line and the problem; a file that is cut short,
+ * a directory or unreadable is such an error too. Format-1 files in this layout stream the same
+ * way; a format-1 file in any other layout (one line) is read whole, up to
+ * {@link MAX_LINE_BYTES}. (2) `write` serialises in chunks, yielding to the event loop between
+ * them, and (3) makes the result durable: temporary file, fsync, rename, fsync of the directory.
+ * It always writes {@link SNAPSHOT_FORMAT}.
  */
 export class SnapshotFile implements Adapter<SnapshotData> {
   readonly file: string;
@@ -36,29 +71,84 @@ export class SnapshotFile implements Adapter<SnapshotData> {
   }
 
   async read(): Promise<SnapshotData | null> {
-    let text: string;
     try {
-      text = await readFile(this.file, 'utf8');
+      return await this.#read();
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw error;
+      throw asStoreCorrupt(this.file, error);
     }
-    this.bytes = Buffer.byteLength(text);
+  }
+
+  async #read(): Promise<SnapshotData> {
+    let header: z.infer<typeof Header> | undefined;
+    const jobs: StoredRecord[] = [];
+    let size = 0;
+    let ended = false;
+    /** The last job line, and whether it ended with the comma that promises another. */
+    let previous: { number: number; comma: boolean } | undefined;
+    for await (const line of readLines(this.file)) {
+      size = line.end;
+      const text = line.bytes.toString('utf8');
+      if (header === undefined) {
+        header = line.complete ? parseHeader(text) : undefined;
+        if (header === undefined) break; // Not the line-per-job layout: read as one document below.
+        continue;
+      }
+      if (ended) {
+        if (text.trim() !== '') throw new StoreCorruptError(this.file, `line ${line.number} follows the end of the job list`);
+        continue;
+      }
+      if (text === ']}') {
+        if (previous?.comma === true) throw new StoreCorruptError(this.file, `line ${previous.number} ends with a comma, but no job follows`);
+        ended = true;
+        continue;
+      }
+      if (!line.complete) break;
+      if (previous !== undefined && !previous.comma) throw new StoreCorruptError(this.file, `line ${previous.number} has no comma, but line ${line.number} follows it`);
+      const comma = text.endsWith(',');
+      jobs.push(parseStoredRecord(comma ? text.slice(0, -1) : text, this.file, line.number));
+      previous = { number: line.number, comma };
+    }
+    if (header === undefined) return this.#readWhole();
+    if (!ended) throw new StoreCorruptError(this.file, `it ends after ${jobs.length} jobs, before the end of its job list: the file was cut short`);
+    if (header.count !== undefined && header.count !== jobs.length) {
+      throw new StoreCorruptError(this.file, `it holds ${jobs.length} jobs, but its first line says ${header.count}`);
+    }
+    if (header.format === 2 && header.count === undefined) throw new StoreCorruptError(this.file, 'line 1: count: missing');
+    this.bytes = size;
+    return { format: header.format, generation: header.generation, ...(header.count === undefined ? {} : { count: header.count }), jobs };
+  }
+
+  /** A snapshot that is not in the line-per-job layout: one JSON document, read whole. */
+  async #readWhole(): Promise<SnapshotData> {
+    const { size } = await stat(this.file);
+    if (size === 0) throw new StoreCorruptError(this.file, 'the file is empty');
+    if (size > MAX_LINE_BYTES) throw new StoreCorruptError(this.file, `it is ${size} bytes in one line, too large to read`);
+    const text = await readFile(this.file, 'utf8');
+    this.bytes = size;
     let raw: unknown;
     try {
       raw = JSON.parse(text);
     } catch (error) {
-      const size = text.length === 0 ? 'the file is empty' : `it is not valid JSON (${(error as Error).message})`;
-      throw new StoreCorruptError(this.file, size, { cause: error });
+      throw new StoreCorruptError(this.file, `it is not valid JSON (${(error as Error).message})`, { cause: error });
     }
-    const parsed = SnapshotData.safeParse(raw);
+    let parsed: ReturnType<typeof SnapshotData.safeParse>;
+    try {
+      parsed = SnapshotData.safeParse(raw);
+    } catch (error) {
+      throw new StoreCorruptError(this.file, `it cannot be checked (${(error as Error).message})`, { cause: error });
+    }
     if (!parsed.success) throw new StoreCorruptError(this.file, describeIssue(parsed.error));
-    return parsed.data;
+    const data = parsed.data;
+    if (data.count !== undefined && data.count !== data.jobs.length) {
+      throw new StoreCorruptError(this.file, `it holds ${data.jobs.length} jobs, but says ${data.count}`);
+    }
+    return data;
   }
 
   async write(data: SnapshotData): Promise<void> {
     const temp = `${this.file}.${process.pid}.tmp`;
-    const handle = await open(temp, 'w');
+    const handle = await open(temp, 'w', 0o600);
     let bytes = 0;
     try {
       const put = async (text: string): Promise<void> => {
@@ -66,11 +156,20 @@ export class SnapshotFile implements Adapter<SnapshotData> {
         bytes += buffer.length;
         await handle.write(buffer);
       };
-      await put(`{"format":${data.format},"generation":${data.generation},"jobs":[`);
-      for (let i = 0; i < data.jobs.length; i += CHUNK) {
-        const chunk = data.jobs.slice(i, i + CHUNK).map((job) => JSON.stringify(job));
-        await put((i === 0 ? '\n' : ',\n') + chunk.join(',\n'));
-        await yieldToLoop();
+      const { jobs } = data;
+      await put(`{"format":${SNAPSHOT_FORMAT},"generation":${data.generation},"count":${jobs.length},"jobs":[`);
+      let chunk: string[] = [];
+      let chunkBytes = 0;
+      for (let i = 0; i < jobs.length; i++) {
+        const line = JSON.stringify(jobs[i]);
+        chunk.push(line);
+        chunkBytes += line.length;
+        if (chunk.length >= CHUNK_JOBS || chunkBytes >= CHUNK_BYTES || i === jobs.length - 1) {
+          await put((i + 1 === chunk.length ? '\n' : ',\n') + chunk.join(',\n'));
+          chunk = [];
+          chunkBytes = 0;
+          await yieldToLoop();
+        }
       }
       await put('\n]}\n');
       if (this.#fsync) await handle.sync();
@@ -83,6 +182,17 @@ export class SnapshotFile implements Adapter<SnapshotData> {
   }
 }
 
+/** The first line of the line-per-job layout (`{"format":…,"jobs":[`), or `undefined` when it is not one. */
+function parseHeader(text: string): z.infer<typeof Header> | undefined {
+  if (!text.startsWith('{') || !text.endsWith('"jobs":[')) return undefined;
+  try {
+    const parsed = Header.safeParse(JSON.parse(`${text}]}`));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Makes a rename or a new file in `dir` durable. */
 export async function syncDirectory(dir: string): Promise<void> {
   const handle = await open(dir, 'r');
@@ -91,12 +201,4 @@ export async function syncDirectory(dir: string): Promise<void> {
   } finally {
     await handle.close();
   }
-}
-
-/** The first zod issue as "path: message". */
-export function describeIssue(error: z.ZodError): string {
-  const issue = error.issues[0];
-  if (issue === undefined) return 'invalid content';
-  const path = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
-  return path ? `${path}: ${issue.message}` : issue.message;
 }
