@@ -80,7 +80,7 @@ export class ResultCopier {
   async #copyJob(job: JobSnapshot): Promise<void> {
     const files: JobArtifacts['files'] = [];
     try {
-      await mkdir(join(this.#options.dir, job.id), { recursive: true });
+      await mkdir(join(this.#options.dir, job.id), { recursive: true, mode: 0o700 });
       for (const file of this.#options.files(job)) {
         files.push({ name: file.name, contentType: file.contentType, bytes: await this.#copyFile(job, file) });
       }
@@ -100,7 +100,7 @@ export class ResultCopier {
     for (let attempt = 1; ; attempt++) {
       try {
         const download = await untilAborted(this.#options.open(job, file.name, signal), signal);
-        await pipeline(download.body, createWriteStream(partial), { signal });
+        await pipeline(download.body, createWriteStream(partial, { mode: 0o600 }), { signal });
         await rename(partial, target);
         return (await stat(target)).size;
       } catch (error) {
