@@ -4,10 +4,11 @@ import type { HttpBindings } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import type { Engine } from '../streams/engine.js';
-import { parseRequest } from '../streams/engine-requests.js';
+import { NetworkSubmitRequest, parseRequest } from '../streams/engine-requests.js';
 import type { JobFilter } from '../streams/job-filter.js';
 import { JobStatus } from '../streams/job-status.js';
 import { HttpError } from './api-error.js';
+import { attachmentDisposition } from './content-disposition.js';
 import { readJson } from './read-json.js';
 import { receiveForm } from './upload.js';
 
@@ -40,7 +41,9 @@ const FormFields = z.object({
 
 /**
  * `/v1/jobs`: create (JSON with a URL input, or a multipart upload), adopt, list with filters
- * and a cursor, get, cancel, list and download results.
+ * and a cursor, get, cancel, list and download results. A JSON body never names a server file
+ * (`input.type: "file"` is a 400, see {@link NetworkSubmitRequest}); uploads become file inputs
+ * here, in a temporary file removed once the provider has the bytes.
  */
 export function jobsRoutes(options: JobsRoutesOptions): Hono<{ Bindings: HttpBindings }> {
   const { engine } = options;
@@ -49,8 +52,9 @@ export function jobsRoutes(options: JobsRoutesOptions): Hono<{ Bindings: HttpBin
   app.post('/', async (c) => {
     const type = c.req.header('content-type') ?? '';
     if (type.startsWith('multipart/form-data')) return c.json({ job: await submitUpload(c, options) }, 201);
-    const body = await readJson(c, options.maxJsonBytes);
-    return c.json({ job: await engine.submit(body as never) }, 201);
+    // Over the network an input is a URL or an upload, never a path on this server.
+    const request = parseRequest(NetworkSubmitRequest, await readJson(c, options.maxJsonBytes));
+    return c.json({ job: await engine.submit(request) }, 201);
   });
 
   app.post('/track', async (c) => {
@@ -88,9 +92,8 @@ export function jobsRoutes(options: JobsRoutesOptions): Hono<{ Bindings: HttpBin
 
   app.get('/:id/results/:name', async (c) => {
     const download = await engine.openResult(c.req.param('id'), c.req.param('name'));
-    const name = c.req.param('name').replace(/["\\\r\n]/g, '_');
     return new Response(Readable.toWeb(download.body) as ReadableStream, {
-      headers: { 'content-type': download.contentType, 'content-disposition': `attachment; filename="${name}"` },
+      headers: { 'content-type': download.contentType, 'content-disposition': attachmentDisposition(c.req.param('name')) },
     });
   });
 

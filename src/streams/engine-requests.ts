@@ -24,6 +24,35 @@ export const SubmitRequest = z.object({
 });
 export type SubmitRequest = z.infer<typeof SubmitRequest>;
 
+const FILE_OVER_THE_NETWORK = 'file inputs are not accepted over the network; upload the audio as multipart or give a url';
+
+/**
+ * The input a network client may name: a URL only. A `file` input names a path on the server,
+ * which would let any client make the server read (and hand to a provider) any file it can open,
+ * or block on a FIFO; it is refused with an issue on `input.type`. Uploads reach the engine as
+ * file inputs by another way (the multipart route stores them first).
+ */
+export const NetworkJobInput = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('url'), url: z.url() }),
+  z.looseObject({ type: z.literal('file') }).transform((_input, ctx) => {
+    ctx.addIssue({ code: 'custom', path: ['type'], message: FILE_OVER_THE_NETWORK });
+    return z.NEVER;
+  }),
+]);
+export type NetworkJobInput = z.infer<typeof NetworkJobInput>;
+
+/**
+ * A new job as a network client may ask for it (the JSON body of `POST /v1/jobs`): a
+ * {@link SubmitRequest} whose input is a URL, never a server path ({@link NetworkJobInput}).
+ * In-process callers use `engine.submit`, which keeps accepting local files.
+ *
+ * @example
+ * const request = parseRequest(NetworkSubmitRequest, await readJson(c, maxBytes));
+ * const job = await engine.submit(request);
+ */
+export const NetworkSubmitRequest = SubmitRequest.extend({ input: NetworkJobInput.optional() });
+export type NetworkSubmitRequest = z.infer<typeof NetworkSubmitRequest>;
+
 /** A job submitted elsewhere, for `engine.track` to adopt. */
 export const TrackRequest = z.object({
   provider: z.string().min(1),

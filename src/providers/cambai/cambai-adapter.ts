@@ -1,11 +1,10 @@
-import { openAsBlob } from 'node:fs';
-import { basename } from 'node:path';
 import { Readable } from 'node:stream';
 import { FormData, type Dispatcher } from 'undici';
 import { z } from 'zod';
 import { InvalidRequestError, ProviderError, type RequestIssue } from '../../streams/errors.js';
 import type { JobError, JsonValue } from '../../streams/job-snapshot.js';
 import type { PollPolicy } from '../../streams/poll-scheduler.js';
+import { openLocalInput } from '../local-input.js';
 import type {
   CallContext,
   CreateJobRequest,
@@ -173,20 +172,20 @@ async function createTask(connection: ProviderConnection, request: CreateJobRequ
   return { externalId: taskId };
 }
 
-/** A URL goes as `media_url`; a file is streamed from disk as `media_file`. */
+/** A URL goes as `media_url`; a file (a regular file only) is streamed from disk as `media_file`. */
 async function appendMedia(form: FormData, input: JobInput): Promise<void> {
   if (input.type === 'url') {
     form.append('media_url', input.url);
     return;
   }
-  let blob: Blob;
+  // Checked first: a FIFO or a device would block the process when the blob is read.
+  let opened: Awaited<ReturnType<typeof openLocalInput>>;
   try {
-    blob = await openAsBlob(input.path, input.contentType === undefined ? {} : { type: input.contentType });
+    opened = await openLocalInput(input);
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new InvalidRequestError([{ field: 'input.path', reason: `cannot read ${input.path}: ${reason}` }]);
+    throw new InvalidRequestError([{ field: 'input.path', reason: (error as Error).message }]);
   }
-  form.append('media_file', blob, input.filename ?? basename(input.path));
+  form.append('media_file', opened.blob, opened.name);
 }
 
 /**

@@ -1,9 +1,9 @@
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import type { Dispatcher } from 'undici';
 import type { z } from 'zod';
 import { InvalidRequestError, ProviderError } from '../../streams/errors.js';
 import type { JobMetadata, JsonValue } from '../../streams/job-snapshot.js';
+import { checkLocalInput, type CheckedLocalInput, type LocalJobInput } from '../local-input.js';
 import { callProvider, expectShape, joinUrl, jsonOf } from '../provider-http.js';
 import {
   MusicaiCreatedAnswer,
@@ -124,14 +124,15 @@ export async function deleteMusicaiJob(connection: MusicaiConnection, id: string
  * the bytes streamed with `PUT` to `uploadUrl`. Resolves with `downloadUrl`, the job's input.
  * Unlike the SDK, the PUT's status is checked. The storage host gets no `Authorization` header.
  *
- * @throws InvalidRequestError when the file cannot be read.
+ * @throws InvalidRequestError when the file cannot be read or is not a regular file (naming it by
+ *   its filename, never by its path).
  */
 export async function uploadMusicaiFile(
   connection: MusicaiConnection,
-  file: { path: string; contentType?: string | undefined },
+  file: { path: string; filename?: string | undefined; contentType?: string | undefined },
   signal: AbortSignal,
 ): Promise<string> {
-  const size = await fileSize(file.path);
+  const { size } = await checkedFile(file);
   const slot = await apiJson(connection, MusicaiUploadAnswer, { method: 'GET', path: 'upload' }, signal);
   const body = createReadStream(file.path);
   try {
@@ -158,14 +159,12 @@ export async function uploadMusicaiFile(
   return slot.downloadUrl;
 }
 
-async function fileSize(path: string): Promise<number> {
+/** The file, checked to be a regular file (a FIFO would hold the read forever); its name, never its path, in the error. */
+async function checkedFile(file: LocalJobInput): Promise<CheckedLocalInput> {
   try {
-    const info = await stat(path);
-    if (!info.isFile()) throw new Error('not a regular file');
-    return info.size;
+    return await checkLocalInput(file);
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new InvalidRequestError([{ field: 'input.path', reason: `cannot read ${path}: ${reason}` }]);
+    throw new InvalidRequestError([{ field: 'input.path', reason: (error as Error).message }]);
   }
 }
 
