@@ -24,6 +24,12 @@ export interface AdapterSettings {
   dispatcher: Dispatcher;
   /** Overrides of the provider's documented poll policy (the demo and tests poll faster). */
   pollPolicy?: Partial<PollPolicy>;
+  /**
+   * Let URLs from outside (input URLs jobstream downloads, result URLs from webhooks and polls)
+   * reach loopback, private and link-local addresses; see `OutsideUrlOptions`. Only for local
+   * setups such as the demo. @default false
+   */
+  allowPrivateUrls?: boolean;
 }
 
 /** What is known about a provider independent of any key. */

@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { ProviderError } from '../streams/errors.js';
 import { parseRetryAfter } from '../streams/retry-after.js';
 import { describeIssue } from '../streams/snapshot-file.js';
+import { UrlRefusedError } from './url-guard.js';
 
 /** Timeouts and pool size of the one outbound HTTP dispatcher. */
 export interface HttpOptions {
@@ -65,7 +66,18 @@ export interface ProviderCall {
   headers?: Record<string, string>;
   body?: Dispatcher.DispatchOptions['body'];
   signal: AbortSignal;
+  /**
+   * Largest 2xx answer {@link callProvider} reads into memory; a larger one is `invalid-response`,
+   * so a broken or hostile endpoint cannot exhaust the memory. @default MAX_ANSWER_BYTES (8 MiB)
+   */
+  maxAnswerBytes?: number;
 }
+
+/** Default of {@link ProviderCall.maxAnswerBytes}: 8 MiB. */
+export const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
+
+/** How much of an error answer is read for its message; the rest is dropped. */
+const ERROR_BODY_BYTES = 64 * 1024;
 
 /** A 2xx answer. */
 export interface ProviderAnswer {
@@ -78,21 +90,57 @@ export interface ProviderAnswer {
  * Sends one request and classifies every failure as a {@link ProviderError}:
  * no answer (connect, timeout, reset) → `unavailable`; 429 → `rate-limited` with `Retry-After`;
  * 5xx → `unavailable` (with `Retry-After` where given); 401/403 → `unauthorized`; any other
- * non-2xx → `rejected`, with the provider's own message where its body has one.
+ * non-2xx → `rejected`, with the provider's own message where its body has one. A failure to
+ * connect, a 429 and a 503 are marked `notCreated` (the request was not acted on).
  * An abort by `signal` is rethrown as it is.
  */
 export async function callProvider(provider: string, dispatcher: Dispatcher, call: ProviderCall): Promise<ProviderAnswer> {
   const response = await send(provider, dispatcher, call);
-  let body: Buffer;
+  const status = response.statusCode;
+  const ok = status >= 200 && status < 300;
+  const limit = ok ? (call.maxAnswerBytes ?? MAX_ANSWER_BYTES) : ERROR_BODY_BYTES;
+  let read: { bytes: Buffer; complete: boolean };
   try {
-    body = Buffer.from(await response.body.arrayBuffer());
+    read = await readUpTo(response, limit);
   } catch (error) {
     if (call.signal.aborted) throw error;
-    throw new ProviderError(provider, 'unavailable', `the answer broke off (${(error as Error).message})`, { cause: error, status: response.statusCode });
+    throw new ProviderError(provider, 'unavailable', `the answer broke off (${(error as Error).message})`, { cause: error, status });
   }
-  const status = response.statusCode;
-  if (status >= 200 && status < 300) return { status, headers: response.headers, body };
-  return classify(provider, call, status, response.headers, body);
+  if (ok && !read.complete) {
+    throw new ProviderError(provider, 'invalid-response', `${call.method} ${new URL(call.url).pathname} answered more than ${limit} bytes (maxAnswerBytes)`, { status });
+  }
+  if (ok) return { status, headers: response.headers, body: read.bytes };
+  return classify(provider, call, status, response.headers, read.bytes);
+}
+
+/**
+ * Reads at most `limit` bytes of a response body; past that (by `Content-Length` or as it
+ * streams) the body is destroyed and `complete` is false.
+ */
+async function readUpTo(response: Dispatcher.ResponseData, limit: number): Promise<{ bytes: Buffer; complete: boolean }> {
+  const declared = Number(response.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) {
+    discard(response);
+    return { bytes: Buffer.alloc(0), complete: false };
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of response.body as AsyncIterable<Buffer>) {
+    if (size + chunk.length > limit) {
+      chunks.push(chunk.subarray(0, limit - size));
+      discard(response);
+      return { bytes: Buffer.concat(chunks), complete: false };
+    }
+    chunks.push(chunk);
+    size += chunk.length;
+  }
+  return { bytes: Buffer.concat(chunks), complete: true };
+}
+
+/** Drops the rest of a body: closes the connection (its abort error is expected, not a failure). */
+function discard(response: Dispatcher.ResponseData): void {
+  response.body.on('error', () => undefined);
+  response.body.destroy();
 }
 
 /** Sends the request; no answer at all (connect, timeout, reset) is `unavailable`. */
@@ -108,8 +156,23 @@ async function send(provider: string, dispatcher: Dispatcher, call: ProviderCall
   } catch (error) {
     if (call.signal.aborted) throw error;
     const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-    throw new ProviderError(provider, 'unavailable', `no answer from ${new URL(call.url).host} (${detail})`, { cause: error });
+    throw new ProviderError(provider, 'unavailable', `no answer from ${new URL(call.url).host} (${detail})`, {
+      cause: error,
+      notCreated: neverConnected(error),
+    });
   }
+}
+
+/** Error codes of a connection that was never made: the request cannot have been sent. */
+const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/** Whether a request failed while connecting (see {@link CONNECT_FAILURES}), looking through causes. */
+function neverConnected(error: unknown): boolean {
+  for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && CONNECT_FAILURES.has(code)) return true;
+  }
+  return false;
 }
 
 function classify(
@@ -122,8 +185,9 @@ function classify(
   const retryAfterMs = parseRetryAfter(headers['retry-after'], Date.now());
   const said = messageOf(body);
   const what = `${call.method} ${new URL(call.url).pathname} answered ${status}${said ? `: ${said}` : ''}`;
-  if (status === 429) throw new ProviderError(provider, 'rate-limited', what, { status, retryAfterMs });
-  if (status >= 500) throw new ProviderError(provider, 'unavailable', what, { status, retryAfterMs });
+  // 429 and 503 say the request was not handled (RFC 9110); another 5xx may come after the work.
+  if (status === 429) throw new ProviderError(provider, 'rate-limited', what, { status, retryAfterMs, notCreated: true });
+  if (status >= 500) throw new ProviderError(provider, 'unavailable', what, { status, retryAfterMs, notCreated: status === 503 });
   if (status === 401 || status === 403) throw new ProviderError(provider, 'unauthorized', what, { status });
   throw new ProviderError(provider, 'rejected', what, { status });
 }
@@ -143,8 +207,49 @@ export async function openProvider(
     const type = response.headers['content-type'];
     return { status, contentType: (Array.isArray(type) ? type[0] : type) ?? 'application/octet-stream', body: response.body };
   }
-  const body = Buffer.from(await response.body.arrayBuffer().catch(() => new ArrayBuffer(0)));
+  const body = await readUpTo(response, ERROR_BODY_BYTES).then(
+    (read) => read.bytes,
+    () => Buffer.alloc(0),
+  );
   return classify(provider, call, status, response.headers, body);
+}
+
+/**
+ * Opens a URL that came from outside (a job's input URL, a result URL from a webhook or poll
+ * answer) through a guarded dispatcher (see `guardedDispatcher`), leaving a 2xx body streaming.
+ * Failures name the status and the host only, never the body, path, query or credentials:
+ * a refused address → `rejected` with provider code `URL_REFUSED`; no answer → `unavailable`;
+ * 429 → `rate-limited`; 5xx → `unavailable`; any other status → `rejected`.
+ *
+ * @example const { body } = await openOutside('klangio', guardedDispatcher(dispatcher), { method: 'GET', url, signal });
+ */
+export async function openOutside(
+  provider: string,
+  dispatcher: Dispatcher,
+  call: Omit<ProviderCall, 'body' | 'maxAnswerBytes'>,
+): Promise<{ status: number; contentType: string; body: Readable }> {
+  const host = new URL(call.url).host;
+  let response: Dispatcher.ResponseData;
+  try {
+    response = await request(call.url, { method: call.method, signal: call.signal, dispatcher, ...(call.headers === undefined ? {} : { headers: call.headers }) });
+  } catch (error) {
+    if (call.signal.aborted) throw error;
+    if (error instanceof UrlRefusedError) throw new ProviderError(provider, 'rejected', error.message, { providerCode: 'URL_REFUSED', cause: error });
+    const detail = error instanceof Error ? ((error as NodeJS.ErrnoException).code ?? error.name) : String(error);
+    throw new ProviderError(provider, 'unavailable', `no answer from ${host} (${detail})`, { cause: error });
+  }
+  const status = response.statusCode;
+  if (status >= 200 && status < 300) {
+    const type = response.headers['content-type'];
+    return { status, contentType: (Array.isArray(type) ? type[0] : type) ?? 'application/octet-stream', body: response.body };
+  }
+  // The body is not read: it is not the provider's, and nothing of it goes into a job.
+  discard(response);
+  const what = `${host} answered ${status}${status >= 300 && status < 400 ? ' (a redirect past the limit, or without a Location)' : ''}`;
+  const retryAfterMs = parseRetryAfter(response.headers['retry-after'], Date.now());
+  if (status === 429) throw new ProviderError(provider, 'rate-limited', what, { status, retryAfterMs });
+  if (status >= 500) throw new ProviderError(provider, 'unavailable', what, { status, retryAfterMs });
+  throw new ProviderError(provider, 'rejected', what, { status });
 }
 
 /** Parses a 2xx body as JSON, or fails with `invalid-response` quoting the start of it. */

@@ -50,6 +50,8 @@ export async function startDashboardStack(options: DashboardStackOptions = {}): 
       baseUrl: simulatorBaseUrl(name, simulators.get(name) as RunningSimulator),
       dispatcher,
       pollPolicy: { intervalMs: pollMs, watchdog: { quietMs: pollMs * 4 }, backoff: { initialMs: 100, maxMs: 1000 } },
+      // Like the demo: everything runs on loopback.
+      allowPrivateUrls: true,
     }),
   );
   const start = (port: number) => startServer({ providers, token: TOKEN, port, dataDir });

@@ -10,7 +10,10 @@ export interface SimulatorFleet {
   readonly simulators: Readonly<Record<ProviderName, RunningSimulator>>;
   /** The base URL an adapter of `provider` should use. */
   baseUrl(provider: ProviderName): string;
-  /** One adapter per simulator, all through `dispatcher`, with the given poll policy overrides (per provider, or for all). */
+  /**
+   * One adapter per simulator, all through `dispatcher`, with the given poll policy overrides (per
+   * provider, or for all). Private URLs are allowed: the test's audio server is on loopback.
+   */
   adapters(dispatcher: Dispatcher, pollPolicy?: Partial<PollPolicy> | ((provider: ProviderName) => Partial<PollPolicy>)): ProviderAdapter[];
   close(): Promise<void>;
 }
@@ -43,6 +46,7 @@ export async function startSimulatorFleet(options: {
           apiKey: simulators[name].apiKey,
           baseUrl: simulatorBaseUrl(name, simulators[name]),
           dispatcher,
+          allowPrivateUrls: true,
           ...(pollPolicy === undefined ? {} : { pollPolicy: typeof pollPolicy === 'function' ? pollPolicy(name) : pollPolicy }),
         }),
       ),

@@ -13,6 +13,7 @@ import type {
   ProviderReport,
 } from '../provider-adapter.js';
 import { callProvider, credentialIdOf, expectShape, joinUrl, jsonOf, type ProviderConnection } from '../provider-http.js';
+import { guardedDispatcher, type OutsideUrlOptions } from '../url-guard.js';
 import { klangioDownload, klangioResultFiles } from './klangio-adapter-files.js';
 import { klangioUpload } from './klangio-adapter-input.js';
 import { isJsonKind, KLANGIO_KINDS, parseKlangioOptions, type KlangioJobOptions } from './klangio-adapter-options.js';
@@ -38,8 +39,12 @@ export const KLANGIO_POLL_POLICY: PollPolicy = {
 /** The real Klangio API. */
 export const KLANGIO_BASE_URL = 'https://api.klang.io';
 
-/** Options of {@link createKlangioAdapter}. */
-export interface KlangioAdapterOptions {
+/**
+ * Options of {@link createKlangioAdapter}. URL inputs are downloaded by jobstream (Klangio only
+ * takes uploads), so they go through the guard of {@link OutsideUrlOptions}: only public
+ * addresses, unless `allowPrivateUrls`.
+ */
+export interface KlangioAdapterOptions extends OutsideUrlOptions {
   /** The Klangio API key, sent as `kl-api-key`. */
   apiKey: string;
   /** The API's base URL (a simulator's in tests). @default 'https://api.klang.io' */
@@ -87,6 +92,7 @@ export function createKlangioAdapter(options: KlangioAdapterOptions): ProviderAd
   if (!parsed.success) throw new TypeError(`invalid Klangio adapter options: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
   const { apiKey, baseUrl, separationPath, maxInputBytes } = parsed.data;
   const connection: ProviderConnection = { apiKey, baseUrl, dispatcher: options.dispatcher };
+  const outside = guardedDispatcher(options.dispatcher, options);
   const headers = { 'kl-api-key': apiKey, accept: 'application/json' };
 
   const get = async (path: string, signal: AbortSignal, what: string): Promise<unknown> => {
@@ -115,7 +121,7 @@ export function createKlangioAdapter(options: KlangioAdapterOptions): ProviderAd
     async create(request: CreateJobRequest, context: CallContext): Promise<CreateJobResult> {
       const opts = optionsOf(request.kind, request.options);
       if (request.input === undefined) throw new ProviderError('klangio', 'rejected', 'Klangio jobs need an input file or URL');
-      const upload = await klangioUpload(request.input, { dispatcher: connection.dispatcher, maxInputBytes, signal: context.signal });
+      const upload = await klangioUpload(request.input, { dispatcher: outside, maxInputBytes, signal: context.signal });
       const form = new FormData();
       form.append('file', upload.blob, upload.filename);
       if (opts.kind === 'transcription') for (const output of opts.outputs) form.append('outputs', output);

@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
 import { z } from 'zod';
 import { InvalidRequestError, ProviderError, type RequestIssue } from '../../streams/errors.js';
 import type { JobError, JsonValue } from '../../streams/job-snapshot.js';
@@ -13,7 +14,8 @@ import type {
   ResultDownload,
   ResultFile,
 } from '../provider-adapter.js';
-import { credentialIdOf, openProvider } from '../provider-http.js';
+import { credentialIdOf, openOutside, openProvider } from '../provider-http.js';
+import { guardedDispatcher, type OutsideUrlOptions } from '../url-guard.js';
 import {
   createMusicaiJob,
   deleteMusicaiJob,
@@ -43,8 +45,12 @@ export const MUSICAI_POLL_POLICY: Readonly<PollPolicy> = Object.freeze({
   maxInFlight: 8,
 });
 
-/** Options of {@link createMusicaiAdapter}. */
-export interface MusicaiAdapterOptions extends MusicaiConnectionOptions {
+/**
+ * Options of {@link createMusicaiAdapter}. Result URLs off the API's origin (signed CDN links)
+ * are downloaded through the guard of {@link OutsideUrlOptions}: only public addresses, unless
+ * `allowPrivateUrls`.
+ */
+export interface MusicaiAdapterOptions extends MusicaiConnectionOptions, OutsideUrlOptions {
   /** Overrides of {@link MUSICAI_POLL_POLICY}. @default {} */
   pollPolicy?: Partial<PollPolicy>;
 }
@@ -77,6 +83,7 @@ export type MusicaiWorkflowOptions = z.infer<typeof MusicaiWorkflowOptions>;
  */
 export function createMusicaiAdapter(options: MusicaiAdapterOptions): ProviderAdapter {
   const connection = musicaiConnection(options);
+  const outside = guardedDispatcher(connection.dispatcher, options);
   const pollPolicy: PollPolicy = { ...MUSICAI_POLL_POLICY, ...options.pollPolicy };
   return {
     provider: PROVIDER,
@@ -89,7 +96,7 @@ export function createMusicaiAdapter(options: MusicaiAdapterOptions): ProviderAd
     poll: async (job, context) => musicaiReport(await getMusicaiJob(connection, job.externalId, context.signal)),
     cancel: (job, context) => deleteMusicaiJob(connection, job.externalId, context.signal),
     resultFiles: (_job, result) => musicaiResultEntries(result).map(({ name, contentType }): ResultFile => ({ name, contentType })),
-    download: (job, result, name, context) => download(connection, job, result, name, context),
+    download: (job, result, name, context) => download(connection, outside, job, result, name, context),
   };
 }
 
@@ -116,7 +123,13 @@ async function createJob(connection: MusicaiConnection, request: CreateJobReques
   const options = MusicaiWorkflowOptions.safeParse(request.options);
   if (problems.length > 0 || !options.success || request.input === undefined) throw new InvalidRequestError(problems);
   const { input } = request;
-  const inputUrl = input.type === 'url' ? input.url : await uploadMusicaiFile(connection, input, signal);
+  let inputUrl: string;
+  try {
+    inputUrl = input.type === 'url' ? input.url : await uploadMusicaiFile(connection, input, signal);
+  } catch (error) {
+    // The upload slot and the PUT come before POST /job: nothing exists at Music.AI yet.
+    throw error instanceof ProviderError ? error.beforeCreate() : error;
+  }
   const externalId = await createMusicaiJob(
     connection,
     {
@@ -175,6 +188,7 @@ function nonEmpty(text: string | null | undefined): string | undefined {
 
 async function download(
   connection: MusicaiConnection,
+  outside: Dispatcher,
   job: ProviderJobRef,
   result: JsonValue,
   name: string,
@@ -185,14 +199,12 @@ async function download(
   if (file.source === 'scalars') {
     return { contentType: file.contentType, body: Readable.from([Buffer.from(`${JSON.stringify(file.values, null, 2)}\n`)]) };
   }
-  // Result URLs are signed CDN links: the API key must not travel to another host.
+  // Result URLs are signed CDN links: the API key must not travel to another host, and a URL
+  // off the API's origin goes through the guard (public addresses only, no body in errors).
   const ownOrigin = new URL(file.url).origin === new URL(connection.baseUrl).origin;
-  const opened = await openProvider(PROVIDER, connection.dispatcher, {
-    method: 'GET',
-    url: file.url,
-    ...(ownOrigin ? { headers: { authorization: connection.apiKey } } : {}),
-    signal,
-  });
+  const opened = ownOrigin
+    ? await openProvider(PROVIDER, connection.dispatcher, { method: 'GET', url: file.url, headers: { authorization: connection.apiKey }, signal })
+    : await openOutside(PROVIDER, outside, { method: 'GET', url: file.url, signal });
   const generic = /^(application|binary)\/octet-stream\b/i.test(opened.contentType);
   return { contentType: generic ? file.contentType : opened.contentType, body: opened.body };
 }

@@ -35,7 +35,8 @@ export interface SunoapiCall {
  * 200 ok; 430 (too frequent) and 405 (rate limit exceeded) → `rate-limited`, waiting `Retry-After` or
  * {@link SUNOAPI_RATE_WINDOW_MS}; 429 (out of credits) → `rejected` with provider code
  * `INSUFFICIENT_CREDITS` (retrying cannot help); 401 → `unauthorized`; 455 (maintenance) and
- * 500 → `unavailable`; 400, 404, 413 and any other code → `rejected` with the provider's `msg`.
+ * 500 → `unavailable` (455 marked `notCreated`); 400, 404, 413 and any other code → `rejected`
+ * with the provider's `msg`.
  * HTTP errors are classified by `callProvider`, except HTTP 430 and 455, read as the body
  * codes they mirror. An HTTP 429 stays `rate-limited` (the generic meaning: sunoapi.org does
  * not document HTTP-level 429s, so one would come from a proxy in front of it).
@@ -79,7 +80,9 @@ export function envelopeError(code: number, msg: string, what: string, retryAfte
       return new ProviderError('sunoapi', 'rejected', text, { providerCode: 'INSUFFICIENT_CREDITS' });
     case 401:
       return new ProviderError('sunoapi', 'unauthorized', text);
+    // 455 is maintenance: the task was not taken. 500 may come after the work began.
     case 455:
+      return new ProviderError('sunoapi', 'unavailable', text, { retryAfterMs, notCreated: true });
     case 500:
       return new ProviderError('sunoapi', 'unavailable', text, { retryAfterMs });
     default:
@@ -94,6 +97,6 @@ function reclassified(error: unknown): unknown {
   if (error.status === 430) {
     return new ProviderError('sunoapi', 'rate-limited', message, { status: 430, retryAfterMs: SUNOAPI_RATE_WINDOW_MS, cause: error });
   }
-  if (error.status === 455) return new ProviderError('sunoapi', 'unavailable', message, { status: 455, cause: error });
+  if (error.status === 455) return new ProviderError('sunoapi', 'unavailable', message, { status: 455, notCreated: true, cause: error });
   return error;
 }

@@ -3,7 +3,7 @@ import type { Dispatcher } from 'undici';
 import { ProviderError } from '../../streams/errors.js';
 import type { JsonValue } from '../../streams/job-snapshot.js';
 import type { CallContext, ProviderJobRef, ResultDownload, ResultFile } from '../provider-adapter.js';
-import { openProvider } from '../provider-http.js';
+import { openOutside, openProvider } from '../provider-http.js';
 import { SunoapiMidiResult, SunoapiSeparationResult } from './sunoapi-adapter-records.js';
 
 interface FileSpec extends ResultFile {
@@ -56,15 +56,27 @@ export function sunoapiResultFiles(job: ProviderJobRef, result: JsonValue): Resu
   return fileSpecs(job, result).map(({ name, contentType }) => ({ name, contentType }));
 }
 
+/** The dispatchers a download may use, and which URLs are the configured API's own. */
+export interface SunoapiFileAccess {
+  /** The shared dispatcher, for URLs on the configured base URL's origin. */
+  dispatcher: Dispatcher;
+  /** The guarded dispatcher (`guardedDispatcher`), for every other URL. */
+  outside: Dispatcher;
+  /** Whether a URL is on the configured base URL's origin. */
+  isProviderOrigin: (url: string) => boolean;
+}
+
 /**
- * Streams one result file: a stem from its URL through the shared dispatcher (without the API
- * key: the URLs are public file links, often on another host), or `notes.json` from the stored
- * result without calling the provider.
+ * Streams one result file: a stem from its URL (without the API key: the URLs are public file
+ * links, often on another host), or `notes.json` from the stored result without calling the
+ * provider. A URL on the configured base URL's origin (a simulator's files) goes through the
+ * shared dispatcher; any other through the guarded one, so a result URL can never make the
+ * server fetch from its own network, and its failures name only the host and status.
  *
  * @throws ProviderError `rejected` for a name the job does not offer; download failures as classified.
  */
 export async function sunoapiDownload(
-  dispatcher: Dispatcher,
+  access: SunoapiFileAccess,
   job: ProviderJobRef,
   result: JsonValue,
   name: string,
@@ -73,6 +85,7 @@ export async function sunoapiDownload(
   const spec = fileSpecs(job, result).find((file) => file.name === name);
   if (spec === undefined) throw new ProviderError('sunoapi', 'rejected', `task ${job.externalId} has no result file "${name}"`);
   if (spec.url === undefined) return { contentType: spec.contentType, body: Readable.from([Buffer.from(JSON.stringify(result))]) };
-  const opened = await openProvider('sunoapi', dispatcher, { method: 'GET', url: spec.url, signal: context.signal });
+  const call = { method: 'GET', url: spec.url, signal: context.signal } as const;
+  const opened = access.isProviderOrigin(spec.url) ? await openProvider('sunoapi', access.dispatcher, call) : await openOutside('sunoapi', access.outside, call);
   return { contentType: opened.contentType, body: opened.body };
 }

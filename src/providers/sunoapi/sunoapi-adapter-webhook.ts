@@ -26,9 +26,42 @@ export const SunoapiCallbackAnswer = z.looseObject({
 });
 
 /**
+ * Hosts sunoapi.org serves result files from, subdomains included: `tempfile.aiquickdraw.com`
+ * and `file.aiquickdraw.com` (stems), `cdn1.suno.ai` (the original track), as the callback
+ * examples of docs.sunoapi.org and docs.kie.ai show them. Only https URLs on these hosts (or on
+ * the configured base URL's origin) are taken from a callback; see {@link parseSunoapiWebhook}.
+ */
+export const SUNOAPI_RESULT_HOSTS: readonly string[] = ['aiquickdraw.com', 'suno.ai'];
+
+/**
+ * Whether a result URL is the provider's own: on the configured base URL's origin, or https on
+ * one of `hosts` or a subdomain of one.
+ *
+ * @example ownResultUrl('https://api.sunoapi.org', SUNOAPI_RESULT_HOSTS)('https://tempfile.aiquickdraw.com/v/x.mp3') // true
+ */
+export function ownResultUrl(baseUrl: string, hosts: readonly string[]): (url: string) => boolean {
+  const base = new URL(baseUrl).origin;
+  const names = hosts.map((host) => host.trim().toLowerCase().replace(/^\*?\./, '')).filter((host) => host !== '');
+  return (text) => {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      return false;
+    }
+    if (url.origin === base) return true;
+    const host = url.hostname.toLowerCase();
+    return url.protocol === 'https:' && names.some((name) => host === name || host.endsWith(`.${name}`));
+  };
+}
+
+/**
  * Reads a sunoapi.org callback. Callbacks come once per task, at its end, and carry the whole
  * outcome, so they are reported as terminal:
- * - code 200 with `data.vocal_removal_info` → succeeded with the stem URLs (a separation);
+ * - code 200 with `data.vocal_removal_info` → succeeded with the stem URLs (a separation),
+ *   when every URL is the provider's own (`isOwnResultUrl`); otherwise `running` with `confirm`,
+ *   so the result comes from the provider's own poll answer: anyone who learns a job's webhook
+ *   URL could post a body, and its URLs would be fetched by the server and served as the result;
  * - code 200 with any other `data` → succeeded with the instruments (a MIDI task; missing or
  *   empty `instruments` is a valid, empty result);
  * - code 400 and above → failed, code `TASK_FAILED`, with the provider's `msg` (a callback
@@ -36,11 +69,12 @@ export const SunoapiCallbackAnswer = z.looseObject({
  * - anything else (no `data`, a separation without URLs, another code) → no report, `confirm`.
  *
  * `providerStatus` is `data.state` where given (`complete`, `failed`), `SUCCESS` for a separation's
- * success callback (the record's word for it), else the code.
+ * success callback (the record's word for it), else the code. Without `isOwnResultUrl` no URL
+ * is trusted (the adapter passes {@link ownResultUrl} of its base URL and result hosts).
  *
  * @throws InvalidWebhookError for a body of another shape or without a task id.
  */
-export function parseSunoapiWebhook(delivery: WebhookDelivery): ParsedWebhook {
+export function parseSunoapiWebhook(delivery: WebhookDelivery, isOwnResultUrl: (url: string) => boolean = () => false): ParsedWebhook {
   const parsed = SunoapiCallbackAnswer.safeParse(delivery.body);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -63,6 +97,7 @@ export function parseSunoapiWebhook(delivery: WebhookDelivery): ParsedWebhook {
   if (data.vocal_removal_info !== undefined) {
     const urls = stemUrls(data.vocal_removal_info ?? {});
     if (Object.keys(urls).length === 0) return { externalId, confirm: true };
+    if (!Object.values(urls).every(isOwnResultUrl)) return { externalId, report: { status: 'running', providerStatus }, confirm: true };
     return { externalId, report: { status: 'succeeded', providerStatus, result: separationResult(urls) } };
   }
   return { externalId, report: { status: 'succeeded', providerStatus, result: { instruments: data.instruments } } };

@@ -15,9 +15,11 @@ import { callSunoapi } from './sunoapi-adapter-envelope.js';
 import { sunoapiDownload, sunoapiResultFiles } from './sunoapi-adapter-files.js';
 import { parseSunoapiOptions, SUNOAPI_KINDS, type SunoapiJobOptions } from './sunoapi-adapter-options.js';
 import { midiReport, separationReport } from './sunoapi-adapter-records.js';
-import { parseSunoapiWebhook } from './sunoapi-adapter-webhook.js';
+import { ownResultUrl, parseSunoapiWebhook, SUNOAPI_RESULT_HOSTS } from './sunoapi-adapter-webhook.js';
+import { guardedDispatcher, type OutsideUrlOptions } from '../url-guard.js';
 
 export { SUNOAPI_KINDS } from './sunoapi-adapter-options.js';
+export { SUNOAPI_RESULT_HOSTS } from './sunoapi-adapter-webhook.js';
 
 /**
  * How sunoapi.org tasks are polled by default. The docs advise polling every 10–30 s; callbacks
@@ -36,8 +38,12 @@ export const SUNOAPI_POLL_POLICY: PollPolicy = {
 /** The real sunoapi.org API (resellers such as api.kie.ai serve the same API under their own base URL). */
 export const SUNOAPI_BASE_URL = 'https://api.sunoapi.org';
 
-/** Options of {@link createSunoapiAdapter}. */
-export interface SunoapiAdapterOptions {
+/**
+ * Options of {@link createSunoapiAdapter}. Result URLs (from callbacks or records) not on the
+ * base URL's origin are downloaded through the guard of {@link OutsideUrlOptions}: only public
+ * addresses, unless `allowPrivateUrls`.
+ */
+export interface SunoapiAdapterOptions extends OutsideUrlOptions {
   /** The sunoapi.org API key, sent as `Authorization: Bearer`. */
   apiKey: string;
   /** The API's base URL (a reseller's, or a simulator's in tests). @default 'https://api.sunoapi.org' */
@@ -46,6 +52,13 @@ export interface SunoapiAdapterOptions {
   dispatcher: Dispatcher;
   /** Overrides of {@link SUNOAPI_POLL_POLICY}. */
   pollPolicy?: Partial<PollPolicy>;
+  /**
+   * Hosts (subdomains included, https only) whose result URLs a callback may set as the result;
+   * a callback with URLs elsewhere is confirmed by polling the record instead. The base URL's
+   * origin is always included. Add a reseller's file host here to save that poll.
+   * @default SUNOAPI_RESULT_HOSTS (aiquickdraw.com, suno.ai)
+   */
+  resultHosts?: readonly string[];
 }
 
 const AdapterOptions = z.object({
@@ -83,6 +96,13 @@ export function createSunoapiAdapter(options: SunoapiAdapterOptions): ProviderAd
   const parsed = AdapterOptions.safeParse(options);
   if (!parsed.success) throw new TypeError(`invalid sunoapi adapter options: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
   const connection: ProviderConnection = { apiKey: parsed.data.apiKey, baseUrl: parsed.data.baseUrl, dispatcher: options.dispatcher };
+  const isOwnResultUrl = ownResultUrl(connection.baseUrl, options.resultHosts ?? SUNOAPI_RESULT_HOSTS);
+  const baseOrigin = new URL(connection.baseUrl).origin;
+  const files = {
+    dispatcher: connection.dispatcher,
+    outside: guardedDispatcher(connection.dispatcher, options),
+    isProviderOrigin: (url: string) => URL.canParse(url) && new URL(url).origin === baseOrigin,
+  };
 
   return {
     provider: 'sunoapi',
@@ -128,11 +148,11 @@ export function createSunoapiAdapter(options: SunoapiAdapterOptions): ProviderAd
       return kind === 'vocal-separation' ? separationReport(data, what) : midiReport(data, what);
     },
 
-    parseWebhook: parseSunoapiWebhook,
+    parseWebhook: (delivery) => parseSunoapiWebhook(delivery, isOwnResultUrl),
 
     resultFiles: sunoapiResultFiles,
 
-    download: (job, result, name, context) => sunoapiDownload(connection.dispatcher, job, result, name, context),
+    download: (job, result, name, context) => sunoapiDownload(files, job, result, name, context),
   };
 }
 

@@ -174,13 +174,14 @@ describe('Klangio adapter against the simulator', () => {
     cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/take.wav`;
 
-    const { engine, sim } = await rig({ adapter: { maxInputBytes: 100_000 } });
+    // The input server is on loopback: allowed here (url-guard.test.ts shows the refusal).
+    const { engine, sim } = await rig({ adapter: { maxInputBytes: 100_000, allowPrivateUrls: true } });
     const ok = await engine.submit({ provider: 'klangio', kind: 'beat-tracking', input: { type: 'url', url } });
     const done = await engine.waitFor(ok.id, WAIT);
     expect(done.status).toBe('succeeded');
     expect(sim.outcome(done.externalId!)).toBe('succeeded');
 
-    const small = await rig({ adapter: { maxInputBytes: 1000 } });
+    const small = await rig({ adapter: { maxInputBytes: 1000, allowPrivateUrls: true } });
     const refused = await small.engine.submit({ provider: 'klangio', kind: 'beat-tracking', input: { type: 'url', url } });
     expect(refused.status).toBe('failed');
     expect(refused.error).toMatchObject({ code: 'INPUT_TOO_LARGE' });

@@ -33,8 +33,12 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/**
+ * MockAgent answers in-process for made-up hosts (cdn.example), which the URL guard would resolve
+ * for real: these unit tests allow private URLs; test/providers/url-guard.test.ts tests the guard.
+ */
 function adapter(options: Partial<KlangioAdapterOptions> = {}): ProviderAdapter {
-  return createKlangioAdapter({ apiKey: KEY, dispatcher: agent, ...options });
+  return createKlangioAdapter({ apiKey: KEY, dispatcher: agent, allowPrivateUrls: true, ...options });
 }
 
 function request(kind: string, options: Record<string, JsonValue> = {}, input?: JobInput, webhookUrl?: string): CreateJobRequest {

@@ -33,7 +33,9 @@ beforeEach(() => {
   signal = new AbortController().signal;
   agent = new MockAgent();
   agent.disableNetConnect();
-  adapter = createMusicaiAdapter({ apiKey: KEY, dispatcher: agent });
+  // MockAgent answers in-process for made-up CDN hosts, which the URL guard would resolve for
+  // real: allow private URLs here; test/providers/url-guard.test.ts tests the guard.
+  adapter = createMusicaiAdapter({ apiKey: KEY, dispatcher: agent, allowPrivateUrls: true });
 });
 afterEach(async () => {
   agent.assertNoPendingInterceptors();

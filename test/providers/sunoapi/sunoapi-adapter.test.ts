@@ -25,8 +25,12 @@ afterEach(async () => {
   await agent.close();
 });
 
+/**
+ * MockAgent answers in-process for made-up hosts (cdn.example), which the URL guard would resolve
+ * for real: these unit tests allow private URLs; test/providers/url-guard.test.ts tests the guard.
+ */
 function adapter(options: Partial<SunoapiAdapterOptions> = {}): ProviderAdapter {
-  return createSunoapiAdapter({ apiKey: KEY, dispatcher: agent, ...options });
+  return createSunoapiAdapter({ apiKey: KEY, dispatcher: agent, allowPrivateUrls: true, ...options });
 }
 
 /** `webhookUrl: null` builds a request without a callback URL. */
@@ -332,7 +336,8 @@ describe('sunoapi adapter: poll a MIDI task', () => {
 });
 
 describe('sunoapi adapter: parseWebhook', () => {
-  const parse = (body: unknown) => adapter().parseWebhook!({ body, headers: {} });
+  // Result URLs on host `c` count as the provider's own (see the foreign-host cases in url-guard.test.ts).
+  const parse = (body: unknown) => adapter({ resultHosts: ['c'] }).parseWebhook!({ body, headers: {} });
   const notes = [{ pitch: 60, start: '0.25', end: 0.5, velocity: 0.7 }];
   const normalised = [{ pitch: 60, start: 0.25, end: 0.5, velocity: 0.7 }];
 
