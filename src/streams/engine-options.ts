@@ -3,7 +3,7 @@ import type { ProviderAdapter } from '../providers/provider-adapter.js';
 import type { JobStore } from './job-store.js';
 import type { JobSnapshot } from './job-snapshot.js';
 import type { JobStatus } from './job-status.js';
-import type { PollOutcome } from './poll-scheduler.js';
+import type { LaneEvent, PollOutcome } from './poll-scheduler.js';
 
 /** Options of {@link createEngine}. */
 export interface EngineOptions {
@@ -24,7 +24,12 @@ export interface EngineOptions {
   webhookUrl?: (provider: string, token: string) => string;
   /** How many recent changes are kept for resuming subscribers. @default 10000 */
   changeLogSize?: number;
-  /** Attempts at creating a job when the provider answers "rate-limited". @default 3 */
+  /**
+   * Calls at creating a job, in all, while each failure is one that cannot have created it
+   * (rate-limited, 503, no connection, a failed upload slot). Each retry waits for the provider
+   * lane's backoff or `Retry-After`. A failure that may have created the job is never retried.
+   * @default 5
+   */
   submitAttempts?: number;
   /**
    * A job whose polls the provider refuses (`rejected`: e.g. 404, the job is gone) this many
@@ -60,8 +65,22 @@ export type EngineEvent =
       error?: string;
     }
   | { type: 'webhook'; provider: string; jobId: string; outcome: 'applied' | 'duplicate'; observed?: JobStatus; at: number }
-  | { type: 'store-error'; error: unknown; attempt: number }
-  | { type: 'restored'; jobs: number; resumed: number; unconfigured: number };
+  /**
+   * A store write (or compaction) failed; writes are retried. `reason` is safe to log (an error
+   * code and its description, no paths); `attempt` counts the failed attempts at this batch.
+   */
+  | { type: 'store-error'; error: unknown; attempt: number; reason?: string }
+  /** Store writes succeed again after `attempts` failed ones over `downMs`. */
+  | { type: 'store-recovered'; attempts: number; downMs: number }
+  | { type: 'restored'; jobs: number; resumed: number; unconfigured: number }
+  /** A provider credential's lane went into an outage, was blocked by a rate limit, or recovered. */
+  | (LaneEvent & { provider: string });
+
+/**
+ * Whether the engine can make changes durable ({@link Engine.health}). `reason` is safe to
+ * show (e.g. `store: ENOSPC: no space left on device`); `since` is when it started (epoch ms).
+ */
+export type EngineHealth = { status: 'ok' } | { status: 'unavailable'; reason: string; since: number };
 
 /** The answer to a webhook delivery. */
 export interface WebhookResult {

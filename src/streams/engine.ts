@@ -2,11 +2,13 @@ import { asyncScheduler, defer, firstValueFrom, last, Subject, throwError, timeo
 import type { CreateJobRequest, JobInput, ProviderAdapter, ProviderJobRef, ProviderReport, ResultDownload, ResultFile } from '../providers/provider-adapter.js';
 import { parseRequest, SubmitRequest, TrackRequest } from './engine-requests.js';
 import {
+  describeStoreError,
   EngineClosedError,
   InvalidRequestError,
   InvalidWebhookError,
   JobstreamError,
   ProviderError,
+  StoreUnavailableError,
   UnknownJobError,
   UnknownProviderError,
   UnknownWebhookTokenError,
@@ -23,14 +25,14 @@ import { newSecret, parseWebhookToken, secretsEqual, webhookToken } from './job-
 import { isSettled, markStarted, recordArtifacts, reduce } from './job-reducer.js';
 import type { JobArtifacts, JobLink, JobSnapshot, JsonValue, Observation, ObservationSource } from './job-snapshot.js';
 import { isTerminal, type JobStatus } from './job-status.js';
-import type { EngineEvent, EngineOptions, WebhookResult } from './engine-options.js';
+import type { EngineEvent, EngineHealth, EngineOptions, WebhookResult } from './engine-options.js';
 import type { JobStore } from './job-store.js';
 import { JobTable, type EngineSnapshot, type JobEntry } from './job-table.js';
 import { PollScheduler, type PollOutcome } from './poll-scheduler.js';
 import { PipelineSteps } from './pipeline-steps.js';
 import { ResultCopier } from './result-copier.js';
 
-export type { EngineEvent, EngineOptions, WebhookResult } from './engine-options.js';
+export type { EngineEvent, EngineHealth, EngineOptions, WebhookResult } from './engine-options.js';
 export type { EngineSnapshot } from './job-table.js';
 
 /**
@@ -89,19 +91,21 @@ export class Engine {
     // Every provider call listens to this one signal: any number of them may be in flight.
     setMaxListeners(0, this.#abort.signal);
     this.#webhookUrl = options.webhookUrl;
-    this.#submitAttempts = options.submitAttempts ?? 3;
+    this.#submitAttempts = Math.max(1, Math.floor(options.submitAttempts ?? 5));
     this.#maxRejectedPolls = options.maxRejectedPolls ?? 5;
     this.#table = new JobTable({
       store,
       epoch: `${this.#scheduler.now().toString(36)}-${newSecret().slice(0, 8)}`,
       changeLogSize: options.changeLogSize ?? 10_000,
       onPublished: (job, previous) => this.#published(job, previous),
-      onStoreError: (error, attempt) => this.#events.next({ type: 'store-error', error, attempt }),
+      onStoreError: (error, attempt) => this.#events.next({ type: 'store-error', error, attempt, reason: describeStoreError(error) }),
+      onStoreRecovered: (recovery) => this.#events.next({ type: 'store-recovered', ...recovery }),
     });
     this.#polls = new PollScheduler({
       poll: (jobId) => defer(() => this.#pollJob(jobId)),
       scheduler: this.#scheduler,
       ...(options.random === undefined ? {} : { random: options.random }),
+      onLaneEvent: (event) => this.#events.next({ ...event, provider: providerOfLane(event.lane) }),
     });
     for (const adapter of this.#adapters.values()) this.#polls.defineLane(laneOf(adapter), adapter.pollPolicy);
     this.#copier =
@@ -139,6 +143,19 @@ export class Engine {
   /** The seq of the newest published change. */
   get seq(): number {
     return this.#table.seq;
+  }
+
+  /**
+   * Whether the engine can make changes durable. `unavailable` while store writes fail (a full
+   * disk): webhooks and writes are then refused with StoreUnavailableError, and the failed
+   * writes are retried in the background until they succeed.
+   *
+   * @example if (engine.health.status !== 'ok') console.warn(engine.health.reason)
+   */
+  get health(): EngineHealth {
+    const failure = this.#table.storeFailure;
+    if (failure === undefined) return { status: 'ok' };
+    return { status: 'unavailable', reason: `store: ${failure.reason}`, since: failure.since };
   }
 
   /** Names of the configured providers. */
@@ -191,8 +208,17 @@ export class Engine {
    * Resolves with the job once the provider's answer is durable; a provider refusal gives a
    * `failed` job (with the reason in `error`) rather than a rejection.
    *
+   * A submission that failed before anything could be created (a 429, a 503, no connection, a
+   * failed upload slot) is retried after the provider lane's backoff (or its `Retry-After`), up
+   * to `submitAttempts` calls; so `submit` may take that long before it resolves, with the job
+   * created or failed with the last error. One that may have created a job at the provider is
+   * not repeated: the job fails with `SUBMIT_UNCERTAIN` (see its message to adopt the job).
+   *
    * @throws InvalidRequestError when the request does not validate (nothing is recorded).
    * @throws UnknownProviderError when the provider is not configured.
+   * @throws StoreUnavailableError while the store cannot write: before the provider call the job
+   *   is not submitted (it is kept as failed, `STORE_UNAVAILABLE`); after it, the job exists and
+   *   is followed, but its state is confirmed only once the store recovers.
    */
   async submit(request: SubmitRequest): Promise<JobSnapshot> {
     this.#assertOpen();
@@ -205,7 +231,16 @@ export class Engine {
     if (issues.length > 0) throw new InvalidRequestError(issues);
 
     const entry = this.#table.create({ provider: req.provider, externalId: null, after, ...fields }, this.#now());
-    await entry.pending;
+    try {
+      await entry.pending;
+    } catch (error) {
+      // Not recorded, so the provider is not called: the record reaches the disk once the store
+      // recovers, as a failed job rather than a submission nobody follows up.
+      if (error instanceof StoreUnavailableError) {
+        this.#fail(entry, 'STORE_UNAVAILABLE', 'the job could not be recorded, so it was not submitted', 'submit');
+      }
+      throw error;
+    }
     if (after === null) await this.#createAtProvider(entry, adapter, fields);
     else await this.#steps.wait(entry);
     await entry.pending;
@@ -215,6 +250,9 @@ export class Engine {
   /**
    * Adopts a job submitted elsewhere and polls it (no webhooks: its callback URL is not ours).
    * Tracking the same provider job twice returns the job already tracked.
+   *
+   * @throws StoreUnavailableError while the store cannot write (tracking again later returns the
+   *   job once it is durable).
    */
   async track(request: TrackRequest): Promise<JobSnapshot> {
     this.#assertOpen();
@@ -346,7 +384,8 @@ export class Engine {
    * Cancels a job: at the provider where it can cancel (Music.AI deletes the job), then here.
    * A finished job is returned as it is.
    *
-   * @throws UnknownJobError for an unknown id; ProviderError when the provider refuses.
+   * @throws UnknownJobError for an unknown id; ProviderError when the provider refuses;
+   *   StoreUnavailableError while the store cannot write (the cancellation is kept once it can).
    */
   async cancel(id: string): Promise<JobSnapshot> {
     this.#assertOpen();
@@ -363,12 +402,28 @@ export class Engine {
   }
 
   /**
+   * Checks a webhook path before its body is read: whether a job of this (configured) provider
+   * has this token, the secret compared in constant time. An intake calls it first so that a
+   * delivery nobody is waiting for costs no read and no parse; {@link ingestWebhook} checks
+   * again, so skipping it is safe.
+   *
+   * @returns the job's id, or `undefined` for an unconfigured provider or an unknown token.
+   * @example if (engine.webhookTarget(provider, token) === undefined) return notFound();
+   */
+  webhookTarget(provider: string, token: string): { jobId: string } | undefined {
+    if (!this.#adapters.has(provider)) return undefined;
+    const entry = this.#webhookEntry(provider, token);
+    return entry === undefined ? undefined : { jobId: entry.current.id };
+  }
+
+  /**
    * Takes one webhook delivery for a job. Resolves once the change it caused is durable (or, for
    * a duplicate, once the state it repeats is durable), so a 2xx answer can promise it is kept.
    *
    * @throws UnknownProviderError for an unconfigured provider; UnknownWebhookTokenError when
    *   no job of that provider has the token; InvalidWebhookError for a body that cannot be
-   *   understood (nothing is stored).
+   *   understood (nothing is stored); StoreUnavailableError while the store cannot write (a
+   *   redelivery after it recovers gets the durable answer).
    */
   async ingestWebhook(delivery: {
     provider: string;
@@ -379,16 +434,8 @@ export class Engine {
     this.#assertOpen();
     const adapter = this.#adapters.get(delivery.provider);
     if (adapter === undefined) throw new UnknownProviderError(delivery.provider, this.providers);
-    const parts = parseWebhookToken(delivery.token);
-    const entry = parts === undefined ? undefined : this.#table.entry(parts.jobId);
-    if (
-      parts === undefined ||
-      entry === undefined ||
-      !secretsEqual(entry.secret, parts.secret) ||
-      entry.current.provider !== delivery.provider
-    ) {
-      throw new UnknownWebhookTokenError(delivery.provider);
-    }
+    const entry = this.#webhookEntry(delivery.provider, delivery.token);
+    if (entry === undefined) throw new UnknownWebhookTokenError(delivery.provider);
     if (adapter.parseWebhook === undefined) throw new InvalidWebhookError(adapter.provider, 'this provider does not send webhooks');
     let parsed;
     try {
@@ -442,9 +489,23 @@ export class Engine {
     return this.#scheduler.now();
   }
 
+  /** The job of this provider whose webhook token this is (secret compared in constant time). */
+  #webhookEntry(provider: string, token: string): JobEntry | undefined {
+    const parts = parseWebhookToken(token);
+    const entry = parts === undefined ? undefined : this.#table.entry(parts.jobId);
+    if (parts === undefined || entry === undefined || !secretsEqual(entry.secret, parts.secret) || entry.current.provider !== provider) {
+      return undefined;
+    }
+    return entry;
+  }
+
   /**
-   * Hands a recorded job to its provider: retries only a rate-limited refusal (a 5xx may have
-   * created the job), then records the provider's answer or the failure.
+   * Hands a recorded job to its provider, then records the provider's answer or the failure.
+   * A failure that cannot have created anything (a rate limit; `unavailable` marked
+   * `notCreated`: no connection, a 503, a failed upload slot) is retried after the lane's
+   * backoff, up to `submitAttempts` calls in all. A failure after the creating request may have
+   * reached the provider (another 5xx, a timeout or reset after sending) is never repeated: the
+   * job fails with `SUBMIT_UNCERTAIN`, whose message says how to adopt the provider's job.
    */
   async #createAtProvider(entry: JobEntry, adapter: ProviderAdapter, fields: Omit<CreateJobRequest, 'webhookUrl'>): Promise<void> {
     const id = entry.current.id;
@@ -464,10 +525,15 @@ export class Engine {
       } catch (error) {
         if (error instanceof ProviderError && (error.failure === 'rate-limited' || error.failure === 'unavailable')) {
           this.#polls.reportFailure(lane, { type: error.failure, retryAfterMs: error.retryAfterMs });
-          if (error.failure === 'rate-limited' && attempt < this.#submitAttempts) continue;
+          const nothingCreated = error.failure === 'rate-limited' || error.notCreated;
+          if (nothingCreated && attempt < this.#submitAttempts) continue;
         }
         this.#confirmAfterCreate.delete(id);
-        this.#fail(entry, submitErrorCode(error), error instanceof Error ? error.message : String(error), 'submit');
+        if (error instanceof ProviderError && error.failure === 'unavailable' && !error.notCreated) {
+          this.#fail(entry, 'SUBMIT_UNCERTAIN', uncertainSubmit(error, adapter.provider, fields.kind), 'submit');
+        } else {
+          this.#fail(entry, submitErrorCode(error), error instanceof Error ? error.message : String(error), 'submit');
+        }
         return;
       }
     }
@@ -481,7 +547,8 @@ export class Engine {
     const started = markStarted(entry.current, this.#now(), options);
     if (started === entry.current) return;
     this.#table.commit(entry, started);
-    await entry.pending;
+    // No caller to answer 503 to: wait out a full disk rather than strand the step.
+    await this.#table.durable(entry);
     const { kind, name, metadata } = entry.current;
     await this.#createAtProvider(entry, adapter, { kind, input, name, metadata, options });
   }
@@ -609,6 +676,11 @@ function laneOf(adapter: ProviderAdapter): string {
   return `${adapter.provider}:${adapter.credentialId}`;
 }
 
+/** The provider of a lane made by {@link laneOf}. */
+function providerOfLane(lane: string): string {
+  return lane.slice(0, lane.indexOf(':'));
+}
+
 function refOf(job: JobSnapshot): ProviderJobRef | undefined {
   return job.externalId === null ? undefined : { externalId: job.externalId, kind: job.kind, options: job.options };
 }
@@ -621,6 +693,15 @@ function observe(report: ProviderReport, source: ObservationSource, observedAt: 
   if (report.error !== undefined) observation.error = report.error;
   if (externalId !== undefined) observation.externalId = externalId;
   return observation;
+}
+
+/** The message of a `SUBMIT_UNCERTAIN` failure: what happened, what it may mean, what to do. */
+function uncertainSubmit(error: ProviderError, provider: string, kind: string): string {
+  return (
+    `the create call failed after it was sent (${error.message}), so ${provider} may have created this job ` +
+    `(and may bill for it); it was not repeated, to avoid a second job. If ${provider} lists the job, adopt it ` +
+    `with track({ provider: '${provider}', kind: '${kind}', externalId: '<its id>' }) (POST /v1/jobs/track)`
+  );
 }
 
 function submitErrorCode(error: unknown): string {

@@ -92,11 +92,25 @@ export class ProviderError extends JobstreamError {
   readonly retryAfterMs: number | undefined;
   /** The provider's own error code, where it gave one (e.g. `INSUFFICIENT_CREDITS`). */
   readonly providerCode: string | undefined;
+  /**
+   * True when the call failed before a request that creates a job could have reached the
+   * provider: no connection (refused, DNS, connect timeout), HTTP 429 or 503 (RFC 9110: not
+   * handled), or a failed preparatory step (an upload slot, an upload, an input download).
+   * Nothing was created, so a submission may be retried. False when the provider may have
+   * received and acted on the request (other 5xx, a timeout or reset after sending).
+   */
+  readonly notCreated: boolean;
   constructor(
     provider: string,
     failure: ProviderFailure,
     message: string,
-    details: { status?: number | undefined; retryAfterMs?: number | undefined; providerCode?: string | undefined; cause?: unknown } = {},
+    details: {
+      status?: number | undefined;
+      retryAfterMs?: number | undefined;
+      providerCode?: string | undefined;
+      notCreated?: boolean | undefined;
+      cause?: unknown;
+    } = {},
   ) {
     super('PROVIDER_ERROR', `${provider}: ${message}`, details.cause === undefined ? undefined : { cause: details.cause });
     this.provider = provider;
@@ -104,6 +118,26 @@ export class ProviderError extends JobstreamError {
     this.status = details.status;
     this.retryAfterMs = details.retryAfterMs;
     this.providerCode = details.providerCode;
+    this.notCreated = details.notCreated ?? false;
+  }
+
+  /**
+   * The same failure, marked {@link notCreated}: for errors of a step that runs before the
+   * creating request (the caller knows what the HTTP layer cannot).
+   *
+   * @example
+   * try { slot = await getUploadSlot() } catch (e) { throw e instanceof ProviderError ? e.beforeCreate() : e }
+   */
+  beforeCreate(): ProviderError {
+    if (this.notCreated) return this;
+    const message = this.message.startsWith(`${this.provider}: `) ? this.message.slice(this.provider.length + 2) : this.message;
+    return new ProviderError(this.provider, this.failure, message, {
+      status: this.status,
+      retryAfterMs: this.retryAfterMs,
+      providerCode: this.providerCode,
+      notCreated: true,
+      cause: this,
+    });
   }
 }
 
@@ -139,4 +173,46 @@ export class EngineClosedError extends JobstreamError {
   constructor() {
     super('ENGINE_CLOSED', 'the engine is closed');
   }
+}
+
+/**
+ * The store cannot make changes durable right now (a full disk, an I/O error). The change was
+ * not confirmed: the caller should retry later (over HTTP: 503 with `Retry-After`). The engine
+ * keeps retrying the write in the background; once it succeeds the change is kept and published,
+ * and a retried request is answered from the durable state.
+ *
+ * @example
+ * try { await engine.ingestWebhook(delivery) } catch (e) {
+ *   if (e instanceof StoreUnavailableError) return retryLater(e.retryAfterMs);
+ *   throw e;
+ * }
+ */
+export class StoreUnavailableError extends JobstreamError {
+  /** What failed, safe to show: an error code and its description, never a path. */
+  readonly reason: string;
+  /** How long a client should wait before retrying. */
+  readonly retryAfterMs: number;
+  constructor(reason: string, options?: ErrorOptions & { retryAfterMs?: number }) {
+    super('STORE_UNAVAILABLE', `the job store cannot write right now (${reason}); the change is not confirmed, retry later`, options);
+    this.reason = reason;
+    this.retryAfterMs = options?.retryAfterMs ?? 5000;
+  }
+}
+
+/**
+ * A store error as text that is safe to log, show in `/healthz` and answer with: for a system
+ * error its code and description (`ENOSPC: no space left on device`, without the path Node
+ * appends), for a jobstream error its code, otherwise a generic phrase.
+ *
+ * @example describeStoreError(enospc) // 'ENOSPC: no space left on device'
+ */
+export function describeStoreError(error: unknown): string {
+  if (error instanceof JobstreamError) return error.code;
+  if (error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string') {
+    const code = (error as NodeJS.ErrnoException).code as string;
+    // Node's system errors read "CODE: description, syscall 'path'": keep the first part.
+    const description = /^[A-Z0-9_]+: ([^,]*)/.exec(error.message)?.[1];
+    return description === undefined || description === '' ? code : `${code}: ${description}`;
+  }
+  return 'write failed';
 }

@@ -43,12 +43,14 @@ const PARSERS: Record<string, (delivery: WebhookDelivery) => ParsedWebhook> = {
 };
 
 /**
- * The documented answer to a delivery: 413 past the size limit; 400 `INVALID_WEBHOOK` for a
- * body that is not JSON; 404 `UNKNOWN_WEBHOOK_TOKEN` when the path names no job (`target`
- * undefined); 400 when the provider sends no webhooks or the body cannot be understood or names
- * another provider job; else 200.
+ * The documented answer to a delivery. The path is checked before the body is read: 404
+ * `UNKNOWN_WEBHOOK_TOKEN` when it names no job (`target` undefined), whatever the body. Then
+ * 413 past the size limit; 400 `INVALID_WEBHOOK` for a body that is not JSON; 400 when the
+ * provider sends no webhooks or the body cannot be understood or names another provider job;
+ * else 200.
  */
 export function expectedAnswer(target: HookTarget | undefined, body: Buffer, limit: number): ExpectedAnswer {
+  if (target === undefined) return { status: 404, code: 'UNKNOWN_WEBHOOK_TOKEN' };
   if (body.length > limit) return { status: 413, code: 'PAYLOAD_TOO_LARGE' };
   let value: unknown;
   try {
@@ -56,7 +58,6 @@ export function expectedAnswer(target: HookTarget | undefined, body: Buffer, lim
   } catch {
     return { status: 400, code: 'INVALID_WEBHOOK' };
   }
-  if (target === undefined) return { status: 404, code: 'UNKNOWN_WEBHOOK_TOKEN' };
   const parse = PARSERS[target.provider];
   if (parse === undefined) return { status: 400, code: 'INVALID_WEBHOOK' };
   try {

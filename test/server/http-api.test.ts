@@ -18,9 +18,10 @@ const json = (body: unknown): RequestInit => ({ method: 'POST', body: JSON.strin
 const urlJob = { provider: 'fake', kind: 'transcription', input: { type: 'url', url: 'https://example.com/a.wav' } };
 
 describe('REST API', () => {
-  it('answers /healthz without a token and refuses /v1 and /metrics without a valid one', async () => {
-    const { server } = await setup();
-    expect(await (await fetch(`${server.url}/healthz`)).json()).toMatchObject({ status: 'ok', providers: ['fake'] });
+  it('answers /healthz without a token (ok only; details with the token) and refuses /v1 and /metrics without a valid one', async () => {
+    const { server, api } = await setup();
+    expect(await (await fetch(`${server.url}/healthz`)).json()).toEqual({ status: 'ok' });
+    expect(await (await api('/healthz')).json()).toMatchObject({ status: 'ok', providers: ['fake'] });
     for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: TOKEN }]) {
       const res = await fetch(`${server.url}/v1/jobs`, { headers });
       expect(res.status).toBe(401);

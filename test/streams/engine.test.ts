@@ -74,11 +74,11 @@ describe('Engine.submit', () => {
     expect(provider.created).toHaveLength(2);
   });
 
-  it('does not retry a 5xx submission, which may have created the job', async () => {
+  it('does not retry a 5xx submission, which may have created the job: it fails SUBMIT_UNCERTAIN', async () => {
     const { engine, provider } = await setup();
     provider.failures.push({ on: 'create', error: new ProviderError('fake', 'unavailable', 'bad gateway', { status: 502 }) });
     const job = await engine.submit({ provider: 'fake', kind: 'transcription', input: url });
-    expect(job.error?.code).toBe('PROVIDER_UNAVAILABLE');
+    expect(job.error?.code).toBe('SUBMIT_UNCERTAIN');
     expect(provider.created).toHaveLength(1);
   });
 
