@@ -7,7 +7,7 @@
  * engine.changes$().subscribe((change) => console.log(change.seq, change.job.status));
  */
 export { createEngine, Engine } from './streams/engine.js';
-export type { EngineEvent, EngineOptions, EngineSnapshot, WebhookResult } from './streams/engine.js';
+export type { EngineEvent, EngineHealth, EngineOptions, EngineSnapshot, WebhookResult } from './streams/engine.js';
 export { SubmitRequest, TrackRequest } from './streams/engine-requests.js';
 export { JobStatus, TERMINAL_STATUSES, isTerminal, rank } from './streams/job-status.js';
 export { JobSnapshot, Observation, JobError, JobMetadata, ObservationSource, JsonValue } from './streams/job-snapshot.js';
@@ -33,6 +33,7 @@ export {
   ProviderError,
   StoreCorruptError,
   StoreLockedError,
+  StoreUnavailableError,
   UnknownJobError,
   UnknownProviderError,
   UnknownWebhookTokenError,
@@ -55,6 +56,8 @@ export type { ResultDownload, ResultFile } from './providers/provider-adapter.js
 // Providers: the shared HTTP layer, the adapters and their simulators.
 export { createDispatcher, credentialIdOf } from './providers/provider-http.js';
 export type { HttpOptions } from './providers/provider-http.js';
+export { guardedDispatcher, isPublicAddress, UrlRefusedError } from './providers/url-guard.js';
+export type { OutsideUrlOptions, ResolvedAddress, UrlGuardHooks } from './providers/url-guard.js';
 export { PROVIDERS, PROVIDER_NAMES, isProviderName, simulatorBaseUrl } from './providers/provider-catalog.js';
 export type { AdapterSettings, ProviderInfo, ProviderName } from './providers/provider-catalog.js';
 export { createKlangioAdapter } from './providers/klangio/klangio-adapter.js';
@@ -79,6 +82,8 @@ export { startServer } from './server/server.js';
 export type { RunningServer, ServerOptions } from './server/server.js';
 export { loadServerConfig, ConfigError } from './server/server-config.js';
 export type { ServerConfig } from './server/server-config.js';
+export { createLogger, LOG_FORMATS, LOG_LEVELS } from './server/logger.js';
+export type { LogFormat, Logger, LoggerConfig, LogLevel } from './server/logger.js';
 export {
   ClientMessage,
   ServerMessage,

@@ -6,6 +6,7 @@ import { PROVIDER_NAMES, PROVIDERS, simulatorBaseUrl } from '../providers/provid
 import { createDispatcher } from '../providers/provider-http.js';
 import { faultPresets } from '../providers/simulator-kit/fault-profile.js';
 import type { RunningSimulator } from '../providers/simulator-kit/simulator.js';
+import { createLogger } from '../server/logger.js';
 import type { RunningServer } from '../server/server.js';
 import { startServer } from '../server/server.js';
 import type { JobChange } from '../streams/job-change.js';
@@ -93,9 +94,18 @@ export async function demoCommand(argv: string[], out: NodeJS.WritableStream, si
     await writeFile(portsFile, JSON.stringify(Object.fromEntries(PROVIDER_NAMES.map((name, i) => [name, Number(new URL((simulators[i] as RunningSimulator).url).port)]))));
     const providers = PROVIDER_NAMES.map((name, i) => {
       const simulator = simulators[i] as RunningSimulator;
-      return PROVIDERS[name].createAdapter({ apiKey: simulator.apiKey, baseUrl: simulatorBaseUrl(name, simulator), dispatcher, pollPolicy: DEMO_POLL_POLICY });
+      // The demo runs on loopback with its simulators: outside URLs may be local too.
+      return PROVIDERS[name].createAdapter({
+        apiKey: simulator.apiKey,
+        baseUrl: simulatorBaseUrl(name, simulator),
+        dispatcher,
+        pollPolicy: DEMO_POLL_POLICY,
+        allowPrivateUrls: true,
+      });
     });
-    server = await listenWithFallback(port, (p) => startServer({ providers, token, port: p, dataDir }));
+    // Only what needs attention (outages, rate limits, store failures), as readable lines among the demo's own.
+    const logger = createLogger({ level: 'warn', format: 'pretty', destination: out });
+    server = await listenWithFallback(port, (p) => startServer({ providers, token, port: p, dataDir, logger }));
     const restored = server.engine.snapshot().jobs.length;
 
     out.write(

@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
 import { createDispatcher } from '../providers/provider-http.js';
 import { PROVIDERS } from '../providers/provider-catalog.js';
-import { loadServerConfig, SERVER_SETTINGS } from '../server/server-config.js';
+import { createLogger } from '../server/logger.js';
+import { loadServerConfig, SERVER_SETTINGS, type ServerConfig } from '../server/server-config.js';
 import { startServer } from '../server/server.js';
 
 export const SERVE_HELP = `Usage: jobstream serve [--port <n>] [--host <addr>] [--data <dir>]
@@ -10,6 +11,8 @@ Starts the engine, the REST API, the webhook intake and the WebSocket hub on one
 Providers are configured from the environment: <PROVIDER>_API_KEY (required to enable
 one) and <PROVIDER>_BASE_URL (default: the real API), for KLANGIO, MUSICAI, SUNOAPI and
 CAMBAI. Clients authenticate with JOBSTREAM_TOKEN (generated and printed when unset).
+Logs go to stdout: JSON lines (JOBSTREAM_LOG_FORMAT=json, the default when stdout is not a
+terminal) or readable lines (pretty), from JOBSTREAM_LOG_LEVEL (default info) up.
 
 Options:
 ${Object.values(SERVER_SETTINGS)
@@ -39,9 +42,18 @@ export async function serveCommand(argv: string[], out: NodeJS.WritableStream, s
   });
   const dispatcher = createDispatcher();
   const providers = config.providers.map(({ name, apiKey, baseUrl, pollIntervalMs }) =>
-    PROVIDERS[name].createAdapter({ apiKey, baseUrl, dispatcher, ...(pollIntervalMs === undefined ? {} : { pollPolicy: { intervalMs: pollIntervalMs } }) }),
+    PROVIDERS[name].createAdapter({
+      apiKey,
+      baseUrl,
+      dispatcher,
+      allowPrivateUrls: config.allowPrivateUrls,
+      ...(pollIntervalMs === undefined ? {} : { pollPolicy: { intervalMs: pollIntervalMs } }),
+    }),
   );
+  const format = config.log.format ?? ((out as { isTTY?: boolean }).isTTY === true ? 'pretty' : 'json');
+  const logger = createLogger({ level: config.log.level, format, destination: out });
   const server = await startServer({
+    logger,
     providers,
     token: config.token,
     host: config.host,
@@ -53,19 +65,31 @@ export async function serveCommand(argv: string[], out: NodeJS.WritableStream, s
     maxWebhookBytes: config.maxWebhookBytes,
     ws: config.ws,
   });
-  out.write(
-    `jobstream listening on ${server.url}\n` +
-      `  providers: ${config.providers.map((p) => `${p.name} (${p.baseUrl})`).join(', ') || 'none configured: set <PROVIDER>_API_KEY'}\n` +
-      `  webhooks:  ${server.publicUrl}/v1/hooks/<provider>/<token>\n` +
-      `  data:      ${config.dataDir}\n` +
-      (config.tokenGenerated ? `  token:     ${config.token}   (generated; set JOBSTREAM_TOKEN to choose one)\n` : '  token:     from JOBSTREAM_TOKEN\n') +
-      'Press Ctrl-C to stop.\n',
-  );
+  if (format === 'json') {
+    // stdout carries JSON lines only, and the token never goes into a log line.
+    if (config.tokenGenerated) {
+      logger.warn('JOBSTREAM_TOKEN is not set: a token was generated for this run and written to stderr');
+      process.stderr.write(`jobstream: generated API token (set JOBSTREAM_TOKEN to choose one): ${config.token}\n`);
+    }
+  } else {
+    printBanner(out, server.url, server.publicUrl, config);
+  }
   await new Promise<void>((resolve) => {
     if (signal.aborted) resolve();
     signal.addEventListener('abort', () => resolve(), { once: true });
   });
-  out.write('stopping: finishing writes and closing connections...\n');
   await server.close();
   await dispatcher.close();
+}
+
+/** What a person at a terminal sees when the server is up. */
+function printBanner(out: NodeJS.WritableStream, url: string, publicUrl: string, config: ServerConfig): void {
+  out.write(
+    `jobstream listening on ${url}\n` +
+      `  providers: ${config.providers.map((p) => `${p.name} (${p.baseUrl})`).join(', ') || 'none configured: set <PROVIDER>_API_KEY'}\n` +
+      `  webhooks:  ${publicUrl}/v1/hooks/<provider>/<token>\n` +
+      `  data:      ${config.dataDir}\n` +
+      (config.tokenGenerated ? `  token:     ${config.token}   (generated; set JOBSTREAM_TOKEN to choose one)\n` : '  token:     from JOBSTREAM_TOKEN\n') +
+      'Press Ctrl-C to stop.\n',
+  );
 }

@@ -21,9 +21,10 @@ export interface HttpAppOptions {
 }
 
 /**
- * The REST API: `/healthz` (open), `/metrics` and `/v1/*` (bearer token), and the webhook
+ * The REST API: `/healthz` (open; details with the token), `/metrics` and `/v1/*` (bearer token), and the webhook
  * intake `/v1/hooks/:provider/:token` (authorised by the per-job secret in its path).
- * Every error is JSON `{ error: { code, message, issues? } }`.
+ * Every error is JSON `{ error: { code, message, issues? } }`; every answer carries
+ * `X-Content-Type-Options: nosniff`.
  */
 export function createHttpApp(options: HttpAppOptions): Hono<{ Bindings: HttpBindings }> {
   const { engine, metrics } = options;
@@ -31,13 +32,35 @@ export function createHttpApp(options: HttpAppOptions): Hono<{ Bindings: HttpBin
   app.onError((error, c) => {
     const response = errorResponse(c, error);
     if (c.req.path.startsWith('/v1/hooks/') && response.status >= 400 && response.status < 500) {
+      // A path segment anyone can choose: metrics label it only if it names a configured provider.
       metrics.webhookRejected(c.req.path.split('/')[3] ?? 'unknown');
     }
     return response;
   });
   app.notFound((c) => c.json({ error: { code: 'NOT_FOUND', message: `no route ${c.req.method} ${c.req.path}` } }, 404));
+  // Every answer, errors and downloads included: a browser must not guess another content type.
+  app.use('*', async (c, next) => {
+    await next();
+    c.header('X-Content-Type-Options', 'nosniff');
+  });
 
-  app.get('/healthz', (c) => c.json({ status: 'ok', epoch: engine.epoch, seq: engine.seq, providers: engine.providers }));
+  // Open, for load balancers: 200 `{status:"ok"}` or 503 `{status:"unavailable"}` (the store
+  // cannot write). With the API token it adds the reason, epoch, seq and providers.
+  app.get('/healthz', (c) => {
+    const health = engine.health;
+    const status = health.status === 'ok' ? 200 : 503;
+    if (!options.authorize(bearerToken(c.req.header('authorization')))) return c.json({ status: health.status }, status);
+    return c.json(
+      {
+        status: health.status,
+        ...(health.status === 'ok' ? {} : { reason: health.reason, since: new Date(health.since).toISOString() }),
+        epoch: engine.epoch,
+        seq: engine.seq,
+        providers: engine.providers,
+      },
+      status,
+    );
+  });
 
   app.route('/v1/hooks', webhookRoutes({ engine, maxBytes: options.maxWebhookBytes }));
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { PROVIDER_NAMES, PROVIDERS, type ProviderName } from '../providers/provider-catalog.js';
 import { JobstreamError } from '../streams/errors.js';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './logger.js';
 
 /** Everything `jobstream serve` runs with, validated. */
 export interface ServerConfig {
@@ -17,6 +18,8 @@ export interface ServerConfig {
   maxUploadBytes: number;
   maxJsonBytes: number;
   maxWebhookBytes: number;
+  /** Let URLs from outside (input URLs, result URLs) reach private addresses (`JOBSTREAM_ALLOW_PRIVATE_URLS`). */
+  allowPrivateUrls: boolean;
   ws: {
     maxConnections: number;
     maxSubscriptions: number;
@@ -26,6 +29,8 @@ export interface ServerConfig {
     dropBytes: number;
     lagTimeoutMs: number;
   };
+  /** Log level and format; `format` undefined: `pretty` when stdout is a terminal, else `json`. */
+  log: { level: LogLevel; format: LogFormat | undefined };
 }
 
 /** Configuration that does not validate; `problems` lists every bad value at once. */
@@ -38,13 +43,14 @@ export class ConfigError extends JobstreamError {
 }
 
 type Numeric = { kind: 'int'; min: number; max: number };
+type OneOf = { kind: 'one-of'; values: readonly string[] };
 
 interface Setting {
   env: string;
   flag?: string;
   default: string | number | undefined;
   description: string;
-  type: 'string' | 'url' | Numeric;
+  type: 'string' | 'url' | Numeric | OneOf;
 }
 
 const MiB = 1024 * 1024;
@@ -80,6 +86,25 @@ export const SERVER_SETTINGS = {
   wsLagBytes: { env: 'JOBSTREAM_WS_LAG_BYTES', default: MiB, type: int(1024), description: 'Unsent bytes past which a client gets only the latest state per job.' },
   wsDropBytes: { env: 'JOBSTREAM_WS_DROP_BYTES', default: 8 * MiB, type: int(1024), description: 'Owed bytes past which a slow client is dropped (1013).' },
   wsLagTimeoutMs: { env: 'JOBSTREAM_WS_LAG_TIMEOUT_MS', default: 30_000, type: int(100), description: 'A client lagging this long is dropped (1013).' },
+  allowPrivateUrls: {
+    env: 'JOBSTREAM_ALLOW_PRIVATE_URLS',
+    default: 'false',
+    type: { kind: 'one-of', values: ['true', 'false'] },
+    description:
+      'true lets URLs from outside (input URLs jobstream downloads, result URLs from webhooks) reach loopback, private and link-local addresses. Only for local setups: on a server it lets clients make jobstream fetch from its own network.',
+  },
+  logLevel: {
+    env: 'JOBSTREAM_LOG_LEVEL',
+    default: 'info',
+    type: { kind: 'one-of', values: LOG_LEVELS },
+    description: `Least severe log level written: ${LOG_LEVELS.join(', ')}.`,
+  },
+  logFormat: {
+    env: 'JOBSTREAM_LOG_FORMAT',
+    default: undefined,
+    type: { kind: 'one-of', values: LOG_FORMATS },
+    description: 'Log lines as json (one object per line) or pretty (for people). Default: pretty when stdout is a terminal, else json.',
+  },
 } as const satisfies Record<string, Setting>;
 
 /** Flag values given on the command line (strings, as parsed). */
@@ -104,6 +129,12 @@ export function loadServerConfig(env: Readonly<Record<string, string | undefined
     if (setting.type === 'url') {
       if (!isHttpUrl(raw)) problems.push(`${where} must be an http(s) URL, got "${raw}"`);
       return raw.replace(/\/+$/, '');
+    }
+    if (setting.type.kind === 'one-of') {
+      const value = raw.trim().toLowerCase();
+      if (setting.type.values.includes(value)) return value;
+      problems.push(`${where} must be one of ${setting.type.values.join(', ')}, got "${raw}"`);
+      return setting.default;
     }
     const n = Number(raw);
     if (!/^\d+$/.test(raw.trim()) || n < setting.type.min || n > setting.type.max) {
@@ -154,6 +185,7 @@ export function loadServerConfig(env: Readonly<Record<string, string | undefined
     maxUploadBytes: read('maxUploadBytes') as number,
     maxJsonBytes: read('maxJsonBytes') as number,
     maxWebhookBytes: read('maxWebhookBytes') as number,
+    allowPrivateUrls: read('allowPrivateUrls') === 'true',
     ws: {
       maxConnections: read('wsMaxConnections') as number,
       maxSubscriptions: read('wsMaxSubscriptions') as number,
@@ -163,6 +195,7 @@ export function loadServerConfig(env: Readonly<Record<string, string | undefined
       dropBytes: read('wsDropBytes') as number,
       lagTimeoutMs: read('wsLagTimeoutMs') as number,
     },
+    log: { level: read('logLevel') as LogLevel, format: read('logFormat') as LogFormat | undefined },
   };
   if (config.ws.dropBytes <= config.ws.lagBytes) problems.push('JOBSTREAM_WS_DROP_BYTES must be larger than JOBSTREAM_WS_LAG_BYTES');
   if (problems.length > 0) throw new ConfigError(problems);

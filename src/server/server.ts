@@ -1,15 +1,18 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { createAdaptorServer, type HttpBindings } from '@hono/node-server';
+import { createAdaptorServer, type Http2Bindings, type HttpBindings } from '@hono/node-server';
 import type { Hono } from 'hono';
 import type { ProviderAdapter } from '../providers/provider-adapter.js';
 import { createEngine, type Engine } from '../streams/engine.js';
 import type { JobStore } from '../streams/job-store.js';
 import { tokenChecker } from './auth.js';
 import { dashboardRoutes } from './dashboard-routes.js';
+import { logServerEvents, requestLogger } from './event-log.js';
 import { createHttpApp } from './http-app.js';
+import { silentLogger, type Logger } from './logger.js';
 import { ServerMetrics } from './metrics.js';
+import { clearUploads } from './upload.js';
 import { WsHub, type WsHubOptions } from './ws-hub.js';
 
 /** Options of {@link startServer}. */
@@ -39,6 +42,12 @@ export interface ServerOptions {
   ws?: Omit<WsHubOptions, 'engine' | 'authorize'>;
   /** Routes to add at the root, besides the dashboard (which is always at `/`). */
   extraRoutes?: (app: Hono<{ Bindings: HttpBindings }>) => void;
+  /**
+   * Where the server logs start and stop, store failures and recoveries, provider outages and
+   * rate-limit blocks, dropped WebSocket clients and rejected webhooks (see `createLogger`).
+   * @default a silent logger: a server embedded in a program or a test writes nothing
+   */
+  logger?: Logger;
 }
 
 /** A running server. */
@@ -74,14 +83,26 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ...(options.store === undefined ? {} : { store: options.store }),
     webhookUrl: (provider, token) => `${publicUrl}/v1/hooks/${provider}/${token}`,
   });
+  // The data directory is ours now (the store holds its lock): what is in uploads/ is left over
+  // from a process that stopped mid-upload.
+  const uploadDir = join(dataDir, 'uploads');
+  try {
+    await clearUploads(uploadDir);
+  } catch (error) {
+    await engine.close();
+    throw error;
+  }
   const authorize = tokenChecker(options.token);
   const hub = new WsHub({ engine, authorize, ...options.ws });
   const metrics = new ServerMetrics(engine, hub);
+  const logger = options.logger ?? silentLogger();
+  const events = logServerEvents(logger, { engine, hub });
+  const requests = requestLogger(logger);
   const app = createHttpApp({
     engine,
     metrics,
     authorize,
-    uploadDir: join(dataDir, 'uploads'),
+    uploadDir,
     maxUploadBytes: options.maxUploadBytes ?? 200 * 1024 * 1024,
     maxJsonBytes: options.maxJsonBytes ?? 1024 * 1024,
     maxWebhookBytes: options.maxWebhookBytes ?? 1024 * 1024,
@@ -90,7 +111,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       options.extraRoutes?.(root);
     },
   });
-  const server = createAdaptorServer({ fetch: app.fetch, hostname: host }) as Server;
+  const fetch = async (request: Request, env: HttpBindings | Http2Bindings): Promise<Response> => {
+    const startedAt = Date.now();
+    const response = await app.fetch(request, env);
+    requests.log(request, response, startedAt);
+    return response;
+  };
+  const server = createAdaptorServer({ fetch, hostname: host }) as Server;
   server.on('upgrade', (request, socket, head) => {
     const path = new URL(request.url ?? '/', 'http://localhost').pathname;
     if (path === '/v1/stream') hub.handleUpgrade(request, socket, head);
@@ -108,11 +135,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     await hub.close();
     metrics.close();
     await engine.close();
+    events.unsubscribe();
+    requests.stop();
     throw error;
   }
   const port = (server.address() as AddressInfo).port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   publicUrl ??= url;
+  logger.info({ url, publicUrl, dataDir, providers: engine.providers }, 'server listening');
 
   let closing: Promise<void> | undefined;
   return {
@@ -123,6 +153,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     hub,
     close() {
       closing ??= (async () => {
+        logger.info('server stopping: finishing writes and closing connections');
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         await hub.close();
         server.closeIdleConnections();
@@ -130,6 +161,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         metrics.close();
         server.closeAllConnections();
         await stopped;
+        events.unsubscribe();
+        requests.stop();
+        logger.info('server stopped');
       })();
       return closing;
     },

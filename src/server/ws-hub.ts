@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Subscription } from 'rxjs';
+import { Subject, type Observable, type Subscription } from 'rxjs';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { Engine } from '../streams/engine.js';
 import type { JobChange } from '../streams/job-change.js';
@@ -43,6 +43,27 @@ export interface WsHubStats {
   refusedUpgrades: number;
 }
 
+/**
+ * Something the hub did to a client that operators want to hear about (for logs).
+ *
+ * `client-dropped` reasons: `slow-consumer` (what it owes passed `dropBytes`), `lag-timeout` (still
+ * lagging after `lagTimeoutMs`): both closed with 1013; `dead-peer` (missed a heartbeat):
+ * terminated.
+ */
+export type WsHubEvent = {
+  type: 'client-dropped';
+  reason: 'slow-consumer' | 'lag-timeout' | 'dead-peer';
+  /** The peer's IP address and port, as the socket saw them (a proxy's, behind one). */
+  address: string | undefined;
+  port: number | undefined;
+  /** The close code sent (1013); absent when the connection was terminated. */
+  closeCode?: number;
+  /** Bytes the socket still buffered, and bytes owed on top of them (latest states kept back). */
+  bufferedBytes: number;
+  owedBytes: number;
+  connectedForMs: number;
+};
+
 interface Sub {
   readonly id: string;
   readonly matches: JobPredicate;
@@ -50,6 +71,9 @@ interface Sub {
 
 interface Client {
   readonly ws: WebSocket;
+  readonly address: string | undefined;
+  readonly port: number | undefined;
+  readonly connectedAt: number;
   readonly subs: Map<string, Sub>;
   alive: boolean;
   /** Changes queued this tick, per subscription, in seq order. */
@@ -83,6 +107,7 @@ export class WsHub {
   readonly #dirty = new Set<Client>();
   readonly #changes: Subscription;
   readonly #heartbeat: NodeJS.Timeout;
+  readonly #events = new Subject<WsHubEvent>();
   #flushScheduled = false;
   #closing: Promise<void> | undefined;
   readonly stats: WsHubStats = {
@@ -116,6 +141,11 @@ export class WsHub {
     this.#heartbeat.unref();
   }
 
+  /** Clients dropped (slow, lagging, dead), as they happen; completes when the hub closes. */
+  get events$(): Observable<WsHubEvent> {
+    return this.#events.asObservable();
+  }
+
   /** Open connections. */
   get clientCount(): number {
     return this.#clients.size;
@@ -137,7 +167,7 @@ export class WsHub {
       this.stats.refusedUpgrades += 1;
       return refuse(socket, 503, 'TOO_MANY_CONNECTIONS', `the server allows ${this.#limits.maxConnections} connections`);
     }
-    this.#wss.handleUpgrade(request, socket, head, (ws) => this.#accept(ws));
+    this.#wss.handleUpgrade(request, socket, head, (ws) => this.#accept(ws, request));
   }
 
   /** Closes every connection (1001) and stops the hub. Idempotent. */
@@ -145,6 +175,7 @@ export class WsHub {
     this.#closing ??= new Promise<void>((resolve) => {
       clearInterval(this.#heartbeat);
       this.#changes.unsubscribe();
+      this.#events.complete();
       for (const client of this.#clients) client.ws.close(CLOSE_CODES.goingAway, 'server shutting down');
       const deadline = setTimeout(() => {
         for (const client of this.#clients) client.ws.terminate();
@@ -158,8 +189,19 @@ export class WsHub {
     return this.#closing;
   }
 
-  #accept(ws: WebSocket): void {
-    const client: Client = { ws, subs: new Map(), alive: true, outbox: new Map(), lagging: undefined, owedBytes: 0, laggingSince: 0 };
+  #accept(ws: WebSocket, request: IncomingMessage): void {
+    const client: Client = {
+      ws,
+      address: request.socket.remoteAddress,
+      port: request.socket.remotePort,
+      connectedAt: Date.now(),
+      subs: new Map(),
+      alive: true,
+      outbox: new Map(),
+      lagging: undefined,
+      owedBytes: 0,
+      laggingSince: 0,
+    };
     this.#clients.add(client);
     this.stats.connections += 1;
     ws.on('pong', () => {
@@ -264,7 +306,8 @@ export class WsHub {
           client.owedBytes += bytes;
           latest.set(change.job.id, { change, bytes });
           // A reader that has stopped owes more and more (one state per job), or never catches up.
-          if (this.#stalled(client)) this.#drop(client);
+          const stalled = this.#stalled(client);
+          if (stalled !== undefined) this.#drop(client, stalled);
         } else {
           const queue = client.outbox.get(sub);
           if (queue === undefined) client.outbox.set(sub, [change]);
@@ -313,7 +356,7 @@ export class WsHub {
   #sendRaw(client: Client, text: string): void {
     const { ws } = client;
     if (ws.readyState !== WebSocket.OPEN) return;
-    if (ws.bufferedAmount > this.#limits.dropBytes) return this.#drop(client);
+    if (ws.bufferedAmount > this.#limits.dropBytes) return this.#drop(client, 'slow-consumer');
     if (client.lagging === undefined && ws.bufferedAmount > this.#limits.lagBytes) {
       client.lagging = new Map();
       client.laggingSince = Date.now();
@@ -326,20 +369,35 @@ export class WsHub {
     });
   }
 
-  #stalled(client: Client): boolean {
-    return (
-      client.lagging !== undefined &&
-      (client.ws.bufferedAmount + client.owedBytes > this.#limits.dropBytes || Date.now() - client.laggingSince > this.#limits.lagTimeoutMs)
-    );
+  /** Why a lagging client must be dropped, or `undefined` while it may catch up. */
+  #stalled(client: Client): 'slow-consumer' | 'lag-timeout' | undefined {
+    if (client.lagging === undefined) return undefined;
+    if (client.ws.bufferedAmount + client.owedBytes > this.#limits.dropBytes) return 'slow-consumer';
+    return Date.now() - client.laggingSince > this.#limits.lagTimeoutMs ? 'lag-timeout' : undefined;
   }
 
-  #drop(client: Client): void {
+  #drop(client: Client, reason: 'slow-consumer' | 'lag-timeout'): void {
     if (!this.#clients.has(client)) return;
     this.stats.droppedSlowClients += 1;
     this.#forget(client);
-    client.ws.close(CLOSE_CODES.tryAgainLater, `slow consumer: more than ${this.#limits.dropBytes} bytes unsent`);
+    this.#report(client, reason, CLOSE_CODES.tryAgainLater);
+    const why = reason === 'lag-timeout' ? `still behind after ${this.#limits.lagTimeoutMs} ms` : `more than ${this.#limits.dropBytes} bytes unsent`;
+    client.ws.close(CLOSE_CODES.tryAgainLater, `slow consumer: ${why}`);
     // A stalled reader never reads the close frame either.
     setTimeout(() => client.ws.terminate(), 1000).unref();
+  }
+
+  #report(client: Client, reason: WsHubEvent['reason'], closeCode: number | undefined): void {
+    this.#events.next({
+      type: 'client-dropped',
+      reason,
+      address: client.address,
+      port: client.port,
+      ...(closeCode === undefined ? {} : { closeCode }),
+      bufferedBytes: client.ws.bufferedAmount,
+      owedBytes: client.owedBytes,
+      connectedForMs: Date.now() - client.connectedAt,
+    });
   }
 
   #error(client: Client, code: WsErrorCode, message: string, sub?: string): void {
@@ -352,11 +410,13 @@ export class WsHub {
       if (!client.alive) {
         this.stats.deadPeersTerminated += 1;
         this.#forget(client);
+        this.#report(client, 'dead-peer', undefined);
         client.ws.terminate();
         continue;
       }
-      if (this.#stalled(client)) {
-        this.#drop(client);
+      const stalled = this.#stalled(client);
+      if (stalled !== undefined) {
+        this.#drop(client, stalled);
         continue;
       }
       client.alive = false;

@@ -47,7 +47,32 @@ export interface PollSchedulerOptions {
   scheduler?: SchedulerLike;
   /** Uniform random numbers in [0, 1) for jitter. @default Math.random */
   random?: () => number;
+  /**
+   * Hears when a lane enters an outage, is blocked by a rate limit, or recovers: once per such
+   * change, never once per poll. Called synchronously; it must not throw.
+   */
+  onLaneEvent?: (event: LaneEvent) => void;
 }
+
+/**
+ * A change in a lane's health, as {@link PollScheduler} reports it. Times are the scheduler's
+ * (`scheduler.now()`, milliseconds since the epoch with the default scheduler).
+ *
+ * - `lane-outage`: the provider failed (5xx, timeout, refused connection) and the whole lane
+ *   backs off, probing with one call at a time. Reported once per outage.
+ * - `lane-rate-limited`: the provider answered "rate-limited" (429); no call of the lane goes
+ *   out before `until`. Reported once per block: answers that extend a block already in force
+ *   are not reported again.
+ * - `lane-recovered`: a call of a lane in trouble got an answer again. `cause` is `unavailable`
+ *   when the trouble included an outage, else `rate-limited`.
+ *
+ * @example
+ * new PollScheduler({ poll, onLaneEvent: (e) => e.type === 'lane-outage' && alert(e.lane) });
+ */
+export type LaneEvent =
+  | { type: 'lane-outage'; lane: string; at: number; until: number; retryAfterMs?: number }
+  | { type: 'lane-rate-limited'; lane: string; at: number; until: number; retryAfterMs?: number }
+  | { type: 'lane-recovered'; lane: string; at: number; cause: 'unavailable' | 'rate-limited'; since: number; failures: number };
 
 /** How a job is added to the scheduler. */
 export interface PollTarget {
@@ -69,6 +94,11 @@ interface Lane {
   blockedUntil: number;
   /** Consecutive credential-wide failures; above 0, only one probe is in flight. */
   failures: number;
+  /** What troubles the lane since `troubleSince` (an outage outranks a rate limit), if anything. */
+  trouble: 'unavailable' | 'rate-limited' | undefined;
+  troubleSince: number;
+  /** End of the rate-limit block in force (0: none yet); a 429 before it extends it silently. */
+  rateLimitedUntil: number;
   inFlight: number;
   timer: Subscription | undefined;
   timerAt: number;
@@ -109,6 +139,7 @@ export class PollScheduler {
   readonly #poll: (jobId: string) => ObservableInput<PollOutcome>;
   readonly #scheduler: SchedulerLike;
   readonly #random: () => number;
+  readonly #onLaneEvent: ((event: LaneEvent) => void) | undefined;
   readonly #lanes = new Map<string, Lane>();
   readonly #entries = new Map<string, Entry>();
   #order = 0;
@@ -118,6 +149,7 @@ export class PollScheduler {
     this.#poll = options.poll;
     this.#scheduler = options.scheduler ?? asyncScheduler;
     this.#random = options.random ?? Math.random;
+    this.#onLaneEvent = options.onLaneEvent;
   }
 
   /** Number of jobs being polled. */
@@ -136,6 +168,9 @@ export class PollScheduler {
       refilledAt: this.#scheduler.now(),
       blockedUntil: 0,
       failures: 0,
+      trouble: undefined,
+      troubleSince: 0,
+      rateLimitedUntil: 0,
       inFlight: 0,
       timer: undefined,
       timerAt: Infinity,
@@ -234,7 +269,7 @@ export class PollScheduler {
   reportSuccess(laneKey: string): void {
     const lane = this.#lanes.get(laneKey);
     if (lane === undefined || lane.failures === 0) return;
-    lane.failures = 0;
+    this.#recover(lane, this.#scheduler.now());
     this.#pump(lane);
   }
 
@@ -366,7 +401,7 @@ export class PollScheduler {
     if (this.#entries.get(entry.jobId) === entry) {
       switch (outcome.type) {
         case 'ok':
-          lane.failures = 0;
+          this.#recover(lane, now);
           entry.failures = 0;
           if (outcome.terminal) {
             this.#entries.delete(entry.jobId);
@@ -399,5 +434,24 @@ export class PollScheduler {
     const wait = outcome.type === 'rate-limited' ? (outcome.retryAfterMs ?? jitter) : Math.max(outcome.retryAfterMs ?? 0, jitter);
     if (outcome.type === 'rate-limited') lane.tokens = 0;
     lane.blockedUntil = Math.max(lane.blockedUntil, now + wait);
+    const previous = lane.trouble;
+    if (previous === undefined) lane.troubleSince = now;
+    lane.trouble = previous === 'unavailable' ? 'unavailable' : outcome.type;
+    const retryAfter = outcome.retryAfterMs === undefined ? {} : { retryAfterMs: outcome.retryAfterMs };
+    if (outcome.type === 'unavailable' && previous !== 'unavailable') {
+      this.#onLaneEvent?.({ type: 'lane-outage', lane: lane.key, at: now, until: lane.blockedUntil, ...retryAfter });
+    } else if (outcome.type === 'rate-limited') {
+      const newBlock = now >= lane.rateLimitedUntil;
+      lane.rateLimitedUntil = lane.blockedUntil;
+      if (newBlock) this.#onLaneEvent?.({ type: 'lane-rate-limited', lane: lane.key, at: now, until: lane.blockedUntil, ...retryAfter });
+    }
+  }
+
+  /** A call of the lane got an answer: its trouble, if any, is over. */
+  #recover(lane: Lane, now: number): void {
+    const { trouble, troubleSince, failures } = lane;
+    lane.failures = 0;
+    lane.trouble = undefined;
+    if (trouble !== undefined) this.#onLaneEvent?.({ type: 'lane-recovered', lane: lane.key, at: now, cause: trouble, since: troubleSince, failures });
   }
 }

@@ -37,7 +37,7 @@ async function startServe(): Promise<ChildProcess> {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   await new Promise<void>((resolve, reject) => {
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => line.startsWith('jobstream listening') && resolve());
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => line.includes('"msg":"server listening"') && resolve());
     child.once('exit', (code) => reject(new Error(`serve exited with ${code}`)));
   });
   return child;

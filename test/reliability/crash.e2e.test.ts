@@ -102,11 +102,11 @@ describe('kill -9 of a real server, over and over', () => {
     const start = async (cycle: number): Promise<{ serve: TestProcess; url: string }> => {
       const serve = TestProcess.cli(['serve', '--port', '0', '--data', dataDir!], env);
       // The data directory always loads: a server that cannot start fails here, with its stderr.
-      const [, url] = await serve.waitForLine(/jobstream listening on (\S+)/, 20_000).catch((error: Error) => {
+      const url = await serve.waitForListening(20_000).catch((error: Error) => {
         throw new Error(`cycle ${cycle}: the server did not start on the data directory\n${error.message}`);
       });
-      proxy!.target = url!;
-      return { serve, url: url! };
+      proxy!.target = url;
+      return { serve, url };
     };
 
     let submissions = 0;

@@ -168,12 +168,12 @@ describe('a silently dead peer', () => {
       CAMBAI_API_KEY: '',
     });
     try {
-      const [, url] = await serve.waitForLine(/jobstream listening on (\S+)/);
+      const url = await serve.waitForListening();
       const metrics = async () => (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
-      const live = await WsTestClient.connect(`${url!.replace('http', 'ws')}/v1/stream`, token);
+      const live = await WsTestClient.connect(`${url.replace('http', 'ws')}/v1/stream`, token);
       await live.next('hello');
 
-      const dead = await RawWsPeer.open(`${url!.replace('http', 'ws')}/v1/stream`, token);
+      const dead = await RawWsPeer.open(`${url.replace('http', 'ws')}/v1/stream`, token);
       peers.push(dead);
       const connectedAt = Date.now();
       expect(metricValue(await metrics(), 'jobstream_ws_clients')).toBe(2);

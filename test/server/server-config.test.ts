@@ -52,6 +52,26 @@ describe('loadServerConfig', () => {
     ]);
   });
 
+  it('reads JOBSTREAM_LOG_LEVEL and JOBSTREAM_LOG_FORMAT in any case; by default info, and the format left to the terminal check', () => {
+    expect(loadServerConfig({}).log).toEqual({ level: 'info', format: undefined });
+    expect(loadServerConfig({ JOBSTREAM_LOG_LEVEL: 'DEBUG', JOBSTREAM_LOG_FORMAT: 'Pretty' }).log).toEqual({ level: 'debug', format: 'pretty' });
+    expect(loadServerConfig({ JOBSTREAM_LOG_LEVEL: 'silent', JOBSTREAM_LOG_FORMAT: 'json' }).log).toEqual({ level: 'silent', format: 'json' });
+  });
+
+  it('refuses an unknown log level or format (JOBSTREAM_LOG_LEVEL=verbose), naming the choices', () => {
+    let error: unknown;
+    try {
+      loadServerConfig({ JOBSTREAM_LOG_LEVEL: 'verbose', JOBSTREAM_LOG_FORMAT: 'xml' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems).toEqual([
+      'JOBSTREAM_LOG_LEVEL must be one of trace, debug, info, warn, error, fatal, silent, got "verbose"',
+      'JOBSTREAM_LOG_FORMAT must be one of json, pretty, got "xml"',
+    ]);
+  });
+
   it('is documented: the README names every setting and every provider variable', async () => {
     const readme = await readFile(join(import.meta.dirname, '../../README.md'), 'utf8');
     for (const setting of Object.values(SERVER_SETTINGS)) expect(readme).toContain(`\`${setting.env}\``);

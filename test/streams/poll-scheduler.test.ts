@@ -1,7 +1,7 @@
 import { asyncScheduler, map, of, timer, type Observable } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
-import { PollScheduler, type PollOutcome, type PollPolicy } from '../../src/streams/poll-scheduler.js';
+import { PollScheduler, type LaneEvent, type PollOutcome, type PollPolicy } from '../../src/streams/poll-scheduler.js';
 
 const policy = (overrides: Partial<PollPolicy> = {}): PollPolicy => ({
   intervalMs: 10,
@@ -23,7 +23,7 @@ function scenario(
   endAt: number,
   answers: Record<string, PollOutcome[]>,
   body: (polls: PollScheduler, schedule: (at: number, work: () => void) => void) => void,
-  options: { random?: () => number; latency?: number } = {},
+  options: { random?: () => number; latency?: number; laneEvents?: LaneEvent[] } = {},
 ): string {
   const calls: string[] = [];
   new TestScheduler((actual, expected) => expect(actual).toEqual(expected)).run(() => {
@@ -38,6 +38,7 @@ function scenario(
         return options.latency === undefined ? of(outcome) : timer(options.latency).pipe(map(() => outcome));
       },
       random: options.random ?? (() => 0.5),
+      ...(options.laneEvents === undefined ? {} : { onLaneEvent: (event: LaneEvent) => options.laneEvents!.push(event) }),
     });
     const schedule = (at: number, work: () => void): void => {
       asyncScheduler.schedule(work, at);
@@ -188,5 +189,51 @@ describe('PollScheduler confirming polls', () => {
     // 5: the confirming poll; then every 10 (the provider may lag its webhook) until the webhook
     // at 40 restores the quiet period: next poll at 70.
     expect(calls).toBe('5:h 15:h 25:h 35:h 70:h');
+  });
+});
+
+describe('PollScheduler lane events', () => {
+  it('reports an outage once however many probes fail (503s), then one recovery with when it began', () => {
+    const down: PollOutcome = { type: 'unavailable' };
+    const events: LaneEvent[] = [];
+    scenario(
+      75,
+      { a: [down, ok], b: [down, ok], c: [ok] },
+      (polls) => {
+        polls.defineLane('k', policy({ backoff: { initialMs: 40, maxMs: 1000 }, intervalMs: 100 }));
+        polls.add('a', { lane: 'k', hooked: false, dueAt: 10 });
+        polls.add('b', { lane: 'k', hooked: false, dueAt: 11 });
+        polls.add('c', { lane: 'k', hooked: false, dueAt: 12 });
+      },
+      { laneEvents: events },
+    );
+    // Polls at 10 (a fails), 30 (b fails), 70 (c answers): one outage, one recovery.
+    expect(events).toEqual([
+      { type: 'lane-outage', lane: 'k', at: 10, until: 30 },
+      { type: 'lane-recovered', lane: 'k', at: 70, cause: 'unavailable', since: 10, failures: 2 },
+    ]);
+  });
+
+  it('reports a rate-limit block (429, Retry-After) once, not once per poll answered 429 during it, and a new block again', () => {
+    const limited = (retryAfterMs: number): PollOutcome => ({ type: 'rate-limited', retryAfterMs });
+    const events: LaneEvent[] = [];
+    const calls = scenario(
+      200,
+      { a: [limited(50), ok, ok, limited(30), ok], b: [limited(50), ok], c: [limited(50), ok] },
+      (polls) => {
+        polls.defineLane('k', policy({ intervalMs: 40 }));
+        for (const id of ['a', 'b', 'c']) polls.add(id, { lane: 'k', hooked: false, dueAt: 0 });
+      },
+      { latency: 5, laneEvents: events },
+    );
+    // Three polls in flight answer 429 at 5: one block until 55, reported once. Probe a at 55
+    // answers at 60: recovered. a's poll at 145 answers 429 at 150: a new block until 180.
+    expect(calls).toBe('0:a 0:b 0:c 55:a 60:b 60:c 100:a 105:b 105:c 145:a 180:b 185:c 185:a');
+    expect(events).toEqual([
+      { type: 'lane-rate-limited', lane: 'k', at: 5, until: 55, retryAfterMs: 50 },
+      { type: 'lane-recovered', lane: 'k', at: 60, cause: 'rate-limited', since: 5, failures: 3 },
+      { type: 'lane-rate-limited', lane: 'k', at: 150, until: 180, retryAfterMs: 30 },
+      { type: 'lane-recovered', lane: 'k', at: 185, cause: 'rate-limited', since: 150, failures: 1 },
+    ]);
   });
 });

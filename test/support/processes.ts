@@ -5,6 +5,19 @@ import { createInterface } from 'node:readline';
 /** The `jobstream` command's entry point, run through tsx like `npm start` does. */
 export const CLI = join(import.meta.dirname, '../../src/cli.ts');
 
+/** One JSON log line of `jobstream serve`: `level`, `time`, `msg` and the event's fields. */
+export type LogRecord = Record<string, unknown> & { level: string; msg: string };
+
+function parseLogLine(line: string): LogRecord | undefined {
+  if (!line.startsWith('{')) return undefined;
+  try {
+    const record = JSON.parse(line) as Partial<LogRecord> | null;
+    return typeof record?.level === 'string' && typeof record.msg === 'string' ? (record as LogRecord) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** How a child process ended. */
 export interface ProcessExit {
   code: number | null;
@@ -58,10 +71,14 @@ export class TestProcess {
     });
   }
 
-  /** Runs `node --import tsx src/cli.ts <args>` with the given environment on top of this one. */
+  /**
+   * Runs `node --import tsx src/cli.ts <args>` with the given environment on top of this one.
+   * `JOBSTREAM_ALLOW_PRIVATE_URLS` is `true` unless `env` says otherwise: test servers fetch
+   * input and result URLs from simulators and audio servers on loopback.
+   */
   static cli(args: readonly string[], env: Record<string, string> = {}): TestProcess {
     const name = `jobstream ${args.slice(0, 2).join(' ')}`;
-    return new TestProcess(name, process.execPath, ['--import', 'tsx', CLI, ...args], { ...process.env, ...env });
+    return new TestProcess(name, process.execPath, ['--import', 'tsx', CLI, ...args], { ...process.env, JOBSTREAM_ALLOW_PRIVATE_URLS: 'true', ...env });
   }
 
   /** Kills (SIGKILL) every process still running; for `afterAll`. */
@@ -81,17 +98,42 @@ export class TestProcess {
    * matches `pattern`. Rejects when the process exits first or after `timeoutMs`, with what it
    * printed.
    */
-  async waitForLine(pattern: RegExp, timeoutMs = 15_000): Promise<RegExpExecArray> {
+  waitForLine(pattern: RegExp, timeoutMs = 15_000): Promise<RegExpExecArray> {
+    return this.#waitFor((line) => pattern.exec(line) ?? undefined, String(pattern), timeoutMs);
+  }
+
+  /**
+   * Resolves with the first JSON log line on stdout (`jobstream serve` logs JSON lines when its
+   * stdout is not a terminal) whose `msg` is `msg`, parsed. Rejects like {@link waitForLine}.
+   */
+  waitForLog(msg: string, timeoutMs = 15_000): Promise<LogRecord> {
+    return this.#waitFor((line) => {
+      const record = parseLogLine(line);
+      return record?.msg === msg ? record : undefined;
+    }, `a JSON log line "${msg}"`, timeoutMs);
+  }
+
+  /** Resolves with the URL of a `jobstream serve` once it logged that it listens. */
+  async waitForListening(timeoutMs = 15_000): Promise<string> {
+    return String((await this.waitForLog('server listening', timeoutMs)).url);
+  }
+
+  /** Every stdout line so far that is a JSON log record, parsed. */
+  get logs(): LogRecord[] {
+    return this.lines.map(parseLogLine).filter((record) => record !== undefined);
+  }
+
+  async #waitFor<T>(find: (line: string) => T | undefined, what: string, timeoutMs: number): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       for (const line of this.lines) {
-        const match = pattern.exec(line);
-        if (match !== null) return match;
+        const found = find(line);
+        if (found !== undefined) return found;
       }
       const left = deadline - Date.now();
       if (this.#exit !== undefined || left <= 0) {
         const why = this.#exit === undefined ? `not within ${timeoutMs} ms` : `it exited (${JSON.stringify(this.#exit)})`;
-        throw new Error(`${this.name}: no stdout line matching ${String(pattern)}: ${why}\nstdout:\n${this.lines.join('\n')}\nstderr:\n${this.stderr}`);
+        throw new Error(`${this.name}: no stdout line matching ${what}: ${why}\nstdout:\n${this.lines.join('\n')}\nstderr:\n${this.stderr}`);
       }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left);
