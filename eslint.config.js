@@ -26,8 +26,12 @@ export default tseslint.config(
         {
           patterns: [
             { group: ['rxjs/internal/*'], message: 'Use public RxJS operators only.' },
-            { group: ['../server/*', 'hono', 'hono/*', '@hono/*'], message: 'src/streams knows no HTTP framework.' },
-            { group: ['../providers/*/*'], message: 'src/streams knows no concrete provider.' },
+            { group: ['hono', 'hono/*', '@hono/*'], message: 'src/streams knows no HTTP framework.' },
+            {
+              // The core owns its ports (provider-port.ts, job-store.ts); the other rooms import it, never the reverse.
+              group: ['providers', 'simulators', 'server', 'client', 'cli', 'dashboard'].flatMap((room) => [`../${room}`, `../${room}/*`, `../**/${room}/**`]),
+              message: 'src/streams imports nothing from the other rooms (providers, simulators, server, client, cli, dashboard): see docs/architecture.md.',
+            },
           ],
         },
       ],

@@ -1,5 +1,5 @@
 import { asyncScheduler, VirtualTimeScheduler, type SchedulerLike } from 'rxjs';
-import type { CallContext, CreateJobRequest, CreateJobResult, ProviderAdapter, ProviderJobRef, ProviderReport } from '../src/providers/provider-adapter.js';
+import type { CallContext, CreateJobRequest, CreateJobResult, ProviderAdapter, ProviderJobRef, ProviderReport } from '../src/streams/provider-port.js';
 import { createEngine } from '../src/streams/engine.js';
 import { ProviderError } from '../src/streams/errors.js';
 import type { PollPolicy } from '../src/streams/poll-scheduler.js';

@@ -10,14 +10,14 @@
  *   npx tsx examples/adopt-external-job.ts
  *
  * In your own project import from 'jobstream' instead of '../src/index.js', and pass your real
- * MUSICAI_API_KEY without a baseUrl (`wavFile`, which makes a test tone, is a simulator helper,
- * not part of the public API).
+ * MUSICAI_API_KEY without a baseUrl. The simulator and `wavFile` (a test tone) come from
+ * 'jobstream/simulators' ('../src/simulators/index.js' here); a real setup needs neither.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDispatcher, createEngine, createMusicaiAdapter, simulatorBaseUrl, startMusicaiSimulator } from '../src/index.js';
-import { wavFile } from '../src/providers/simulator-kit/media.js';
+import { createDispatcher, createEngine, createMusicaiAdapter } from '../src/index.js';
+import { simulatorBaseUrl, startMusicaiSimulator, wavFile } from '../src/simulators/index.js';
 
 const simulator = await startMusicaiSimulator({ speed: 20, seed: 3 }); // jobs take well under a second
 const dispatcher = createDispatcher();

@@ -7,12 +7,14 @@
  *   npx tsx examples/observe-in-code.ts
  *
  * In your own project import from 'jobstream' instead of '../src/index.js', and pass your real
- * CAMBAI_API_KEY without a baseUrl.
+ * CAMBAI_API_KEY without a baseUrl. The simulator comes from 'jobstream/simulators'
+ * ('../src/simulators/index.js' here); a real setup does not need it.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createCambaiAdapter, createDispatcher, createEngine, simulatorBaseUrl, startCambaiSimulator } from '../src/index.js';
+import { createCambaiAdapter, createDispatcher, createEngine } from '../src/index.js';
+import { simulatorBaseUrl, startCambaiSimulator } from '../src/simulators/index.js';
 
 const simulator = await startCambaiSimulator({ speed: 20, seed: 7 }); // jobs take well under a second
 const dispatcher = createDispatcher();

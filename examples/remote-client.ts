@@ -11,15 +11,15 @@
  *
  * In your own project import `connect` from 'jobstream/client' instead of
  * '../src/client/node.js' (and the server side from 'jobstream'), and use your server's URL and
- * token.
+ * token. The simulator and `wavFile` (a test tone) come from 'jobstream/simulators'.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { lastValueFrom, tap } from 'rxjs';
 import { connect } from '../src/client/node.js';
-import { createDispatcher, createKlangioAdapter, simulatorBaseUrl, startKlangioSimulator, startServer } from '../src/index.js';
-import { wavFile } from '../src/providers/simulator-kit/media.js';
+import { createDispatcher, createKlangioAdapter, startServer } from '../src/index.js';
+import { simulatorBaseUrl, startKlangioSimulator, wavFile } from '../src/simulators/index.js';
 
 // The server side, here only so the example runs on its own.
 const TOKEN = 'example-token-0123456789';

@@ -12,12 +12,14 @@
  *
  * In your own project import from 'jobstream' instead of '../src/index.js', pass your real
  * SUNOAPI_API_KEY without a baseUrl, give `startServer` a `publicUrl` the provider can reach,
- * and use the task and audio ids of one of your Suno tracks.
+ * and use the task and audio ids of one of your Suno tracks. The simulator comes from
+ * 'jobstream/simulators' ('../src/simulators/index.js' here); a real setup does not need it.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDispatcher, createSunoapiAdapter, simulatorBaseUrl, startServer, startSunoapiSimulator } from '../src/index.js';
+import { createDispatcher, createSunoapiAdapter, startServer } from '../src/index.js';
+import { simulatorBaseUrl, startSunoapiSimulator } from '../src/simulators/index.js';
 
 const simulator = await startSunoapiSimulator({ speed: 20, seed: 5 }); // jobs take well under a second
 const dispatcher = createDispatcher();

@@ -11,7 +11,8 @@
  *
  * In your own project import from 'jobstream' instead of '../src/index.js', pass your real
  * KLANGIO_API_KEY and CAMBAI_API_KEY without a baseUrl, and use your own audio files
- * (`wavFile`, which makes a test tone, is a simulator helper, not part of the public API).
+ * (the simulators and `wavFile`, a test tone, come from 'jobstream/simulators',
+ * '../src/simulators/index.js' here; a real setup needs neither).
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,12 +22,9 @@ import {
   createDispatcher,
   createEngine,
   createKlangioAdapter,
-  simulatorBaseUrl,
-  startCambaiSimulator,
-  startKlangioSimulator,
   type SubmitRequest,
 } from '../src/index.js';
-import { wavFile } from '../src/providers/simulator-kit/media.js';
+import { simulatorBaseUrl, startCambaiSimulator, startKlangioSimulator, wavFile } from '../src/simulators/index.js';
 
 const klangio = await startKlangioSimulator({ speed: 30, seed: 11 }); // jobs take well under a second
 const cambai = await startCambaiSimulator({ speed: 30, seed: 11 });

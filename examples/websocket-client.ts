@@ -10,7 +10,8 @@
  *   npx tsx examples/websocket-client.ts
  *
  * In your own project import from 'jobstream' instead of '../src/index.js', and connect to your
- * server's URL with its token (docs/protocol.md describes every message).
+ * server's URL with its token (docs/protocol.md describes every message). The simulator comes
+ * from 'jobstream/simulators' ('../src/simulators/index.js' here).
  */
 import { on } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -23,13 +24,12 @@ import {
   isTerminal,
   JobSnapshot,
   ServerMessage,
-  simulatorBaseUrl,
-  startCambaiSimulator,
   startServer,
   type ChangeMessage,
   type ClientMessage,
   type ResumePoint,
 } from '../src/index.js';
+import { simulatorBaseUrl, startCambaiSimulator } from '../src/simulators/index.js';
 
 const TOKEN = 'example-token-0123456789';
 const simulator = await startCambaiSimulator({ speed: 20, seed: 7 }); // jobs take well under a second

@@ -20,7 +20,7 @@ export { PollScheduler } from './streams/poll-scheduler.js';
 export type { PollOutcome, PollPolicy, PollSchedulerOptions, PollTarget } from './streams/poll-scheduler.js';
 export type { BackoffPolicy } from './streams/backoff.js';
 export { fullJitter } from './streams/backoff.js';
-export { parseRetryAfter } from './streams/retry-after.js';
+export { parseRetryAfter } from './providers/retry-after.js';
 export { MemoryStore, StoredJob } from './streams/job-store.js';
 export type { JobStore } from './streams/job-store.js';
 export { FileStore } from './streams/file-store.js';
@@ -40,7 +40,7 @@ export {
   WaitTimeoutError,
 } from './streams/errors.js';
 export type { ProviderFailure, RequestIssue } from './streams/errors.js';
-export { JobInput } from './providers/provider-adapter.js';
+export { JobInput } from './streams/provider-port.js';
 export type {
   CallContext,
   CreateJobRequest,
@@ -50,15 +50,15 @@ export type {
   ProviderJobRef,
   ProviderReport,
   WebhookDelivery,
-} from './providers/provider-adapter.js';
-export type { ResultDownload, ResultFile } from './providers/provider-adapter.js';
+} from './streams/provider-port.js';
+export type { ResultDownload, ResultFile } from './streams/provider-port.js';
 
-// Providers: the shared HTTP layer, the adapters and their simulators.
+// Providers: the shared HTTP layer and the adapters. Their simulators are in 'jobstream/simulators'.
 export { createDispatcher, credentialIdOf } from './providers/provider-http.js';
 export type { HttpOptions } from './providers/provider-http.js';
 export { guardedDispatcher, isPublicAddress, UrlRefusedError } from './providers/url-guard.js';
 export type { OutsideUrlOptions, ResolvedAddress, UrlGuardHooks } from './providers/url-guard.js';
-export { PROVIDERS, PROVIDER_NAMES, isProviderName, simulatorBaseUrl } from './providers/provider-catalog.js';
+export { PROVIDERS, PROVIDER_NAMES, isProviderName } from './providers/provider-catalog.js';
 export type { AdapterSettings, ProviderInfo, ProviderName } from './providers/provider-catalog.js';
 export { createKlangioAdapter } from './providers/klangio/klangio-adapter.js';
 export type { KlangioAdapterOptions } from './providers/klangio/klangio-adapter.js';
@@ -69,13 +69,6 @@ export { createSunoapiAdapter } from './providers/sunoapi/sunoapi-adapter.js';
 export type { SunoapiAdapterOptions } from './providers/sunoapi/sunoapi-adapter.js';
 export { createCambaiAdapter } from './providers/cambai/cambai-adapter.js';
 export type { CambaiAdapterOptions } from './providers/cambai/cambai-adapter.js';
-export { startKlangioSimulator } from './providers/klangio/klangio-simulator.js';
-export { startMusicaiSimulator } from './providers/musicai/musicai-simulator.js';
-export { startSunoapiSimulator } from './providers/sunoapi/sunoapi-simulator.js';
-export { startCambaiSimulator } from './providers/cambai/cambai-simulator.js';
-export { faultPresets } from './providers/simulator-kit/fault-profile.js';
-export type { FaultProfile, FaultProfilePatch } from './providers/simulator-kit/fault-profile.js';
-export type { RunningSimulator, SimulatorOptions } from './providers/simulator-kit/simulator.js';
 
 // Server: start it in-process, and the WebSocket protocol for clients.
 export { startServer } from './server/server.js';

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { CallContext, CreateJobRequest, CreateJobResult, ProviderAdapter, ProviderJobRef, ProviderReport } from '../../src/providers/provider-adapter.js';
+import type { CallContext, CreateJobRequest, CreateJobResult, ProviderAdapter, ProviderJobRef, ProviderReport } from '../../src/streams/provider-port.js';
 import { newJobId, newSecret } from '../../src/streams/job-id.js';
 import { createSnapshot } from '../../src/streams/job-reducer.js';
 import type { JobSnapshot } from '../../src/streams/job-snapshot.js';

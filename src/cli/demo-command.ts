@@ -2,10 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { PROVIDER_NAMES, PROVIDERS, simulatorBaseUrl } from '../providers/provider-catalog.js';
+import { PROVIDER_NAMES, PROVIDERS } from '../providers/provider-catalog.js';
 import { createDispatcher } from '../providers/provider-http.js';
-import { faultPresets } from '../providers/simulator-kit/fault-profile.js';
-import type { RunningSimulator } from '../providers/simulator-kit/simulator.js';
+import { faultPresets } from '../simulators/kit/fault-profile.js';
+import type { RunningSimulator } from '../simulators/kit/simulator.js';
+import { simulatorBaseUrl, startSimulator } from '../simulators/simulator-catalog.js';
 import { createLogger } from '../server/logger.js';
 import type { RunningServer } from '../server/server.js';
 import { startServer } from '../server/server.js';
@@ -75,7 +76,7 @@ export async function demoCommand(argv: string[], out: NodeJS.WritableStream, si
     const ports = await readPorts(portsFile);
     for (const name of PROVIDER_NAMES) {
       const start = (simulatorPort: number) =>
-        PROVIDERS[name].startSimulator({
+        startSimulator(name, {
           apiKey: `demo-${name}-key`,
           speed,
           faults: faultPresets[preset],

@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Subscription } from 'rxjs';
-import { wavFile } from '../providers/simulator-kit/media.js';
+import { wavFile } from '../simulators/kit/media.js';
 import type { Engine } from '../streams/engine.js';
 import type { SubmitRequest } from '../streams/engine-requests.js';
 

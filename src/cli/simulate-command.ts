@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
-import { isProviderName, PROVIDER_NAMES, PROVIDERS, simulatorBaseUrl } from '../providers/provider-catalog.js';
-import { faultPresets, mergeFaults, type FaultProfile } from '../providers/simulator-kit/fault-profile.js';
+import { isProviderName, PROVIDER_NAMES, PROVIDERS } from '../providers/provider-catalog.js';
+import { faultPresets, mergeFaults, type FaultProfile } from '../simulators/kit/fault-profile.js';
+import { simulatorBaseUrl, startSimulator } from '../simulators/simulator-catalog.js';
 import { numberOption, UsageError } from './cli-error.js';
 
 export const SIMULATE_HELP = `Usage: jobstream simulate <${PROVIDER_NAMES.join('|')}> [options]
@@ -64,7 +65,7 @@ export async function simulateCommand(argv: string[], out: NodeJS.WritableStream
   const speed = numberOption('speed', values.speed, { min: 0.001 });
   const seed = numberOption('seed', values.seed, { integer: true });
 
-  const simulator = await PROVIDERS[provider].startSimulator({
+  const simulator = await startSimulator(provider, {
     faults,
     ...(port === undefined ? {} : { port }),
     ...(speed === undefined ? {} : { speed }),

@@ -2,7 +2,7 @@ import type { Blob } from 'node:buffer';
 import { openAsBlob } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import type { JobInput } from './provider-adapter.js';
+import type { JobInput } from '../streams/provider-port.js';
 
 /**
  * A local file to read: a `file` job input (the in-process API, or an upload's temporary file),

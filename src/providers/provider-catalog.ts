@@ -1,15 +1,10 @@
 import type { Dispatcher } from 'undici';
 import type { PollPolicy } from '../streams/poll-scheduler.js';
 import { createCambaiAdapter } from './cambai/cambai-adapter.js';
-import { startCambaiSimulator } from './cambai/cambai-simulator.js';
 import { createKlangioAdapter } from './klangio/klangio-adapter.js';
-import { startKlangioSimulator } from './klangio/klangio-simulator.js';
 import { createMusicaiAdapter } from './musicai/musicai-adapter.js';
-import { startMusicaiSimulator } from './musicai/musicai-simulator.js';
-import type { ProviderAdapter } from './provider-adapter.js';
-import type { RunningSimulator, SimulatorOptions } from './simulator-kit/simulator.js';
+import type { ProviderAdapter } from '../streams/provider-port.js';
 import { createSunoapiAdapter } from './sunoapi/sunoapi-adapter.js';
-import { startSunoapiSimulator } from './sunoapi/sunoapi-simulator.js';
 
 /** The providers jobstream speaks, by the name used in URLs, configuration and the CLI. */
 export const PROVIDER_NAMES = ['klangio', 'musicai', 'sunoapi', 'cambai'] as const;
@@ -43,8 +38,6 @@ export interface ProviderInfo {
   basePath: string;
   /** Prefix of its environment variables: `<PREFIX>_API_KEY`, `<PREFIX>_BASE_URL`. */
   envPrefix: string;
-  /** Starts this provider's simulator. */
-  startSimulator(options: SimulatorOptions): Promise<RunningSimulator>;
   /** Builds this provider's adapter. */
   createAdapter(settings: AdapterSettings): ProviderAdapter;
 }
@@ -57,7 +50,6 @@ export const PROVIDERS: Readonly<Record<ProviderName, ProviderInfo>> = {
     defaultBaseUrl: 'https://api.klang.io',
     basePath: '',
     envPrefix: 'KLANGIO',
-    startSimulator: startKlangioSimulator,
     createAdapter: (settings) => createKlangioAdapter(settings),
   },
   musicai: {
@@ -66,7 +58,6 @@ export const PROVIDERS: Readonly<Record<ProviderName, ProviderInfo>> = {
     defaultBaseUrl: 'https://api.music.ai/v1',
     basePath: '/v1',
     envPrefix: 'MUSICAI',
-    startSimulator: startMusicaiSimulator,
     createAdapter: (settings) => createMusicaiAdapter(settings),
   },
   sunoapi: {
@@ -75,7 +66,6 @@ export const PROVIDERS: Readonly<Record<ProviderName, ProviderInfo>> = {
     defaultBaseUrl: 'https://api.sunoapi.org',
     basePath: '',
     envPrefix: 'SUNOAPI',
-    startSimulator: startSunoapiSimulator,
     createAdapter: (settings) => createSunoapiAdapter(settings),
   },
   cambai: {
@@ -84,7 +74,6 @@ export const PROVIDERS: Readonly<Record<ProviderName, ProviderInfo>> = {
     defaultBaseUrl: 'https://client.camb.ai/apis',
     basePath: '/apis',
     envPrefix: 'CAMBAI',
-    startSimulator: startCambaiSimulator,
     createAdapter: (settings) => createCambaiAdapter(settings),
   },
 };
@@ -92,9 +81,4 @@ export const PROVIDERS: Readonly<Record<ProviderName, ProviderInfo>> = {
 /** Whether `name` is one of {@link PROVIDER_NAMES}. */
 export function isProviderName(name: string): name is ProviderName {
   return (PROVIDER_NAMES as readonly string[]).includes(name);
-}
-
-/** The base URL an adapter should use for a running simulator. */
-export function simulatorBaseUrl(provider: ProviderName, simulator: RunningSimulator): string {
-  return simulator.url + PROVIDERS[provider].basePath;
 }

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { z } from 'zod';
 import { ProviderError } from '../streams/errors.js';
-import { parseRetryAfter } from '../streams/retry-after.js';
+import { parseRetryAfter } from './retry-after.js';
 import { describeIssue } from '../streams/snapshot-file.js';
 import { UrlRefusedError } from './url-guard.js';
 

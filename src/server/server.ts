@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createAdaptorServer, type Http2Bindings, type HttpBindings } from '@hono/node-server';
 import type { Hono } from 'hono';
-import type { ProviderAdapter } from '../providers/provider-adapter.js';
+import type { ProviderAdapter } from '../streams/provider-port.js';
 import { createEngine, type Engine } from '../streams/engine.js';
 import type { JobStore } from '../streams/job-store.js';
 import { tokenChecker } from './auth.js';

@@ -1,5 +1,5 @@
 import type { SchedulerLike } from 'rxjs';
-import type { ProviderAdapter } from '../providers/provider-adapter.js';
+import type { ProviderAdapter } from './provider-port.js';
 import type { JobStore } from './job-store.js';
 import type { JobSnapshot } from './job-snapshot.js';
 import type { JobStatus } from './job-status.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { JobInput } from '../providers/provider-adapter.js';
+import { JobInput } from './provider-port.js';
 import { InvalidRequestError } from './errors.js';
 import { JobMetadata, JsonValue } from './job-snapshot.js';
 

@@ -1,5 +1,5 @@
 import { asyncScheduler, defer, firstValueFrom, last, Subject, throwError, timeout, type Observable, type SchedulerLike } from 'rxjs';
-import type { CreateJobRequest, JobInput, ProviderAdapter, ProviderJobRef, ProviderReport, ResultDownload, ResultFile } from '../providers/provider-adapter.js';
+import type { CreateJobRequest, JobInput, ProviderAdapter, ProviderJobRef, ProviderReport, ResultDownload, ResultFile } from './provider-port.js';
 import { parseRequest, SubmitRequest, TrackRequest } from './engine-requests.js';
 import {
   describeStoreError,

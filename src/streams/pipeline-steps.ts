@@ -3,7 +3,7 @@ import { access, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { JobInput, ResultDownload, ResultFile } from '../providers/provider-adapter.js';
+import type { JobInput, ResultDownload, ResultFile } from './provider-port.js';
 import type { SubmitRequest } from './engine-requests.js';
 import { InvalidRequestError, JobstreamError } from './errors.js';
 import { isSettled } from './job-reducer.js';

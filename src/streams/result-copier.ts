@@ -4,7 +4,7 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ResultDownload, ResultFile } from '../providers/provider-adapter.js';
+import type { ResultDownload, ResultFile } from './provider-port.js';
 import { fullJitter, type BackoffPolicy } from './backoff.js';
 import { ProviderError } from './errors.js';
 import type { JobArtifacts, JobSnapshot } from './job-snapshot.js';

@@ -8,9 +8,9 @@ import { filter, firstValueFrom } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type ClientChange, type RemoteClient } from '../../src/client/node.js';
 import type { ConnectionState } from '../../src/client/stream-connection.js';
-import { startKlangioSimulator } from '../../src/providers/klangio/klangio-simulator.js';
-import type { RunningSimulator } from '../../src/providers/simulator-kit/simulator.js';
-import { wavFile } from '../../src/providers/simulator-kit/media.js';
+import { startKlangioSimulator } from '../../src/simulators/klangio/klangio-simulator.js';
+import type { RunningSimulator } from '../../src/simulators/kit/simulator.js';
+import { wavFile } from '../../src/simulators/kit/media.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 
 const TOKEN = 'client-e2e-token-0123456789';

@@ -1,10 +1,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PROVIDER_NAMES, PROVIDERS, simulatorBaseUrl, type ProviderName } from '../../src/providers/provider-catalog.js';
+import { PROVIDER_NAMES, PROVIDERS, type ProviderName } from '../../src/providers/provider-catalog.js';
+import { simulatorBaseUrl, startSimulator } from '../../src/simulators/simulator-catalog.js';
 import { createDispatcher } from '../../src/providers/provider-http.js';
-import type { FaultProfilePatch } from '../../src/providers/simulator-kit/fault-profile.js';
-import type { RunningSimulator } from '../../src/providers/simulator-kit/simulator.js';
+import type { FaultProfilePatch } from '../../src/simulators/kit/fault-profile.js';
+import type { RunningSimulator } from '../../src/simulators/kit/simulator.js';
 import { startServer, type RunningServer } from '../../src/server/server.js';
 
 export const TOKEN = 'dashboard-e2e-token-0123456789';
@@ -41,7 +42,7 @@ export async function startDashboardStack(options: DashboardStackOptions = {}): 
   const dispatcher = createDispatcher();
   const simulators = new Map<ProviderName, RunningSimulator>();
   for (const name of PROVIDER_NAMES) {
-    simulators.set(name, await PROVIDERS[name].startSimulator({ apiKey: `dashboard-${name}-key`, speed: options.speed ?? 4, seed: 7, faults: options.faults?.[name] ?? {} }));
+    simulators.set(name, await startSimulator(name, { apiKey: `dashboard-${name}-key`, speed: options.speed ?? 4, seed: 7, faults: options.faults?.[name] ?? {} }));
   }
   const pollMs = options.pollMs ?? 250;
   const providers = PROVIDER_NAMES.map((name) =>

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { wavFile } from '../../src/providers/simulator-kit/media.js';
+import { wavFile } from '../../src/simulators/kit/media.js';
 import type { JobSnapshot } from '../../src/streams/job-snapshot.js';
 import { launchBrowser, type TestBrowser } from './browser.js';
 import { startDashboardStack, TOKEN, type DashboardStack } from './dashboard-stack.js';

@@ -7,7 +7,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { startWorkload } from '../../src/cli/demo-workload.js';
-import { faultPresets } from '../../src/providers/simulator-kit/fault-profile.js';
+import { faultPresets } from '../../src/simulators/kit/fault-profile.js';
 import { launchBrowser } from './browser.js';
 import { startDashboardStack, TOKEN } from './dashboard-stack.js';
 import { ensureChromium } from './ensure-chromium.js';

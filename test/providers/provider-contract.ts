@@ -3,13 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { ProviderAdapter, ProviderJobRef } from '../../src/providers/provider-adapter.js';
-import { PROVIDERS, simulatorBaseUrl, type ProviderName } from '../../src/providers/provider-catalog.js';
+import type { ProviderAdapter, ProviderJobRef } from '../../src/streams/provider-port.js';
+import { PROVIDERS, type ProviderName } from '../../src/providers/provider-catalog.js';
+import { simulatorBaseUrl, startSimulator } from '../../src/simulators/simulator-catalog.js';
 import { createDispatcher } from '../../src/providers/provider-http.js';
-import type { FaultProfilePatch } from '../../src/providers/simulator-kit/fault-profile.js';
-import { wavFile } from '../../src/providers/simulator-kit/media.js';
-import type { RunningSimulator } from '../../src/providers/simulator-kit/simulator.js';
-import type { WebhookEvent } from '../../src/providers/simulator-kit/webhook-sender.js';
+import type { FaultProfilePatch } from '../../src/simulators/kit/fault-profile.js';
+import { wavFile } from '../../src/simulators/kit/media.js';
+import type { RunningSimulator } from '../../src/simulators/kit/simulator.js';
+import type { WebhookEvent } from '../../src/simulators/kit/webhook-sender.js';
 import type { SubmitRequest } from '../../src/streams/engine-requests.js';
 import { createEngine, type Engine, type EngineEvent } from '../../src/streams/engine.js';
 import { ProviderError } from '../../src/streams/errors.js';
@@ -134,7 +135,7 @@ export function describeProviderContract(subject: ContractSubject): void {
 
     /** A simulator, the catalog's adapter for it, an engine and, for webhook providers, an intake. */
     async function rig(options: RigOptions = {}): Promise<Rig> {
-      const sim = await info.startSimulator({ speed: options.speed ?? SPEED, seed: SEED });
+      const sim = await startSimulator(subject.provider, { speed: options.speed ?? SPEED, seed: SEED });
       cleanups.push(() => sim.close());
       // Bounded, so that no download or poll of a stuck simulator can hang a test.
       const dispatcher = createDispatcher({ headersTimeoutMs: 5000, bodyTimeoutMs: 5000 });

@@ -3,11 +3,11 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createKlangioAdapter, type KlangioAdapterOptions } from '../../src/providers/klangio/klangio-adapter.js';
-import { startKlangioSimulator } from '../../src/providers/klangio/klangio-simulator.js';
+import { startKlangioSimulator } from '../../src/simulators/klangio/klangio-simulator.js';
 import { createDispatcher } from '../../src/providers/provider-http.js';
-import { wavFile } from '../../src/providers/simulator-kit/media.js';
+import { wavFile } from '../../src/simulators/kit/media.js';
 import { createSunoapiAdapter } from '../../src/providers/sunoapi/sunoapi-adapter.js';
-import { startSunoapiSimulator } from '../../src/providers/sunoapi/sunoapi-simulator.js';
+import { startSunoapiSimulator } from '../../src/simulators/sunoapi/sunoapi-simulator.js';
 import { isPublicAddress } from '../../src/providers/url-guard.js';
 import { loadServerConfig } from '../../src/server/server-config.js';
 import { createEngine, type EngineEvent } from '../../src/streams/engine.js';

@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
-import { listen, type Listening } from '../../src/providers/simulator-kit/listen.js';
-import { wavFile } from '../../src/providers/simulator-kit/media.js';
+import { listen, type Listening } from '../../src/simulators/kit/listen.js';
+import { wavFile } from '../../src/simulators/kit/media.js';
 
 /**
  * A loopback HTTP server with one short WAV at every `*.wav` path: the audio URL of jobs whose

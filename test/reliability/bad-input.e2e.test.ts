@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { Agent, request, type Dispatcher } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDispatcher } from '../../src/providers/provider-http.js';
-import type { Listening } from '../../src/providers/simulator-kit/listen.js';
+import type { Listening } from '../../src/simulators/kit/listen.js';
 import { startServer, type RunningServer } from '../../src/server/server.js';
 import { ServerMessage } from '../../src/server/ws-protocol.js';
 import { FileStore } from '../../src/streams/file-store.js';

@@ -5,7 +5,7 @@ import { Agent, request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ProviderName } from '../../src/providers/provider-catalog.js';
 import { PROVIDERS } from '../../src/providers/provider-catalog.js';
-import type { Listening } from '../../src/providers/simulator-kit/listen.js';
+import type { Listening } from '../../src/simulators/kit/listen.js';
 import type { JobSnapshot } from '../../src/streams/job-snapshot.js';
 import { isTerminal } from '../../src/streams/job-status.js';
 import { TestProcess } from '../support/processes.js';

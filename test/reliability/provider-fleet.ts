@@ -1,8 +1,9 @@
 import type { Dispatcher } from 'undici';
-import { PROVIDER_NAMES, PROVIDERS, simulatorBaseUrl, type ProviderName } from '../../src/providers/provider-catalog.js';
-import type { ProviderAdapter } from '../../src/providers/provider-adapter.js';
-import type { FaultProfilePatch } from '../../src/providers/simulator-kit/fault-profile.js';
-import type { RunningSimulator } from '../../src/providers/simulator-kit/simulator.js';
+import { PROVIDER_NAMES, PROVIDERS, type ProviderName } from '../../src/providers/provider-catalog.js';
+import { simulatorBaseUrl, startSimulator } from '../../src/simulators/simulator-catalog.js';
+import type { ProviderAdapter } from '../../src/streams/provider-port.js';
+import type { FaultProfilePatch } from '../../src/simulators/kit/fault-profile.js';
+import type { RunningSimulator } from '../../src/simulators/kit/simulator.js';
 import type { PollPolicy } from '../../src/streams/poll-scheduler.js';
 
 /** The four provider simulators, running in the test process. */
@@ -28,7 +29,7 @@ export async function startSimulatorFleet(options: {
   const names = options.only ?? PROVIDER_NAMES;
   const started = await Promise.all(
     names.map((name, i) =>
-      PROVIDERS[name].startSimulator({
+      startSimulator(name, {
         apiKey: `reliability-${name}-key`,
         speed: options.speed,
         seed: options.seed + i,

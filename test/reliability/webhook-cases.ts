@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { parseKlangioWebhook } from '../../src/providers/klangio/klangio-adapter-status.js';
-import type { ParsedWebhook, WebhookDelivery } from '../../src/providers/provider-adapter.js';
+import type { ParsedWebhook, WebhookDelivery } from '../../src/streams/provider-port.js';
 import { parseSunoapiWebhook } from '../../src/providers/sunoapi/sunoapi-adapter-webhook.js';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };

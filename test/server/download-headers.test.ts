@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ProviderJobRef, ResultDownload, ResultFile } from '../../src/providers/provider-adapter.js';
+import type { ProviderJobRef, ResultDownload, ResultFile } from '../../src/streams/provider-port.js';
 import type { RunningServer } from '../../src/server/server.js';
 import type { JsonValue } from '../../src/streams/job-snapshot.js';
 import { FakeProvider } from '../support/fake-provider.js';

@@ -15,7 +15,7 @@ import { connect } from 'node:net';
 import { Agent, FormData as UndiciFormData, fetch as undiciFetch } from 'undici';
 import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { wavFile } from '../../src/providers/simulator-kit/media.js';
+import { wavFile } from '../../src/simulators/kit/media.js';
 import { ServerMessage, type WireChange } from '../../src/server/ws-protocol.js';
 import { JobSnapshot } from '../../src/streams/job-snapshot.js';
 import { isTerminal, type JobStatus } from '../../src/streams/job-status.js';

@@ -6,7 +6,7 @@ import { Agent, buildConnector, type Dispatcher } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { listMusicaiJobs } from '../../src/providers/musicai/musicai-adapter-client.js';
 import { createMusicaiAdapter } from '../../src/providers/musicai/musicai-adapter.js';
-import { startMusicaiSimulator, type RunningMusicaiSimulator } from '../../src/providers/musicai/musicai-simulator.js';
+import { startMusicaiSimulator, type RunningMusicaiSimulator } from '../../src/simulators/musicai/musicai-simulator.js';
 import { createDispatcher } from '../../src/providers/provider-http.js';
 import { envelopeError } from '../../src/providers/sunoapi/sunoapi-adapter-envelope.js';
 import { createEngine, type Engine } from '../../src/streams/engine.js';

@@ -13,7 +13,7 @@ import type {
   ResultDownload,
   ResultFile,
   WebhookDelivery,
-} from '../../src/providers/provider-adapter.js';
+} from '../../src/streams/provider-port.js';
 
 /** What the fake provider's webhooks look like: `{ id, status, progress?, result? }`. */
 export interface FakeWebhookBody {

@@ -1,4 +1,4 @@
-import type { ResultFile } from '../provider-adapter.js';
+import type { ResultFile } from '../../streams/provider-port.js';
 import type { CambaiSegment } from './cambai-adapter-schemas.js';
 
 /** The files every succeeded Camb.ai transcription offers, rendered from its stored segments. */

@@ -14,7 +14,7 @@ import type {
   ProviderJobRef,
   ProviderReport,
   ResultDownload,
-} from '../provider-adapter.js';
+} from '../../streams/provider-port.js';
 import { callProvider, credentialIdOf, expectShape, joinUrl, jsonOf, type ProviderConnection } from '../provider-http.js';
 import {
   CambaiCreatedAnswer,

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { ProviderError } from '../../streams/errors.js';
 import type { JsonValue } from '../../streams/job-snapshot.js';
-import type { CallContext, ProviderJobRef, ResultDownload, ResultFile } from '../provider-adapter.js';
+import type { CallContext, ProviderJobRef, ResultDownload, ResultFile } from '../../streams/provider-port.js';
 import { joinUrl, openProvider, type ProviderConnection } from '../provider-http.js';
 import { isJsonKind } from './klangio-adapter-options.js';
 import { KlangioSeparationResult, KlangioTranscriptionResult } from './klangio-adapter-results.js';

@@ -2,7 +2,7 @@ import { Blob } from 'node:buffer';
 import type { Dispatcher } from 'undici';
 import { ProviderError } from '../../streams/errors.js';
 import { openLocalInput, type LocalJobInput } from '../local-input.js';
-import type { JobInput } from '../provider-adapter.js';
+import type { JobInput } from '../../streams/provider-port.js';
 import { openOutside } from '../provider-http.js';
 
 /** The audio to upload as multipart part `file`. */

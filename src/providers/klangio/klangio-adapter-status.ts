@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { InvalidWebhookError } from '../../streams/errors.js';
 import type { JobError } from '../../streams/job-snapshot.js';
-import type { ParsedWebhook, ProviderReport, WebhookDelivery } from '../provider-adapter.js';
+import type { ParsedWebhook, ProviderReport, WebhookDelivery } from '../../streams/provider-port.js';
 
 /**
  * `GET /job/{id}/status`, read tolerantly: any status string (unknown ones are not terminal),

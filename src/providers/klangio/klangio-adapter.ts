@@ -11,7 +11,7 @@ import type {
   ProviderAdapter,
   ProviderJobRef,
   ProviderReport,
-} from '../provider-adapter.js';
+} from '../../streams/provider-port.js';
 import { callProvider, credentialIdOf, expectShape, joinUrl, jsonOf, type ProviderConnection } from '../provider-http.js';
 import { guardedDispatcher, type OutsideUrlOptions } from '../url-guard.js';
 import { klangioDownload, klangioResultFiles } from './klangio-adapter-files.js';

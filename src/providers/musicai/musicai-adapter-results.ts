@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import type { JsonValue } from '../../streams/job-snapshot.js';
-import type { ResultFile } from '../provider-adapter.js';
+import type { ResultFile } from '../../streams/provider-port.js';
 
 /** The file that gathers a job's outputs that are not file URLs. */
 export const MUSICAI_SCALARS_FILE = 'result.json';

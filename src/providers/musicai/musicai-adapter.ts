@@ -13,7 +13,7 @@ import type {
   ProviderReport,
   ResultDownload,
   ResultFile,
-} from '../provider-adapter.js';
+} from '../../streams/provider-port.js';
 import { credentialIdOf, openOutside, openProvider } from '../provider-http.js';
 import { guardedDispatcher, type OutsideUrlOptions } from '../url-guard.js';
 import {

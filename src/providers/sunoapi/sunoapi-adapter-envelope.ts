@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ProviderError } from '../../streams/errors.js';
-import { parseRetryAfter } from '../../streams/retry-after.js';
+import { parseRetryAfter } from '../retry-after.js';
 import { callProvider, expectShape, joinUrl, jsonOf, type ProviderConnection } from '../provider-http.js';
 
 /**

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { ProviderError } from '../../streams/errors.js';
 import type { JsonValue } from '../../streams/job-snapshot.js';
-import type { CallContext, ProviderJobRef, ResultDownload, ResultFile } from '../provider-adapter.js';
+import type { CallContext, ProviderJobRef, ResultDownload, ResultFile } from '../../streams/provider-port.js';
 import { openOutside, openProvider } from '../provider-http.js';
 import { SunoapiMidiResult, SunoapiSeparationResult } from './sunoapi-adapter-records.js';
 

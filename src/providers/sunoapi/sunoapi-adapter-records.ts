@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ProviderError } from '../../streams/errors.js';
 import type { JobError } from '../../streams/job-snapshot.js';
-import type { ProviderReport } from '../provider-adapter.js';
+import type { ProviderReport } from '../../streams/provider-port.js';
 import { expectShape } from '../provider-http.js';
 
 /**

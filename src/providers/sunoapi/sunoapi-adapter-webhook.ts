@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { InvalidWebhookError } from '../../streams/errors.js';
-import type { ParsedWebhook, WebhookDelivery } from '../provider-adapter.js';
+import type { ParsedWebhook, WebhookDelivery } from '../../streams/provider-port.js';
 import { separationResult, stemUrls, SunoapiInstruments } from './sunoapi-adapter-records.js';
 
 const TaskId = z.union([z.string().trim().min(1), z.number().int().nonnegative().transform(String)]);

@@ -9,7 +9,7 @@ import type {
   ProviderAdapter,
   ProviderJobRef,
   ProviderReport,
-} from '../provider-adapter.js';
+} from '../../streams/provider-port.js';
 import { credentialIdOf, expectShape, type ProviderConnection } from '../provider-http.js';
 import { callSunoapi } from './sunoapi-adapter-envelope.js';
 import { sunoapiDownload, sunoapiResultFiles } from './sunoapi-adapter-files.js';

@@ -6,7 +6,7 @@ import { FormData, MockAgent } from 'undici';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { renderCambaiTranscript, srtTime } from '../../../src/providers/cambai/cambai-adapter-transcript-files.js';
 import { CAMBAI_KINDS, CAMBAI_POLL_POLICY, createCambaiAdapter } from '../../../src/providers/cambai/cambai-adapter.js';
-import type { CreateJobRequest, ProviderAdapter, ProviderJobRef } from '../../../src/providers/provider-adapter.js';
+import type { CreateJobRequest, ProviderAdapter, ProviderJobRef } from '../../../src/streams/provider-port.js';
 import { InvalidRequestError, ProviderError } from '../../../src/streams/errors.js';
 
 const API = 'https://client.camb.ai';

@@ -8,25 +8,25 @@ import { buffer } from 'node:stream/consumers';
 import type { Dispatcher } from 'undici';
 import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
 import { createKlangioAdapter, type KlangioAdapterOptions } from '../../../src/providers/klangio/klangio-adapter.js';
-import { KLANGIO_ERRORS } from '../../../src/providers/klangio/klangio-jobs.js';
+import { KLANGIO_ERRORS } from '../../../src/simulators/klangio/klangio-jobs.js';
 import {
   KlangioBeatResult,
   KlangioChordExtendedResult,
   KlangioChordResult,
   KlangioStrumResult,
 } from '../../../src/providers/klangio/klangio-schemas.js';
-import { startKlangioSimulator, type KlangioSimulator, type KlangioSimulatorOptions } from '../../../src/providers/klangio/klangio-simulator.js';
-import type { ProviderAdapter, ProviderJobRef } from '../../../src/providers/provider-adapter.js';
+import { startKlangioSimulator, type KlangioSimulator, type KlangioSimulatorOptions } from '../../../src/simulators/klangio/klangio-simulator.js';
+import type { ProviderAdapter, ProviderJobRef } from '../../../src/streams/provider-port.js';
 import { createDispatcher } from '../../../src/providers/provider-http.js';
-import { wavFile } from '../../../src/providers/simulator-kit/media.js';
-import type { WebhookEvent } from '../../../src/providers/simulator-kit/webhook-sender.js';
+import { wavFile } from '../../../src/simulators/kit/media.js';
+import type { WebhookEvent } from '../../../src/simulators/kit/webhook-sender.js';
 import { createEngine, type Engine, type EngineEvent } from '../../../src/streams/engine.js';
 import type { JobChange } from '../../../src/streams/job-change.js';
 import type { JobSnapshot } from '../../../src/streams/job-snapshot.js';
 import { MemoryStore } from '../../../src/streams/job-store.js';
 import type { PollPolicy } from '../../../src/streams/poll-scheduler.js';
 import { startWebhookIntake, type WebhookIntake } from '../../support/webhook-intake.js';
-import { checkPdf, parseMidi, parseWav } from '../simulator-kit/media-parsers.js';
+import { checkPdf, parseMidi, parseWav } from '../../simulators/kit/media-parsers.js';
 
 /** Fast enough for a simulator at speed 200; the watchdog waits long enough for webhooks to lead. */
 const FAST: Partial<PollPolicy> = {

@@ -6,7 +6,7 @@ import { MockAgent, type FormData } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createKlangioAdapter, KLANGIO_KINDS, KLANGIO_POLL_POLICY } from '../../../src/providers/klangio/klangio-adapter.js';
 import type { KlangioAdapterOptions } from '../../../src/providers/klangio/klangio-adapter.js';
-import type { CreateJobRequest, JobInput, ProviderAdapter, ProviderJobRef } from '../../../src/providers/provider-adapter.js';
+import type { CreateJobRequest, JobInput, ProviderAdapter, ProviderJobRef } from '../../../src/streams/provider-port.js';
 import { InvalidWebhookError, ProviderError } from '../../../src/streams/errors.js';
 import type { JsonValue } from '../../../src/streams/job-snapshot.js';
 

@@ -5,17 +5,17 @@ import type { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { listMusicaiJobs } from '../../../src/providers/musicai/musicai-adapter-client.js';
 import { createMusicaiAdapter } from '../../../src/providers/musicai/musicai-adapter.js';
-import type { MusicaiSimulatorOptions, RunningMusicaiSimulator } from '../../../src/providers/musicai/musicai-simulator.js';
-import { startMusicaiSimulator } from '../../../src/providers/musicai/musicai-simulator.js';
-import type { ProviderAdapter, ProviderJobRef } from '../../../src/providers/provider-adapter.js';
+import type { MusicaiSimulatorOptions, RunningMusicaiSimulator } from '../../../src/simulators/musicai/musicai-simulator.js';
+import { startMusicaiSimulator } from '../../../src/simulators/musicai/musicai-simulator.js';
+import type { ProviderAdapter, ProviderJobRef } from '../../../src/streams/provider-port.js';
 import { createDispatcher } from '../../../src/providers/provider-http.js';
-import { wavFile } from '../../../src/providers/simulator-kit/media.js';
+import { wavFile } from '../../../src/simulators/kit/media.js';
 import { createEngine, type Engine, type EngineEvent } from '../../../src/streams/engine.js';
 import { InvalidRequestError } from '../../../src/streams/errors.js';
 import { MemoryStore } from '../../../src/streams/job-store.js';
 import type { JobSnapshot } from '../../../src/streams/job-snapshot.js';
 import type { PollPolicy } from '../../../src/streams/poll-scheduler.js';
-import { parseWav } from '../simulator-kit/media-parsers.js';
+import { parseWav } from '../../simulators/kit/media-parsers.js';
 
 const FAST: Partial<PollPolicy> = {
   intervalMs: 10,

@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { listMusicaiJobs, listMusicaiWorkflows } from '../../../src/providers/musicai/musicai-adapter-client.js';
 import { musicaiResultEntries } from '../../../src/providers/musicai/musicai-adapter-results.js';
 import { createMusicaiAdapter, MUSICAI_KINDS, MUSICAI_POLL_POLICY } from '../../../src/providers/musicai/musicai-adapter.js';
-import type { CreateJobRequest, ProviderAdapter, ProviderJobRef } from '../../../src/providers/provider-adapter.js';
+import type { CreateJobRequest, ProviderAdapter, ProviderJobRef } from '../../../src/streams/provider-port.js';
 import { InvalidRequestError, ProviderError } from '../../../src/streams/errors.js';
 
 const API = 'https://api.music.ai';

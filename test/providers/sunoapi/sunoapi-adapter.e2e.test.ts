@@ -1,18 +1,18 @@
 import { buffer } from 'node:stream/consumers';
 import type { Dispatcher } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ProviderAdapter, ProviderJobRef } from '../../../src/providers/provider-adapter.js';
+import type { ProviderAdapter, ProviderJobRef } from '../../../src/streams/provider-port.js';
 import { createDispatcher } from '../../../src/providers/provider-http.js';
-import type { WebhookEvent } from '../../../src/providers/simulator-kit/webhook-sender.js';
+import type { WebhookEvent } from '../../../src/simulators/kit/webhook-sender.js';
 import { createSunoapiAdapter, type SunoapiAdapterOptions } from '../../../src/providers/sunoapi/sunoapi-adapter.js';
-import { startSunoapiSimulator, type SunoapiSimulator, type SunoapiSimulatorOptions } from '../../../src/providers/sunoapi/sunoapi-simulator.js';
+import { startSunoapiSimulator, type SunoapiSimulator, type SunoapiSimulatorOptions } from '../../../src/simulators/sunoapi/sunoapi-simulator.js';
 import { createEngine, type Engine, type EngineEvent } from '../../../src/streams/engine.js';
 import type { JobChange } from '../../../src/streams/job-change.js';
 import type { JobSnapshot } from '../../../src/streams/job-snapshot.js';
 import { MemoryStore } from '../../../src/streams/job-store.js';
 import type { PollPolicy } from '../../../src/streams/poll-scheduler.js';
 import { startWebhookIntake } from '../../support/webhook-intake.js';
-import { parseWav } from '../simulator-kit/media-parsers.js';
+import { parseWav } from '../../simulators/kit/media-parsers.js';
 
 /** Fast enough for a simulator at speed 200; the watchdog waits long enough for callbacks to lead. */
 const FAST: Partial<PollPolicy> = {

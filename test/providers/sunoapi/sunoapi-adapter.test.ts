@@ -1,7 +1,7 @@
 import { text } from 'node:stream/consumers';
 import { MockAgent } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { CreateJobRequest, ProviderAdapter, ProviderJobRef } from '../../../src/providers/provider-adapter.js';
+import type { CreateJobRequest, ProviderAdapter, ProviderJobRef } from '../../../src/streams/provider-port.js';
 import { createSunoapiAdapter, SUNOAPI_KINDS, SUNOAPI_POLL_POLICY } from '../../../src/providers/sunoapi/sunoapi-adapter.js';
 import type { SunoapiAdapterOptions } from '../../../src/providers/sunoapi/sunoapi-adapter.js';
 import { InvalidWebhookError, ProviderError } from '../../../src/streams/errors.js';

@@ -1,0 +1,238 @@
+/**
+ * Klangio simulator: a local HTTP server speaking the Klangio API (providers.md section 1)
+ * at its root, for the demo and the tests.
+ *
+ * Choices made where the contract is UNKNOWN (section 7 and the brief):
+ * - Errors answer `{ "detail": "<message>" }`: 401 for a missing or wrong `kl-api-key`, 422 for a
+ *   missing/invalid required query parameter, a missing or empty multipart `file`, invalid
+ *   `outputs` or a refused `webhook_url`; 404 for an unknown job or a result format the job does
+ *   not have (not requested via `outputs`, or not produced by that kind of job); 409 for a
+ *   result fetched before the job is COMPLETED (also for FAILED jobs), 422 for an `audio` fetch
+ *   without a valid `stem_type`, 404 for a stem the model does not produce (piano/guitar on
+ *   four-stems). The rate-limit knob answers 429 `{detail}` with `Retry-After`; the 5xx knob
+ *   answers 500/502/503 `{detail}`.
+ * - Source separation is `POST /source-separation?model=four-stems|six-stems&format=wav|mp3`
+ *   (format defaults to wav) with the audio in multipart `file`. MP3 encoding is out of scope, so
+ *   stems are always served as WAV (16-bit PCM, stereo, 44.1 kHz, `content-type: audio/wav`),
+ *   also for `format=mp3`. There is no JSON result for separation jobs.
+ * - Transcription `outputs` may be repeated form fields (as Python `requests` sends a list) or
+ *   one comma-separated value; when absent it defaults to `mxml`. The create answer carries
+ *   `gen_xml`, `gen_midi`, `gen_midi_quant`, `gen_gp5`, `gen_pdf` (newer flag names only).
+ *   `model` must be one of the documented or integrator-seen models (`KlangioModel`).
+ *   Transcription jobs have no `json` result in the simulator.
+ * - `deletion_date` is 14 days after `creation_date` (the documented retention); results are
+ *   not actually deleted.
+ * - Status answers are `{ status }`; a FAILED job's answer also has `error` (a short reason
+ *   string). CANCELLED and TIMED_OUT are never produced.
+ * - Webhooks: POST JSON `{ job_id, status }` to `webhook_url` when the job enters IN_PROGRESS
+ *   and when it ends (COMPLETED or FAILED), no signature, `content-type: application/json`.
+ *   An attempt fails on a non-2xx answer or no complete answer within 10 s; it is retried after
+ *   1 s, 5 s and 15 s (divided by `speed`), then given up. Only loopback URLs are accepted unless
+ *   `allowRemoteWebhooks`.
+ * - Timeline: IN_QUEUE for 0.5–2 s, IN_PROGRESS for 2–6 s (divided by `speed`); the
+ *   `jobFailureRate` knob decides at creation whether the job ends FAILED.
+ * - Results are generated from the job's seed (the uploaded audio is not analysed, like the
+ *   documented "demo transcription"); GP5 files are a version header and song-info block only
+ *   (see `gp5File`).
+ * - With `stateFile`, jobs survive a restart: the file holds each job's request, absolute
+ *   timeline, outcome, error and result seed (not the uploaded audio, which results do not
+ *   depend on). Webhooks pending at `close()` (scheduled, in flight or waiting to retry) are
+ *   not kept; after a restart only the changes still ahead of the clock are sent, so a client
+ *   learns about changes made while the simulator was down by polling.
+ */
+import { Hono } from 'hono';
+import type { Context } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { faultMiddleware } from '../kit/fault-middleware.js';
+import { listen } from '../kit/listen.js';
+import { createRandom } from '../kit/seeded-random.js';
+import type { RunningSimulator, SimulatorOptions } from '../kit/simulator.js';
+import { resolveSimulatorOptions } from '../kit/simulator.js';
+import { readStateFile, writeStateFile } from '../kit/state-file.js';
+import { WebhookSender } from '../kit/webhook-sender.js';
+import { parseCreate } from './klangio-create.js';
+import type { KlangioJob, KlangioJobKind } from './klangio-jobs.js';
+import { KlangioState } from './klangio-job-state.js';
+import { KlangioJobs } from './klangio-jobs.js';
+import { formatsOf, resultFile, stemsOf } from './klangio-result-files.js';
+import { KlangioStem } from '../../providers/klangio/klangio-schemas.js';
+
+/** Options of {@link startKlangioSimulator}. */
+export interface KlangioSimulatorOptions extends SimulatorOptions {
+  /** Webhook answer timeout. @default 10000 */
+  webhookTimeoutMs?: number;
+  /** Webhook retry delays before division by `speed`. @default [1000, 5000, 15000] */
+  webhookRetryDelaysMs?: number[];
+}
+
+/** The running Klangio simulator. */
+export interface KlangioSimulator extends RunningSimulator {
+  readonly webhooks: WebhookSender;
+  /** The current status of a job as the simulator sees it, or `undefined`. */
+  status(jobId: string): string | undefined;
+}
+
+const CREATE_PATHS: KlangioJobKind[] = [
+  'transcription',
+  'chord-recognition',
+  'chord-recognition-extended',
+  'beat-tracking',
+  'strum-recognition',
+  'source-separation',
+];
+
+const RETENTION_DAYS = 14;
+
+const detail = (c: Context, status: ContentfulStatusCode, text: string, headers?: Record<string, string>): Response =>
+  c.json({ detail: text }, status, headers);
+
+const isoDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
+
+/**
+ * Starts a Klangio simulator on 127.0.0.1.
+ *
+ * @example
+ * const sim = await startKlangioSimulator({ speed: 200, seed: 1 });
+ * const form = new FormData();
+ * form.append('file', new Blob([wav]), 'song.wav');
+ * form.append('outputs', 'mxml');
+ * const res = await fetch(`${sim.url}/transcription?model=universal`, { method: 'POST', headers: { 'kl-api-key': sim.apiKey }, body: form });
+ * await sim.close();
+ */
+export async function startKlangioSimulator(options: KlangioSimulatorOptions = {}): Promise<KlangioSimulator> {
+  const o = resolveSimulatorOptions(options);
+  const jobRandom = createRandom(Math.floor(o.random() * 2 ** 32));
+  const faultRandom = createRandom(Math.floor(o.random() * 2 ** 32));
+  const webhooks = new WebhookSender({
+    faults: o.faults,
+    random: createRandom(Math.floor(o.random() * 2 ** 32)),
+    timeoutMs: options.webhookTimeoutMs ?? 10_000,
+    retryDelaysMs: (options.webhookRetryDelaysMs ?? [1000, 5000, 15_000]).map((d) => d / o.speed),
+    allowRemote: o.allowRemoteWebhooks,
+  });
+  const jobs = new KlangioJobs({ random: jobRandom, speed: o.speed, now: o.now, faults: o.faults, webhooks });
+  const saved = o.stateFile === undefined ? undefined : await readStateFile(o.stateFile, KlangioState);
+  let baseUrl = '';
+
+  const app = new Hono();
+  app.use('*', async (c, next) => {
+    const key = c.req.header('kl-api-key');
+    if (key === undefined || key === '') return c.json({ detail: 'Missing API key: send it in the kl-api-key header' }, 401);
+    if (key !== o.apiKey) return c.json({ detail: 'Invalid API key' }, 401);
+    await next();
+    return undefined;
+  });
+  app.use(
+    '*',
+    faultMiddleware({
+      faults: o.faults,
+      random: faultRandom,
+      now: o.now,
+      keyOf: (c) => c.req.header('kl-api-key'),
+      rateLimited: (c, seconds) => detail(c, 429, 'Too many requests', { 'Retry-After': String(seconds) }),
+      serverError: (c, status) => detail(c, status, 'Internal server error'),
+    }),
+  );
+
+  for (const kind of CREATE_PATHS) {
+    app.post(`/${kind}`, async (c) => {
+      const spec = await parseCreate(c, kind, o.allowRemoteWebhooks);
+      if ('detail' in spec) return detail(c, spec.status, spec.detail);
+      const job = jobs.create(spec);
+      const body: Record<string, unknown> = {
+        job_id: job.id,
+        creation_date: isoDay(job.createdAt),
+        deletion_date: isoDay(job.createdAt + RETENTION_DAYS * 86_400_000),
+        status_endpoint_url: `${baseUrl}/job/${job.id}/status`,
+      };
+      if (kind === 'transcription') {
+        const outputs = job.outputs ?? new Set();
+        Object.assign(body, {
+          gen_xml: outputs.has('mxml'),
+          gen_midi: outputs.has('midi'),
+          gen_midi_quant: outputs.has('midi_quant'),
+          gen_gp5: outputs.has('gp5'),
+          gen_pdf: outputs.has('pdf'),
+        });
+      }
+      return c.json(body, 200);
+    });
+  }
+
+  const withJob = (c: Context, handle: (job: KlangioJob) => Response): Response => {
+    const job = jobs.get(c.req.param('id') ?? '');
+    return job === undefined ? detail(c, 404, 'Job not found') : handle(job);
+  };
+
+  app.get('/job/:id/status', (c) =>
+    withJob(c, (job) => {
+      const status = jobs.status(job);
+      return c.json(status === 'FAILED' ? { status, error: job.error ?? 'Processing failed' } : { status }, 200);
+    }),
+  );
+
+  const notReady = (c: Context, job: KlangioJob): Response | undefined => {
+    const status = jobs.status(job);
+    if (status === 'COMPLETED') return undefined;
+    if (status === 'FAILED') return detail(c, 409, `Job failed: ${job.error ?? 'processing failed'}; no results`);
+    return detail(c, 409, `Job is not completed yet (status ${status})`);
+  };
+
+  const send = (c: Context, job: KlangioJob, format: string, stem?: string): Response => {
+    const file = resultFile(job, format, stem);
+    return c.body(typeof file.body === 'string' ? file.body : new Uint8Array(file.body), 200, {
+      'content-type': file.contentType,
+      'content-disposition': `attachment; filename="${job.id}${stem === undefined ? '' : `_${stem}`}.${file.extension}"`,
+    });
+  };
+
+  app.get('/job/:id/audio', (c) =>
+    withJob(c, (job) => {
+      if (!formatsOf(job).includes('audio')) return detail(c, 404, 'This job has no audio result');
+      const stem = KlangioStem.safeParse(c.req.query('stem_type'));
+      if (!stem.success) return detail(c, 422, `query parameter 'stem_type' must be one of ${KlangioStem.options.join(', ')}`);
+      if (!stemsOf(job).includes(stem.data)) return detail(c, 404, `Stem ${stem.data} is not produced by ${job.separationModel}`);
+      return notReady(c, job) ?? send(c, job, 'audio', stem.data);
+    }),
+  );
+
+  app.get('/job/:id/:format', (c) =>
+    withJob(c, (job) => {
+      const format = c.req.param('format');
+      if (!formatsOf(job).includes(format)) return detail(c, 404, `Result format ${format} is not available for this job`);
+      return notReady(c, job) ?? send(c, job, format);
+    }),
+  );
+
+  app.notFound((c) => detail(c, 404, 'Not Found'));
+
+  const server = await listen(app, { host: o.host, port: o.port });
+  baseUrl = server.url;
+  // Restored only now, so that no webhook is scheduled unless the simulator started.
+  if (saved !== undefined) jobs.restore(saved.jobs);
+  let closing: Promise<void> | undefined;
+  return {
+    provider: 'klangio',
+    url: server.url,
+    apiKey: o.apiKey,
+    webhooks,
+    setFaults: o.setFaults,
+    outcome: (id) => jobs.get(id)?.outcome,
+    status: (id) => {
+      const job = jobs.get(id);
+      return job === undefined ? undefined : jobs.status(job);
+    },
+    close: () => {
+      closing ??= (async () => {
+        jobs.close();
+        await webhooks.close();
+        await server.close();
+        // Written once no request can create a job any more.
+        if (o.stateFile !== undefined) {
+          await writeStateFile(o.stateFile, { format: 1, provider: 'klangio', jobs: jobs.save() } satisfies KlangioState);
+        }
+      })();
+      return closing;
+    },
+  };
+}

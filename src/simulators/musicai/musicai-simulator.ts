@@ -1,0 +1,172 @@
+/**
+ * Music.AI simulator: a real HTTP server speaking the Music.AI API under `/v1`
+ * (providers.md section 2, seed 001), poll-only like the real service.
+ *
+ * Choices made where the contract is UNKNOWN (the adapter must stay tolerant of the rest):
+ * - Error bodies are `{ message, code }` (section 7) with these statuses: 401 `UNAUTHORIZED`
+ *   (missing or wrong `Authorization`; the raw key only, a `Bearer ` prefix is refused),
+ *   400 `INVALID_FIELDS` (body not JSON, or name/workflow/params/metadata/copyResultsTo of the
+ *   wrong type; bad list/paging query), 400 `INVALID_ID` (job id not a UUID), 404
+ *   `WORKFLOW_NOT_FOUND`, 404 `NOT_FOUND`, 422 `INVALID_PARAMS` (`params.inputUrl` missing or
+ *   not an http(s) URL; `copyResultsTo` naming an output the workflow lacks, or a target that
+ *   is not loopback: the simulator never writes outside the machine), 429 `RATE_LIMITED` with
+ *   `Retry-After` (fault knob only; real limits are unknown), 500/502/503 from the 5xx knob.
+ * - `GET /v1/job` answers a bare array (section 7), oldest job first, paged by `page`/`size`
+ *   (no upper bound on `size`). `POST /v1/job` also accepts an undocumented `batchName` string
+ *   so the `batchName` filter can be exercised; the SDK never sends it.
+ * - `GET /v1/upload` returns signed URLs back into the simulator (`/storage/uploads/{id}?signature=`),
+ *   valid for the simulator's lifetime; PUT and GET there need no API key, only the signature.
+ *   Result files live at `/storage/results/{jobId}/{output}.{ext}?signature=` and disappear
+ *   with their job. Result URLs are `http://`, so the SDK's `downloadJobResults` (which only
+ *   downloads `https://` values) skips them; fetch them directly.
+ * - Input check: when the job is created, an `inputUrl` naming one of the simulator's upload
+ *   slots is inspected in memory (never PUT, empty, or bad signature → `BAD_INPUT`); another
+ *   loopback URL is fetched once (non-2xx → `BAD_INPUT`; no answer in 5 s → `TIMEOUT`, and the
+ *   job reads STARTED until the probe ends); a non-loopback URL is never fetched and is assumed
+ *   readable.
+ * - Random failures (`jobFailureRate`) pick `BAD_INPUT`, `TIMEOUT` or `INTERNAL_ERROR` evenly.
+ *   A failed job has `result: null`.
+ * - `copyResultsTo`: when processing ends each listed output is PUT to its URL; the job reads
+ *   STARTED until the PUTs are done, then SUCCEEDED with `"[custom storage]"` in place of those
+ *   outputs, or FAILED with `INTERNAL_ERROR` when a target refused the file.
+ * - Workflows: five fixed workflows (see `musicai-workflows.ts`); the BPM workflow returns a
+ *   scalar `bpm` (a string) and a JSON beat map `{ bpm, beats: [{ time, beat }] }`.
+ * - Timing at speed 1: QUEUED 0.5–2 s, then STARTED 2–7 s.
+ * - One API key is one application; with a single key, per-key job isolation is moot.
+ * - Request faults (latency, 5xx, 429) apply to `/v1` only, after the auth check; the storage
+ *   routes never fail. `outcome(id)` is `undefined` while a loopback input is being probed and
+ *   turns to `'failed'` if a `copyResultsTo` upload fails; it still answers after a DELETE.
+ * - With `stateFile`, jobs, upload slots and the application id survive a restart. The file
+ *   holds each job's request, absolute timeline, creation-time decisions (result signature,
+ *   BPM, drawn failure), input verdict, finished `copyResultsTo` uploads and deleted flag.
+ *   Uploaded bytes are not in the JSON: results do not depend on them, but the download URL
+ *   serves them and a later job's input check reads them, so each PUT slot's bytes are a file
+ *   in `<stateFile>.uploads/`. A probe or `copyResultsTo` upload unfinished at `close()` runs
+ *   again after the restart. Signed URLs carry the simulator's origin: an upload URL handed out
+ *   before a restart on another port is no longer recognised as this simulator's.
+ */
+import { Hono } from 'hono';
+import { faultMiddleware } from '../kit/fault-middleware.js';
+import { listen } from '../kit/listen.js';
+import { createRandom } from '../kit/seeded-random.js';
+import type { RunningSimulator, SimulatorOptions } from '../kit/simulator.js';
+import { resolveSimulatorOptions } from '../kit/simulator.js';
+import { readStateFile, writeStateFile } from '../kit/state-file.js';
+import { musicaiApiRoutes } from './musicai-api-routes.js';
+import { musicaiError } from './musicai-errors.js';
+import { MusicaiJobStore } from './musicai-job-store.js';
+import type { MusicaiStateInput } from './musicai-state.js';
+import { MusicaiState } from './musicai-state.js';
+import { musicaiStorageRoutes } from './musicai-storage-routes.js';
+import { UploadSlots } from './musicai-upload-slots.js';
+
+/** Options of {@link startMusicaiSimulator}. */
+export interface MusicaiSimulatorOptions extends SimulatorOptions {
+  /** Name of the application behind the API key (`GET /v1/application`, `job.app`). @default 'Simulator Application' */
+  applicationName?: string;
+}
+
+/** A running Music.AI simulator. */
+export interface RunningMusicaiSimulator extends RunningSimulator {
+  /** The value for the SDK's `apiEndpoint`: {@link RunningSimulator.url} + `/v1`. */
+  readonly apiEndpoint: string;
+}
+
+/**
+ * Starts a Music.AI simulator on 127.0.0.1.
+ *
+ * @example
+ * const sim = await startMusicaiSimulator({ speed: 200, seed: 1 });
+ * const musicAi = new MusicAi({ apiKey: sim.apiKey, apiEndpoint: sim.apiEndpoint });
+ * await sim.close();
+ */
+export async function startMusicaiSimulator(options: MusicaiSimulatorOptions = {}): Promise<RunningMusicaiSimulator> {
+  const o = resolveSimulatorOptions(options);
+  // A separate stream for request faults, so that retries never change job decisions.
+  const faultRandom = createRandom(Math.floor(o.random() * 2 ** 32));
+  const appName = options.applicationName ?? 'Simulator Application';
+  const drawnId = applicationId(o.random);
+  const saved = o.stateFile === undefined ? undefined : await readStateFile(o.stateFile, MusicaiState);
+  const application = { id: saved?.applicationId ?? drawnId, name: appName };
+  let baseUrl = '';
+  const slots = new UploadSlots(() => baseUrl);
+  if (saved !== undefined && o.stateFile !== undefined) await slots.restore(uploadsDirOf(o.stateFile), saved.slots);
+  const store = new MusicaiJobStore({
+    random: o.random,
+    now: o.now,
+    speed: o.speed,
+    faults: () => o.faults(),
+    slots,
+    baseUrl: () => baseUrl,
+    appName,
+  });
+
+  const app = new Hono();
+  app.use('/v1/*', async (c, next) => {
+    if (c.req.header('authorization') !== o.apiKey) {
+      return musicaiError(401, 'UNAUTHORIZED', 'Missing or invalid API key');
+    }
+    await next();
+    return undefined;
+  });
+  app.use(
+    '/v1/*',
+    faultMiddleware({
+      faults: () => o.faults(),
+      random: faultRandom,
+      now: o.now,
+      keyOf: (c) => c.req.header('authorization'),
+      rateLimited: (c, seconds) =>
+        musicaiError(429, 'RATE_LIMITED', 'Too many requests', { 'Retry-After': String(seconds) }),
+      serverError: (c, status) => {
+        const code = status === 500 ? 'INTERNAL_ERROR' : status === 502 ? 'BAD_GATEWAY' : 'SERVICE_UNAVAILABLE';
+        return musicaiError(status, code, 'The server encountered an error. Please try again.');
+      },
+    }),
+  );
+  app.route('/v1', musicaiApiRoutes({ store, slots, application }));
+  app.route('/', musicaiStorageRoutes(slots, store));
+  app.notFound((c) => c.text('Not Found', 404));
+
+  const server = await listen(app, { host: o.host, port: o.port });
+  baseUrl = server.url;
+  // Restored only now, so that no input probe starts unless the simulator started.
+  if (saved !== undefined) store.restore(saved.jobs);
+  let closing: Promise<void> | undefined;
+  return {
+    provider: 'musicai',
+    url: server.url,
+    apiEndpoint: `${server.url}/v1`,
+    apiKey: o.apiKey,
+    setFaults: (partial) => o.setFaults(partial),
+    outcome: (id) => store.outcome(id),
+    close: () => {
+      closing ??= (async () => {
+        await server.close();
+        // Written once no request can create a job or fill a slot any more.
+        if (o.stateFile !== undefined) {
+          const state: MusicaiStateInput = {
+            format: 1,
+            provider: 'musicai',
+            applicationId: application.id,
+            slots: await slots.save(uploadsDirOf(o.stateFile)),
+            jobs: store.save(),
+          };
+          await writeStateFile(o.stateFile, state);
+        }
+      })();
+      return closing;
+    },
+  };
+}
+
+/** The folder next to the state file that holds uploaded bytes, one file per upload slot. */
+function uploadsDirOf(stateFile: string): string {
+  return `${stateFile}.uploads`;
+}
+
+/** A UUID drawn from the seeded stream, so a seed gives a stable application id. */
+function applicationId(random: () => number): string {
+  const hex = Array.from({ length: 32 }, () => Math.floor(random() * 16).toString(16)).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20)}`;
+}

@@ -1,0 +1,267 @@
+/**
+ * sunoapi.org simulator: a local HTTP server speaking the Suno API's vocal-removal and MIDI
+ * endpoints under `/api/v1` (providers.md section 3), for the demo and the tests.
+ *
+ * Choices made where the contract is UNKNOWN (section 7 and the brief):
+ * - Envelopes: every API answer is `{ code, msg, data }`. Business errors use HTTP 200 with the
+ *   body code (400 bad parameters, 404 unknown task, 429 no credits, 430 too frequent), so a
+ *   client must read the body code. Exceptions: a missing or wrong `Authorization: Bearer` key
+ *   answers HTTP 401 with body code 401; the 5xx knob answers HTTP 500/502/503 with body code
+ *   500; an unknown path answers HTTP 404 with body code 404.
+ * - The rate-limit knob answers HTTP 200, body code 430 and a `Retry-After` header. The
+ *   `credits` option (unlimited when absent) is spent one per accepted create
+ *   (vocal-removal or MIDI); at zero, creates answer body code 429. `GET /api/v1/generate/credit`
+ *   returns the balance (`data` is a number; a large number when unlimited).
+ * - Vocal removal: the real API separates an existing Suno track; the simulator accepts any
+ *   non-empty `taskId` and `audioId`. `type` defaults to `separate_vocal`; `callBackUrl` is
+ *   required (loopback only unless `allowRemoteWebhooks`). Unknown task → body code 404.
+ * - Separation record: `successFlag` is the status string (PENDING | SUCCESS |
+ *   CREATE_TASK_FAILED | GENERATE_AUDIO_FAILED | CALLBACK_EXCEPTION); `response` is null until
+ *   SUCCESS, then has every URL field (camelCase) with the fields of the other type null, plus
+ *   `originData` (`id`, `audio_url`, `stem_type_group_name`, `duration`) whose ids are valid
+ *   `audioId` values for MIDI generation. `musicId` and `audioId` echo the request's
+ *   `audioId`. CALLBACK_EXCEPTION replaces SUCCESS once every callback attempt failed; MIDI
+ *   generation from such a task is still allowed (its audio exists). URLs point at
+ *   `/files/{taskId}/{stem}.wav` on the simulator (no auth; small WAV files, not MP3).
+ * - Separation callback: success `{ code: 200, msg, data: { task_id, vocal_removal_info } }`
+ *   with snake_case URL fields of the chosen type; failure `{ code: 500, msg, data: { task_id,
+ *   vocal_removal_info: null } }`.
+ * - MIDI generate: `taskId` must be a separation whose status is SUCCESS (or
+ *   CALLBACK_EXCEPTION), otherwise body code 400; `audioId`, when given, must be one of its
+ *   `originData` ids (body code 400 otherwise).
+ * - MIDI record: `midiData` is null until success; `completeTime` is null while pending;
+ *   `errorCode` 500 and an `errorMessage` on failure; times are numbers. Callback: success
+ *   `{ code: 200, msg: 'success', task_id, data: { state: 'complete', instruments } }` with
+ *   `start`/`end` mixed numbers and numeric strings; failure `{ code: 500, msg, task_id, data:
+ *   { task_id, state: 'failed' } }`. For `split_stem` sources a quarter of the runs have empty
+ *   `instruments`; an instrument may have no notes.
+ * - Callbacks: POST JSON once per task at its terminal state; an attempt fails on a non-2xx
+ *   answer or no answer within 15 s; retried after 1 s, 2 s, 4 s (divided by `speed`), then
+ *   stopped. Duplicates, drops, delays and reordering come from the webhook fault knobs.
+ * - Timelines: separation PENDING for 1–3 s, MIDI PENDING for 2–6 s (divided by `speed`);
+ *   `jobFailureRate` decides failure at creation (80% generation failure, 20% creation failure).
+ * - With `stateFile`, tasks and a limited credit balance survive a restart: the file holds each
+ *   task's request, stems, absolute timeline, outcome, CALLBACK_EXCEPTION flag, MIDI
+ *   instruments and callback seed. Callbacks pending at `close()` (scheduled, in flight or
+ *   waiting to retry) are not kept: after a restart only tasks still pending on the clock call
+ *   back, a task that ended while the simulator was down is found by polling, and one whose
+ *   callback was still being retried never turns CALLBACK_EXCEPTION.
+ */
+import { Hono } from 'hono';
+import type { Context } from 'hono';
+import type { ZodType } from 'zod';
+import { faultMiddleware } from '../kit/fault-middleware.js';
+import { listen } from '../kit/listen.js';
+import { isHttpUrl, isLoopbackUrl } from '../kit/loopback.js';
+import { wavFile } from '../kit/media.js';
+import { createRandom } from '../kit/seeded-random.js';
+import type { RunningSimulator, SimulatorOptions } from '../kit/simulator.js';
+import { resolveSimulatorOptions } from '../kit/simulator.js';
+import { readStateFile, writeStateFile } from '../kit/state-file.js';
+import { WebhookSender } from '../kit/webhook-sender.js';
+import { midiCallback, midiRecord, separationCallback, separationRecord, STEM_SECONDS } from './sunoapi-records.js';
+import { SunoMidiRequest, SunoVocalRemovalRequest } from '../../providers/sunoapi/sunoapi-schemas.js';
+import type { MidiState, SeparationState, SunoTask } from './sunoapi-tasks.js';
+import { SunoapiState } from './sunoapi-task-state.js';
+import { SunoTasks } from './sunoapi-tasks.js';
+
+/** Options of {@link startSunoapiSimulator}. */
+export interface SunoapiSimulatorOptions extends SimulatorOptions {
+  /** Credits available; each accepted create costs one. A balance kept in `stateFile` wins. @default unlimited */
+  credits?: number;
+  /** Callback answer timeout. @default 15000 */
+  callbackTimeoutMs?: number;
+  /** Callback retry delays before division by `speed`. @default [1000, 2000, 4000] */
+  callbackRetryDelaysMs?: number[];
+}
+
+/** The running sunoapi.org simulator. */
+export interface SunoapiSimulator extends RunningSimulator {
+  readonly webhooks: WebhookSender;
+  /** The record status of a task: the separation `successFlag` string or the MIDI `successFlag` number. */
+  status(taskId: string): string | number | undefined;
+  /** Remaining credits (`Infinity` when unlimited). */
+  credits(): number;
+  setCredits(credits: number): void;
+}
+
+const STEM_FREQUENCY: Record<string, number> = { origin: 220, instrumental: 330, vocal: 440, drums: 110, bass: 82.41 };
+
+const envelope = (c: Context, code: number, msg: string, data: unknown = null, status: 200 | 401 | 404 | 500 | 502 | 503 = 200, headers?: Record<string, string>): Response =>
+  c.json({ code, msg, data }, status, headers);
+
+/**
+ * Starts a sunoapi.org simulator on 127.0.0.1; give clients `${sim.url}` as the base URL
+ * (paths are `/api/v1/...`, like `https://api.sunoapi.org`).
+ *
+ * @example
+ * const sim = await startSunoapiSimulator({ speed: 200, seed: 1 });
+ * await fetch(`${sim.url}/api/v1/vocal-removal/generate`, {
+ *   method: 'POST',
+ *   headers: { authorization: `Bearer ${sim.apiKey}`, 'content-type': 'application/json' },
+ *   body: JSON.stringify({ taskId: 't', audioId: 'a', type: 'split_stem', callBackUrl: 'http://127.0.0.1:9000/cb' }),
+ * });
+ * await sim.close();
+ */
+export async function startSunoapiSimulator(options: SunoapiSimulatorOptions = {}): Promise<SunoapiSimulator> {
+  const o = resolveSimulatorOptions(options);
+  const saved = o.stateFile === undefined ? undefined : await readStateFile(o.stateFile, SunoapiState);
+  let credits = saved?.credits ?? options.credits ?? Number.POSITIVE_INFINITY;
+  const taskRandom = createRandom(Math.floor(o.random() * 2 ** 32));
+  const faultRandom = createRandom(Math.floor(o.random() * 2 ** 32));
+  const webhooks = new WebhookSender({
+    faults: o.faults,
+    random: createRandom(Math.floor(o.random() * 2 ** 32)),
+    timeoutMs: options.callbackTimeoutMs ?? 15_000,
+    retryDelaysMs: (options.callbackRetryDelaysMs ?? [1000, 2000, 4000]).map((d) => d / o.speed),
+    allowRemote: o.allowRemoteWebhooks,
+  });
+  let baseUrl = '';
+  const terminal = <S extends string>(task: { timeline: readonly { status: S }[] }): S => task.timeline[task.timeline.length - 1]!.status;
+  const tasks = new SunoTasks({
+    random: taskRandom,
+    speed: o.speed,
+    now: o.now,
+    faults: o.faults,
+    webhooks,
+    callbackBody: (task: SunoTask) =>
+      task.kind === 'separation'
+        ? separationCallback(task, terminal<SeparationState>(task), baseUrl)
+        : midiCallback(task, terminal<MidiState>(task)),
+  });
+
+  const app = new Hono();
+  app.use('/api/*', async (c, next) => {
+    const auth = c.req.header('authorization');
+    if (auth !== `Bearer ${o.apiKey}`) {
+      return c.json({ code: 401, msg: 'Unauthorized: send Authorization: Bearer <API key>', data: null }, 401);
+    }
+    await next();
+    return undefined;
+  });
+  app.use(
+    '/api/*',
+    faultMiddleware({
+      faults: o.faults,
+      random: faultRandom,
+      now: o.now,
+      keyOf: (c) => c.req.header('authorization'),
+      rateLimited: (c, seconds) => envelope(c, 430, 'Call frequency is too high, please try again later', null, 200, { 'Retry-After': String(seconds) }),
+      serverError: (c, status) => envelope(c, 500, 'Server error, please try again later', null, status),
+    }),
+  );
+
+  /** Parses a JSON body with a schema; a refusal is a body-code 400 answer. */
+  const readBody = async <T>(c: Context, schema: ZodType<T>): Promise<T | Response> => {
+    let json: unknown;
+    try {
+      json = await c.req.json();
+    } catch {
+      return envelope(c, 400, 'Request body must be JSON');
+    }
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) {
+      return envelope(c, 400, `Invalid parameters: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'body'} ${i.message}`).join('; ')}`);
+    }
+    return parsed.data;
+  };
+  const refuseCallback = (c: Context, url: string): Response | undefined => {
+    if (!isHttpUrl(url)) return envelope(c, 400, 'callBackUrl must be an absolute http(s) URL');
+    if (!o.allowRemoteWebhooks && !isLoopbackUrl(url)) return envelope(c, 400, 'callBackUrl must point at a loopback host (the simulator only calls back locally)');
+    return undefined;
+  };
+  const spendCredit = (c: Context): Response | undefined => {
+    if (credits < 1) return envelope(c, 429, 'Insufficient credits');
+    credits -= 1;
+    return undefined;
+  };
+
+  app.post('/api/v1/vocal-removal/generate', async (c) => {
+    const req = await readBody(c, SunoVocalRemovalRequest);
+    if (req instanceof Response) return req;
+    const refused = refuseCallback(c, req.callBackUrl) ?? spendCredit(c);
+    if (refused !== undefined) return refused;
+    const task = tasks.createSeparation(req);
+    return envelope(c, 200, 'success', { taskId: task.id });
+  });
+
+  app.get('/api/v1/vocal-removal/record-info', (c) => {
+    const task = tasks.get(c.req.query('taskId') ?? '');
+    if (task?.kind !== 'separation') return envelope(c, 404, 'Task not found');
+    return envelope(c, 200, 'success', separationRecord(task, tasks.state(task), tasks.completedAt(task), baseUrl));
+  });
+
+  app.post('/api/v1/midi/generate', async (c) => {
+    const req = await readBody(c, SunoMidiRequest);
+    if (req instanceof Response) return req;
+    const separation = tasks.get(req.taskId);
+    if (separation?.kind !== 'separation') return envelope(c, 400, 'taskId does not refer to a vocal separation task');
+    const state = tasks.state(separation);
+    if (state !== 'SUCCESS') return envelope(c, 400, `The vocal separation task is not completed (status ${state})`);
+    if (req.audioId !== undefined && !separation.stems.some((s) => s.id === req.audioId && s.file !== 'origin')) {
+      return envelope(c, 400, 'audioId is not a track of this separation task');
+    }
+    const refused = refuseCallback(c, req.callBackUrl) ?? spendCredit(c);
+    if (refused !== undefined) return refused;
+    const task = tasks.createMidi(separation, { callBackUrl: req.callBackUrl, ...(req.audioId === undefined ? {} : { audioId: req.audioId }) });
+    return envelope(c, 200, 'success', { taskId: task.id });
+  });
+
+  app.get('/api/v1/midi/record-info', (c) => {
+    const task = tasks.get(c.req.query('taskId') ?? '');
+    if (task?.kind !== 'midi') return envelope(c, 404, 'Task not found');
+    return envelope(c, 200, 'success', midiRecord(task, tasks.state(task), tasks.completedAt(task)));
+  });
+
+  app.get('/api/v1/generate/credit', (c) => envelope(c, 200, 'success', Number.isFinite(credits) ? credits : 1_000_000));
+
+  app.get('/files/:taskId/:file{[a-z_]+\\.wav}', (c) => {
+    const task = tasks.get(c.req.param('taskId'));
+    const file = c.req.param('file').replace(/\.wav$/, '');
+    if (task?.kind !== 'separation' || tasks.state(task) !== 'SUCCESS' || !task.stems.some((s) => s.file === file)) {
+      return c.text('Not Found', 404);
+    }
+    const body = wavFile({ seconds: STEM_SECONDS, sampleRate: 22050, frequencyHz: STEM_FREQUENCY[file] ?? 262 });
+    return c.body(new Uint8Array(body), 200, { 'content-type': 'audio/wav' });
+  });
+
+  app.notFound((c) => envelope(c, 404, 'Wrong method or path', null, 404));
+
+  const server = await listen(app, { host: o.host, port: o.port });
+  baseUrl = server.url;
+  // Restored only now, so that no callback is scheduled unless the simulator started.
+  if (saved !== undefined) tasks.restore(saved.tasks);
+  let closing: Promise<void> | undefined;
+  return {
+    provider: 'sunoapi',
+    url: server.url,
+    apiKey: o.apiKey,
+    webhooks,
+    setFaults: o.setFaults,
+    outcome: (id) => tasks.get(id)?.outcome,
+    status: (id) => {
+      const task = tasks.get(id);
+      if (task === undefined) return undefined;
+      return task.kind === 'separation'
+        ? separationRecord(task, tasks.state(task), null, baseUrl).successFlag
+        : midiRecord(task, tasks.state(task), null).successFlag;
+    },
+    credits: () => credits,
+    setCredits: (n) => {
+      credits = n;
+    },
+    close: () => {
+      closing ??= (async () => {
+        tasks.close();
+        await webhooks.close();
+        await server.close();
+        // Written once no request can create a task or spend a credit any more.
+        if (o.stateFile !== undefined) {
+          const state: SunoapiState = { format: 1, provider: 'sunoapi', tasks: tasks.save(), ...(Number.isFinite(credits) ? { credits } : {}) };
+          await writeStateFile(o.stateFile, state);
+        }
+      })();
+      return closing;
+    },
+  };
+}
