@@ -1,17 +1,15 @@
 import { asyncScheduler, defer, firstValueFrom, last, Subject, throwError, timeout, type Observable, type SchedulerLike } from 'rxjs';
-import type { CreateJobRequest, JobInput, ProviderAdapter, ProviderJobRef, ProviderReport, ResultDownload, ResultFile } from './provider-port.js';
+import type { CreateJobRequest, JobInput, ProviderAdapter, ResultDownload, ResultFile } from './provider-port.js';
 import { parseRequest, SubmitRequest, TrackRequest } from './engine-requests.js';
 import {
   describeStoreError,
   EngineClosedError,
   InvalidRequestError,
-  InvalidWebhookError,
   JobstreamError,
   ProviderError,
   StoreUnavailableError,
   UnknownJobError,
   UnknownProviderError,
-  UnknownWebhookTokenError,
   WaitTimeoutError,
 } from './errors.js';
 import { setMaxListeners } from 'node:events';
@@ -21,15 +19,16 @@ import { join } from 'node:path';
 import { FileStore } from './file-store.js';
 import type { JobChange } from './job-change.js';
 import type { JobFilter } from './job-filter.js';
-import { newSecret, parseWebhookToken, secretsEqual, webhookToken } from './job-id.js';
-import { isSettled, markStarted, recordArtifacts, reduce } from './job-reducer.js';
-import type { JobArtifacts, JobLink, JobSnapshot, JsonValue, Observation, ObservationSource } from './job-snapshot.js';
-import { isTerminal, type JobStatus } from './job-status.js';
+import { JobFold, refOf, type IncomingWebhook } from './job-fold.js';
+import { newSecret, webhookToken } from './job-id.js';
+import { isSettled, markStarted, recordArtifacts } from './job-reducer.js';
+import type { JobArtifacts, JobLink, JobSnapshot, JsonValue } from './job-snapshot.js';
+import { isTerminal } from './job-status.js';
 import type { EngineEvent, EngineHealth, EngineOptions, WebhookResult } from './engine-options.js';
 import type { JobStore } from './job-store.js';
 import { JobTable, type EngineSnapshot, type JobEntry } from './job-table.js';
-import { PollScheduler, type PollOutcome } from './poll-scheduler.js';
-import { PipelineSteps } from './pipeline-steps.js';
+import { PollScheduler } from './poll-scheduler.js';
+import { WaitingJobs } from './waiting-jobs.js';
 import { ResultCopier } from './result-copier.js';
 
 export type { EngineEvent, EngineHealth, EngineOptions, WebhookResult } from './engine-options.js';
@@ -59,9 +58,10 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
 
 /**
  * The job-state engine: one job table, one reducer, one ordered change log. Poll answers and
- * webhook deliveries of every job are folded in by the same reducer; a change is published (to
- * `changes$` and `job$`) once it is durable, so nothing a subscriber saw can be lost in a crash.
- * Per-job observables are views made on demand, so idle jobs cost one record each.
+ * webhook deliveries of every job are folded in by the same reducer (see {@link JobFold}); a
+ * change is published (to `changes$` and `job$`) once it is durable, so nothing a subscriber saw
+ * can be lost in a crash. Per-job observables are views made on demand, so idle jobs cost one
+ * record each. The engine itself is the facade: submission, result files, restore, and the API.
  *
  * Create it with {@link createEngine}.
  */
@@ -73,12 +73,10 @@ export class Engine {
   readonly #scheduler: SchedulerLike;
   readonly #webhookUrl: ((provider: string, token: string) => string) | undefined;
   readonly #submitAttempts: number;
-  readonly #maxRejectedPolls: number;
   readonly #abort = new AbortController();
   readonly #copier: ResultCopier | undefined;
-  /** Jobs a webhook asked to confirm while their submission was still under way. */
-  readonly #confirmAfterCreate = new Set<string>();
-  readonly #steps: PipelineSteps;
+  readonly #fold: JobFold;
+  readonly #waiting: WaitingJobs;
   #closing: Promise<void> | undefined;
 
   /** @internal Use {@link createEngine}. */
@@ -92,7 +90,6 @@ export class Engine {
     setMaxListeners(0, this.#abort.signal);
     this.#webhookUrl = options.webhookUrl;
     this.#submitAttempts = Math.max(1, Math.floor(options.submitAttempts ?? 5));
-    this.#maxRejectedPolls = options.maxRejectedPolls ?? 5;
     this.#table = new JobTable({
       store,
       epoch: `${this.#scheduler.now().toString(36)}-${newSecret().slice(0, 8)}`,
@@ -102,7 +99,7 @@ export class Engine {
       onStoreRecovered: (recovery) => this.#events.next({ type: 'store-recovered', ...recovery }),
     });
     this.#polls = new PollScheduler({
-      poll: (jobId) => defer(() => this.#pollJob(jobId)),
+      poll: (jobId) => defer(() => this.#fold.poll(jobId)),
       scheduler: this.#scheduler,
       ...(options.random === undefined ? {} : { random: options.random }),
       onLaneEvent: (event) => this.#events.next({ ...event, provider: providerOfLane(event.lane) }),
@@ -117,14 +114,24 @@ export class Engine {
             open: (job, name, signal) => this.#download(job, name, signal),
             record: (id, artifacts) => this.#recordArtifacts(id, artifacts),
           });
-    this.#steps = new PipelineSteps({
+    this.#fold = new JobFold({
+      table: this.#table,
+      adapters: this.#adapters,
+      polls: this.#polls,
+      now: () => this.#now(),
+      signal: this.#abort.signal,
+      maxRejectedPolls: options.maxRejectedPolls ?? 5,
+      copiesResults: (job) => this.#copier !== undefined && this.#offeredFiles(job).length > 0,
+      onEvent: (event) => this.#events.next(event),
+    });
+    this.#waiting = new WaitingJobs({
       entry: (id) => this.#table.entry(id),
       published: (id) => this.#table.published(id),
       resultFiles: (id) => this.resultFiles(id),
       localCopy: (job, name) => (job.artifacts?.state === 'complete' ? this.#copier?.pathOf(job.id, name) : undefined),
       download: (job, name) => this.#download(job, name, this.#abort.signal),
       start: (entry, input, options) => this.#startStep(entry, input, options),
-      fail: (entry, code, message) => this.#fail(entry, code, message, 'submit'),
+      fail: (entry, code, message) => this.#fold.fail(entry, code, message, 'submit'),
       closing: () => this.#closing !== undefined,
       report: (error) => this.#events.next({ type: 'store-error', error, attempt: 1 }),
     });
@@ -181,10 +188,10 @@ export class Engine {
       const adapter = this.#adapters.get(job.provider);
       if (job.externalId === null && job.after !== null && job.after.startedAt === null) {
         // A pipeline step still waiting: it never reached its provider, so it can wait on.
-        this.#steps.wait(entry).catch((error: unknown) => this.#events.next({ type: 'store-error', error, attempt: 1 }));
+        this.#waiting.wait(entry).catch((error: unknown) => this.#events.next({ type: 'store-error', error, attempt: 1 }));
       } else if (job.externalId === null) {
         // The process stopped between recording the job and hearing back from the provider.
-        this.#apply(entry, {
+        this.#fold.apply(entry, {
           status: 'failed',
           error: { code: 'SUBMIT_INTERRUPTED', message: 'the engine stopped before the provider confirmed the job' },
           source: 'restore',
@@ -225,7 +232,7 @@ export class Engine {
     const req = parseRequest(SubmitRequest, request);
     const adapter = this.#adapterFor(req.provider, req.kind);
     const fields = { kind: req.kind, input: req.input, name: req.name ?? null, metadata: req.metadata ?? {}, options: req.options ?? {} };
-    const after = req.after === undefined ? null : this.#steps.link(req.after, req.input);
+    const after = req.after === undefined ? null : this.#waiting.link(req.after, req.input);
     // A waiting step is checked as it will be called: with placeholders for what comes from upstream.
     const issues = adapter.validate?.(after === null ? fields : { ...fields, ...placeholders(after) }) ?? [];
     if (issues.length > 0) throw new InvalidRequestError(issues);
@@ -237,12 +244,12 @@ export class Engine {
       // Not recorded, so the provider is not called: the record reaches the disk once the store
       // recovers, as a failed job rather than a submission nobody follows up.
       if (error instanceof StoreUnavailableError) {
-        this.#fail(entry, 'STORE_UNAVAILABLE', 'the job could not be recorded, so it was not submitted', 'submit');
+        this.#fold.fail(entry, 'STORE_UNAVAILABLE', 'the job could not be recorded, so it was not submitted', 'submit');
       }
       throw error;
     }
     if (after === null) await this.#createAtProvider(entry, adapter, fields);
-    else await this.#steps.wait(entry);
+    else await this.#waiting.wait(entry);
     await entry.pending;
     return entry.published ?? entry.current;
   }
@@ -395,7 +402,7 @@ export class Engine {
       const adapter = this.#adapters.get(entry.current.provider);
       const ref = refOf(entry.current);
       if (adapter?.cancel !== undefined && ref !== undefined) await adapter.cancel(ref, { signal: this.#abort.signal });
-      this.#apply(entry, { status: 'canceled', providerStatus: 'canceled', source: 'cancel', observedAt: this.#now() });
+      this.#fold.apply(entry, { status: 'canceled', providerStatus: 'canceled', source: 'cancel', observedAt: this.#now() });
     }
     await entry.pending;
     return entry.published ?? entry.current;
@@ -411,8 +418,7 @@ export class Engine {
    * @example if (engine.webhookTarget(provider, token) === undefined) return notFound();
    */
   webhookTarget(provider: string, token: string): { jobId: string } | undefined {
-    if (!this.#adapters.has(provider)) return undefined;
-    const entry = this.#webhookEntry(provider, token);
+    const entry = this.#fold.webhookTarget(provider, token);
     return entry === undefined ? undefined : { jobId: entry.current.id };
   }
 
@@ -425,49 +431,9 @@ export class Engine {
    *   understood (nothing is stored); StoreUnavailableError while the store cannot write (a
    *   redelivery after it recovers gets the durable answer).
    */
-  async ingestWebhook(delivery: {
-    provider: string;
-    token: string;
-    body: unknown;
-    headers?: Readonly<Record<string, string | undefined>>;
-  }): Promise<WebhookResult> {
+  async ingestWebhook(delivery: IncomingWebhook): Promise<WebhookResult> {
     this.#assertOpen();
-    const adapter = this.#adapters.get(delivery.provider);
-    if (adapter === undefined) throw new UnknownProviderError(delivery.provider, this.providers);
-    const entry = this.#webhookEntry(delivery.provider, delivery.token);
-    if (entry === undefined) throw new UnknownWebhookTokenError(delivery.provider);
-    if (adapter.parseWebhook === undefined) throw new InvalidWebhookError(adapter.provider, 'this provider does not send webhooks');
-    let parsed;
-    try {
-      parsed = adapter.parseWebhook({ body: delivery.body, headers: delivery.headers ?? {} });
-    } catch (error) {
-      if (error instanceof InvalidWebhookError) throw error;
-      throw new InvalidWebhookError(adapter.provider, error instanceof Error ? error.message : String(error));
-    }
-    const known = entry.current.externalId;
-    if (parsed.externalId !== undefined && known !== null && parsed.externalId !== known) {
-      throw new InvalidWebhookError(adapter.provider, `task id "${parsed.externalId}" does not belong to this job`);
-    }
-    const id = entry.current.id;
-    this.#polls.noteWebhook(id);
-    const changed =
-      parsed.report !== undefined && this.#apply(entry, observe(parsed.report, 'webhook', this.#now(), parsed.externalId));
-    if (parsed.confirm === true) {
-      // Before the provider has answered the submission the job is not polled yet: remember.
-      if (this.#polls.has(id)) this.#polls.pollNow(id);
-      else this.#confirmAfterCreate.add(id);
-    }
-    await entry.pending;
-    const outcome = changed ? 'applied' : 'duplicate';
-    this.#events.next({
-      type: 'webhook',
-      provider: adapter.provider,
-      jobId: id,
-      outcome,
-      at: this.#now(),
-      ...(parsed.report === undefined ? {} : { observed: parsed.report.status }),
-    });
-    return { outcome, job: entry.published ?? entry.current };
+    return this.#fold.ingestWebhook(delivery);
   }
 
   /**
@@ -489,16 +455,6 @@ export class Engine {
     return this.#scheduler.now();
   }
 
-  /** The job of this provider whose webhook token this is (secret compared in constant time). */
-  #webhookEntry(provider: string, token: string): JobEntry | undefined {
-    const parts = parseWebhookToken(token);
-    const entry = parts === undefined ? undefined : this.#table.entry(parts.jobId);
-    if (parts === undefined || entry === undefined || !secretsEqual(entry.secret, parts.secret) || entry.current.provider !== provider) {
-      return undefined;
-    }
-    return entry;
-  }
-
   /**
    * Hands a recorded job to its provider, then records the provider's answer or the failure.
    * A failure that cannot have created anything (a rate limit; `unavailable` marked
@@ -517,10 +473,7 @@ export class Engine {
       try {
         const created = await adapter.create({ ...fields, webhookUrl }, { signal: this.#abort.signal });
         this.#polls.reportSuccess(lane);
-        this.#table.index(adapter.provider, created.externalId, id);
-        this.#apply(entry, observe(created.report ?? { status: 'queued', providerStatus: 'created' }, 'submit', this.#now(), created.externalId));
-        if (!isTerminal(entry.current.status)) this.#polls.add(id, { lane, hooked: webhookUrl !== undefined });
-        if (this.#confirmAfterCreate.delete(id)) this.#polls.pollNow(id);
+        this.#fold.created(entry, created, { lane, hooked: webhookUrl !== undefined });
         return;
       } catch (error) {
         if (error instanceof ProviderError && (error.failure === 'rate-limited' || error.failure === 'unavailable')) {
@@ -528,11 +481,10 @@ export class Engine {
           const nothingCreated = error.failure === 'rate-limited' || error.notCreated;
           if (nothingCreated && attempt < this.#submitAttempts) continue;
         }
-        this.#confirmAfterCreate.delete(id);
         if (error instanceof ProviderError && error.failure === 'unavailable' && !error.notCreated) {
-          this.#fail(entry, 'SUBMIT_UNCERTAIN', uncertainSubmit(error, adapter.provider, fields.kind), 'submit');
+          this.#fold.notCreated(entry, 'SUBMIT_UNCERTAIN', uncertainSubmit(error, adapter.provider, fields.kind));
         } else {
-          this.#fail(entry, submitErrorCode(error), error instanceof Error ? error.message : String(error), 'submit');
+          this.#fold.notCreated(entry, submitErrorCode(error), error instanceof Error ? error.message : String(error));
         }
         return;
       }
@@ -542,7 +494,7 @@ export class Engine {
   /** Hands a pipeline step to its provider, after making its start durable. */
   async #startStep(entry: JobEntry, input: JobInput | undefined, options: Record<string, JsonValue>): Promise<void> {
     const adapter = this.#adapters.get(entry.current.provider);
-    if (adapter === undefined) return this.#fail(entry, 'UNKNOWN_PROVIDER', `provider "${entry.current.provider}" is not configured`, 'submit');
+    if (adapter === undefined) return this.#fold.fail(entry, 'UNKNOWN_PROVIDER', `provider "${entry.current.provider}" is not configured`, 'submit');
     // Durable before the provider call: a crash from here on is a possibly-submitted job.
     const started = markStarted(entry.current, this.#now(), options);
     if (started === entry.current) return;
@@ -551,10 +503,6 @@ export class Engine {
     await this.#table.durable(entry);
     const { kind, name, metadata } = entry.current;
     await this.#createAtProvider(entry, adapter, { kind, input, name, metadata, options });
-  }
-
-  #fail(entry: JobEntry, code: string, message: string, source: ObservationSource): void {
-    this.#apply(entry, { status: 'failed', error: { code, message }, source, observedAt: this.#now() });
   }
 
   #assertOpen(): void {
@@ -574,23 +522,10 @@ export class Engine {
     return adapter.webhooks && adapter.parseWebhook !== undefined && this.#webhookUrl !== undefined;
   }
 
-  /** Folds an observation in; true when it changed the job. The change is queued for the disk. */
-  #apply(entry: JobEntry, observation: Observation): boolean {
-    let next = reduce(entry.current, observation);
-    if (next === entry.current) return false;
-    if (next.status === 'succeeded' && this.#copier !== undefined && this.#offeredFiles(next).length > 0) {
-      // Part of the same change: the job is not settled until its files are copied.
-      next = { ...next, artifacts: { state: 'pending', files: [], error: null } };
-    }
-    if (isTerminal(next.status)) this.#polls.remove(next.id);
-    this.#table.commit(entry, next);
-    return true;
-  }
-
   /** After each published change: start result copies, release pipeline steps. */
   #published(job: JobSnapshot, previous: JobSnapshot | undefined): void {
     if (job.artifacts?.state === 'pending' && previous?.artifacts?.state !== 'pending') this.#copier?.enqueue(job);
-    if (isSettled(job) && (previous === undefined || !isSettled(previous))) this.#steps.release(job.id);
+    if (isSettled(job) && (previous === undefined || !isSettled(previous))) this.#waiting.release(job.id);
   }
 
   #offeredFiles(job: JobSnapshot): ResultFile[] {
@@ -615,53 +550,6 @@ export class Engine {
     const next = recordArtifacts(entry.current, artifacts, this.#now());
     if (next !== entry.current) this.#table.commit(entry, next);
   }
-
-  async #pollJob(jobId: string): Promise<PollOutcome> {
-    const entry = this.#table.entry(jobId);
-    const ref = entry === undefined ? undefined : refOf(entry.current);
-    const adapter = entry === undefined ? undefined : this.#adapters.get(entry.current.provider);
-    if (entry === undefined || ref === undefined || adapter === undefined || isTerminal(entry.current.status)) {
-      return { type: 'ok', terminal: true };
-    }
-    let outcome: PollOutcome;
-    let problem: string | undefined;
-    let observed: JobStatus | undefined;
-    const startedAt = this.#now();
-    try {
-      const report = await adapter.poll(ref, { signal: this.#abort.signal });
-      observed = report.status;
-      entry.rejectedPolls = 0;
-      this.#apply(entry, observe(report, 'poll', this.#now()));
-      outcome = { type: 'ok', terminal: isTerminal(entry.current.status) };
-    } catch (error) {
-      problem = error instanceof Error ? error.message : String(error);
-      outcome =
-        error instanceof ProviderError && (error.failure === 'rate-limited' || error.failure === 'unavailable')
-          ? { type: error.failure, retryAfterMs: error.retryAfterMs }
-          : { type: 'failed' };
-      if (error instanceof ProviderError && error.failure === 'rejected' && ++entry.rejectedPolls >= this.#maxRejectedPolls) {
-        this.#apply(entry, {
-          status: 'failed',
-          error: { code: error.providerCode ?? 'PROVIDER_REJECTED', message: `the provider refused ${entry.rejectedPolls} polls in a row: ${problem}` },
-          source: 'poll',
-          observedAt: this.#now(),
-        });
-        outcome = { type: 'ok', terminal: true };
-      }
-    }
-    this.#events.next({
-      type: 'poll',
-      provider: adapter.provider,
-      jobId,
-      outcome: outcome.type,
-      startedAt,
-      endedAt: this.#now(),
-      ...(observed === undefined ? {} : { observed }),
-      ...('retryAfterMs' in outcome && outcome.retryAfterMs !== undefined ? { retryAfterMs: outcome.retryAfterMs } : {}),
-      ...(problem === undefined ? {} : { error: problem }),
-    });
-    return outcome;
-  }
 }
 
 /** What a waiting step will get from its upstream job, as stand-ins for validation. */
@@ -679,20 +567,6 @@ function laneOf(adapter: ProviderAdapter): string {
 /** The provider of a lane made by {@link laneOf}. */
 function providerOfLane(lane: string): string {
   return lane.slice(0, lane.indexOf(':'));
-}
-
-function refOf(job: JobSnapshot): ProviderJobRef | undefined {
-  return job.externalId === null ? undefined : { externalId: job.externalId, kind: job.kind, options: job.options };
-}
-
-/** An adapter's report as an observation (optional fields left out, not set to undefined). */
-function observe(report: ProviderReport, source: ObservationSource, observedAt: number, externalId?: string): Observation {
-  const observation: Observation = { status: report.status, providerStatus: report.providerStatus, source, observedAt };
-  if (report.progress !== undefined) observation.progress = Math.min(1, Math.max(0, report.progress));
-  if (report.result !== undefined) observation.result = report.result;
-  if (report.error !== undefined) observation.error = report.error;
-  if (externalId !== undefined) observation.externalId = externalId;
-  return observation;
 }
 
 /** The message of a `SUBMIT_UNCERTAIN` failure: what happened, what it may mean, what to do. */

@@ -6,20 +6,35 @@ import type { JobChange } from '../../src/streams/job-change.js';
 import { MemoryStore } from '../../src/streams/job-store.js';
 import type { JobSnapshot } from '../../src/streams/job-snapshot.js';
 import { FakeProvider, hookUrl, tokenOf } from '../support/fake-provider.js';
+import { VirtualClock } from '../support/virtual-clock.js';
 
 const url = { type: 'url' as const, url: 'https://example.com/song.wav' };
 const engines: Engine[] = [];
 
-async function setup(options: { provider?: FakeProvider; webhooks?: boolean } = {}) {
+/** An engine on virtual time: polls (every 5 ms for the fake provider) run as `clock` advances. */
+async function setup(options: { provider?: FakeProvider; webhooks?: boolean; maxRejectedPolls?: number } = {}) {
   const provider = options.provider ?? new FakeProvider();
+  const clock = new VirtualClock();
   const engine = await createEngine({
     providers: [provider],
     store: new MemoryStore(),
+    scheduler: clock,
+    random: () => 0.5,
     ...(options.webhooks === false ? {} : { webhookUrl: hookUrl }),
+    ...(options.maxRejectedPolls === undefined ? {} : { maxRejectedPolls: options.maxRejectedPolls }),
   });
   engines.push(engine);
-  return { engine, provider };
+  return { engine, provider, clock };
 }
+
+/** Resolves when the provider is asked to create a job (the request is then in flight). */
+const creating = (provider: FakeProvider) =>
+  new Promise<void>((resolve) => {
+    provider.beforeCreate = () => {
+      resolve();
+      return Promise.resolve();
+    };
+  });
 
 afterEach(async () => {
   await Promise.all(engines.splice(0).map((e) => e.close()));
@@ -47,8 +62,9 @@ describe('Engine.submit', () => {
     const { engine, provider } = await setup();
     let open!: () => void;
     provider.createGate = new Promise((resolve) => (open = resolve));
+    const called = creating(provider);
     const submitted = engine.submit({ provider: 'fake', kind: 'transcription', input: url });
-    await expect.poll(() => provider.created.length).toBe(1);
+    await called;
 
     const token = tokenOf(provider.created[0]?.webhookUrl);
     const early = await engine.ingestWebhook({ provider: 'fake', token, body: { id: 'ext-1', status: 'WORKING', progress: 0.3 } });
@@ -67,9 +83,13 @@ describe('Engine.submit', () => {
   });
 
   it('retries a rate-limited submission after Retry-After', async () => {
-    const { engine, provider } = await setup();
+    const { engine, provider, clock } = await setup();
     provider.failures.push({ on: 'create', error: new ProviderError('fake', 'rate-limited', 'slow down', { status: 429, retryAfterMs: 20 }) });
-    const job = await engine.submit({ provider: 'fake', kind: 'transcription', input: url });
+    const submitted = engine.submit({ provider: 'fake', kind: 'transcription', input: url });
+    await clock.advance(19);
+    expect(provider.created).toHaveLength(1);
+    await clock.advance(1);
+    const job = await submitted;
     expect(job).toMatchObject({ status: 'queued', externalId: 'ext-1' });
     expect(provider.created).toHaveLength(2);
   });
@@ -96,12 +116,15 @@ describe('Engine.submit', () => {
 
 describe('Engine.job$', () => {
   it('emits the current snapshot, every new version in order, and completes after the terminal one', async () => {
-    const { engine, provider } = await setup({ webhooks: false });
+    const { engine, provider, clock } = await setup({ webhooks: false });
     const job = await engine.submit({ provider: 'fake', kind: 'transcription', input: url });
     const versions = firstValueFrom(engine.job$(job.id).pipe(toArray()));
     provider.set('ext-1', 'WORKING', { progress: 0.5 });
-    await reach(engine, job.id, (j) => j.progress === 0.5);
+    const working = reach(engine, job.id, (j) => j.progress === 0.5);
+    await clock.advance(5);
+    await working;
     provider.set('ext-1', 'DONE', { result: { notes: 3 } });
+    await clock.advance(5);
     const all = await versions;
     expect(all.map((j) => j.status)).toEqual(['queued', 'running', 'succeeded']);
     expect(all.map((j) => j.version)).toEqual([2, 3, 4]);
@@ -109,10 +132,12 @@ describe('Engine.job$', () => {
   });
 
   it('gives a late subscriber the current snapshot first, and a finished job completes at once', async () => {
-    const { engine, provider } = await setup({ webhooks: false });
+    const { engine, provider, clock } = await setup({ webhooks: false });
     const job = await engine.submit({ provider: 'fake', kind: 'transcription', input: url });
     provider.set('ext-1', 'DONE', { result: 'ok' });
-    await engine.waitFor(job.id, { timeoutMs: 5000 });
+    const done = engine.waitFor(job.id, { timeoutMs: 5000 });
+    await clock.advance(5);
+    await done;
     const late = await firstValueFrom(engine.job$(job.id).pipe(toArray()));
     expect(late).toHaveLength(1);
     expect(late[0]).toMatchObject({ status: 'succeeded', result: 'ok' });
@@ -125,17 +150,22 @@ describe('Engine.job$', () => {
   });
 
   it('stops polling once the job is terminal', async () => {
-    const { engine, provider } = await setup({ webhooks: false });
+    const { engine, provider, clock } = await setup({ webhooks: false });
     const job = await engine.submit({ provider: 'fake', kind: 'transcription', input: url });
     provider.set('ext-1', 'BROKEN', { error: { code: 'BAD_INPUT', message: 'corrupt' } });
-    const done = await engine.waitFor(job.id, { timeoutMs: 5000 });
+    const failed = engine.waitFor(job.id, { timeoutMs: 5000 });
+    await clock.advance(5);
+    const done = await failed;
     expect(done).toMatchObject({ status: 'failed', error: { code: 'BAD_INPUT' } });
     const pollsAtEnd = provider.pollsOf.get('ext-1');
     // A second job is polled for a while on the same lane; the finished one must not be.
     const other = await engine.submit({ provider: 'fake', kind: 'transcription', input: url });
-    await expect.poll(() => provider.pollsOf.get('ext-2') ?? 0).toBeGreaterThan(3);
+    await clock.advance(50);
+    expect(provider.pollsOf.get('ext-2') ?? 0).toBeGreaterThan(3);
     provider.set('ext-2', 'DONE', { result: 1 });
-    await engine.waitFor(other.id, { timeoutMs: 5000 });
+    const otherDone = engine.waitFor(other.id, { timeoutMs: 5000 });
+    await clock.advance(5);
+    await otherDone;
     expect(provider.pollsOf.get('ext-1')).toBe(pollsAtEnd);
   });
 });
@@ -154,7 +184,7 @@ describe('Engine.ingestWebhook', () => {
 
   it('refuses an unknown token, a wrong secret and another provider with UNKNOWN_WEBHOOK_TOKEN', async () => {
     const other = new FakeProvider({ provider: 'other' });
-    const engine = await createEngine({ providers: [new FakeProvider(), other], store: new MemoryStore(), webhookUrl: hookUrl });
+    const engine = await createEngine({ providers: [new FakeProvider(), other], store: new MemoryStore(), webhookUrl: hookUrl, scheduler: new VirtualClock() });
     engines.push(engine);
     const job = await engine.submit({ provider: 'fake', kind: 'transcription', input: url });
     const body = { id: 'ext-1', status: 'WORKING' };
@@ -193,9 +223,11 @@ describe('Engine lookups', () => {
   });
 
   it('gives up waiting after timeoutMs with WAIT_TIMEOUT', async () => {
-    const { engine } = await setup();
+    const { engine, clock } = await setup();
     const job = await engine.submit({ provider: 'fake', kind: 'transcription', input: url });
-    await expect(engine.waitFor(job.id, { timeoutMs: 30 })).rejects.toMatchObject({ code: 'WAIT_TIMEOUT', jobId: job.id });
+    const waiting = expect(engine.waitFor(job.id, { timeoutMs: 30 })).rejects.toMatchObject({ code: 'WAIT_TIMEOUT', jobId: job.id });
+    await clock.advance(30);
+    await waiting;
   });
 });
 
@@ -210,19 +242,21 @@ describe('Engine.cancel and Engine.track', () => {
   });
 
   it('adopts a job submitted elsewhere once, and follows it to the end', async () => {
-    const { engine, provider } = await setup();
+    const { engine, provider, clock } = await setup();
     provider.set('outside-1', 'WORKING');
     const adopted = await engine.track({ provider: 'fake', kind: 'separation', externalId: 'outside-1', name: 'from the CLI' });
     expect(adopted).toMatchObject({ externalId: 'outside-1', status: 'queued', name: 'from the CLI' });
     expect((await engine.track({ provider: 'fake', kind: 'separation', externalId: 'outside-1' })).id).toBe(adopted.id);
     provider.set('outside-1', 'DONE', { result: ['vocals.wav'] });
-    expect(await engine.waitFor(adopted.id, { timeoutMs: 5000 })).toMatchObject({ status: 'succeeded', result: ['vocals.wav'] });
+    const done = engine.waitFor(adopted.id, { timeoutMs: 5000 });
+    await clock.advance(5);
+    expect(await done).toMatchObject({ status: 'succeeded', result: ['vocals.wav'] });
   });
 });
 
 describe('Engine.changes$', () => {
   it('numbers changes with strictly increasing seq and filters by provider, kind, ids and status', async () => {
-    const { engine, provider } = await setup();
+    const { engine, provider, clock } = await setup();
     const all: JobChange[] = [];
     const running: JobChange[] = [];
     engine.changes$().subscribe((c) => all.push(c));
@@ -232,10 +266,14 @@ describe('Engine.changes$', () => {
     const kinds = firstValueFrom(engine.changes$({ kinds: ['separation'] }).pipe(take(1)));
     provider.set('ext-1', 'WORKING');
     provider.set('ext-2', 'WORKING');
-    await reach(engine, b.id, (j) => j.status === 'running');
+    const bRunning = reach(engine, b.id, (j) => j.status === 'running');
+    await clock.advance(5);
+    await bRunning;
     expect((await kinds).job.id).toBe(b.id);
     provider.set('ext-1', 'DONE', { result: 1 });
-    await engine.waitFor(a.id);
+    const aDone = engine.waitFor(a.id);
+    await clock.advance(5);
+    await aDone;
 
     expect(all.map((c) => c.seq)).toEqual(all.map((_, i) => i + 1));
     expect(new Set(all.map((c) => c.epoch))).toEqual(new Set([engine.epoch]));
@@ -244,11 +282,13 @@ describe('Engine.changes$', () => {
   });
 
   it('replays what a subscriber missed, or says it cannot', async () => {
-    const { engine, provider } = await setup();
+    const { engine, provider, clock } = await setup();
     const job = await engine.submit({ provider: 'fake', kind: 'transcription', input: url });
     const mark = engine.seq;
     provider.set('ext-1', 'DONE', { result: 'r' });
-    await engine.waitFor(job.id);
+    const done = engine.waitFor(job.id);
+    await clock.advance(5);
+    await done;
     expect(engine.changesSince(engine.epoch, mark)?.map((c) => c.job.status)).toEqual(['succeeded']);
     expect(engine.changesSince(engine.epoch, mark, { providers: ['other'] })).toEqual([]);
     expect(engine.changesSince('another-epoch', mark)).toBeUndefined();
@@ -270,29 +310,32 @@ describe('Engine.close', () => {
 
 describe('Engine and jobs the provider no longer knows', () => {
   it('fails a job after maxRejectedPolls refused polls in a row, with the reason', async () => {
-    const provider = new FakeProvider();
-    const engine = await createEngine({ providers: [provider], store: new MemoryStore(), maxRejectedPolls: 3 });
-    engines.push(engine);
+    const { engine, provider, clock } = await setup({ webhooks: false, maxRejectedPolls: 3 });
     const job = await engine.track({ provider: 'fake', kind: 'transcription', externalId: 'deleted-long-ago' });
-    const done = await engine.waitFor(job.id, { timeoutMs: 5000 });
+    const failed = engine.waitFor(job.id, { timeoutMs: 5000 });
+    // Polls at 0, 5 and 10 ms: the job's backoff with jitter 0.5 is 5 ms after each refusal.
+    await clock.advance(15);
+    const done = await failed;
     expect(done).toMatchObject({ status: 'failed', source: 'poll', error: { code: 'PROVIDER_REJECTED' } });
     expect(done.error?.message).toMatch(/refused 3 polls in a row: fake: no job deleted-long-ago/);
     expect(provider.pollsOf.get('deleted-long-ago')).toBe(3);
   });
 
   it('does not count refusals that are not in a row', async () => {
-    const provider = new FakeProvider();
-    const engine = await createEngine({ providers: [provider], store: new MemoryStore(), maxRejectedPolls: 2 });
-    engines.push(engine);
+    const { engine, provider, clock } = await setup({ webhooks: false, maxRejectedPolls: 2 });
     provider.set('flaky', 'WORKING');
     const refuse = () => provider.failures.push({ on: 'poll', error: new ProviderError('fake', 'rejected', 'hiccup', { status: 404 }) });
     refuse();
     const job = await engine.track({ provider: 'fake', kind: 'transcription', externalId: 'flaky' });
-    await reach(engine, job.id, (j) => j.status === 'running');
+    const running = reach(engine, job.id, (j) => j.status === 'running');
+    await clock.until(() => engine.get(job.id)?.status === 'running');
+    await running;
     refuse();
-    await expect.poll(() => provider.failures.length).toBe(0);
+    await clock.until(() => provider.failures.length === 0);
     provider.set('flaky', 'DONE', { result: 'fine' });
-    expect(await engine.waitFor(job.id, { timeoutMs: 5000 })).toMatchObject({ status: 'succeeded' });
+    const done = engine.waitFor(job.id, { timeoutMs: 5000 });
+    await clock.until(() => engine.get(job.id)?.status === 'succeeded');
+    expect(await done).toMatchObject({ status: 'succeeded' });
   });
 });
 
@@ -302,17 +345,23 @@ describe('Engine and confirming webhooks', () => {
     const thin = provider.parseWebhook.bind(provider);
     // A thin webhook: it only says "something happened, come and look".
     provider.parseWebhook = (delivery) => ({ ...thin(delivery), report: undefined, confirm: true });
-    const engine = await createEngine({ providers: [provider], store: new MemoryStore(), webhookUrl: hookUrl });
-    engines.push(engine);
+    // Its answer to the submission lags behind: only a poll can see what the webhook announced.
+    const create = provider.create.bind(provider);
+    provider.create = async (request, context) => ({ ...(await create(request, context)), report: { status: 'queued', providerStatus: 'WAITING' } });
+    const { engine, clock } = await setup({ provider });
     let open!: () => void;
     provider.createGate = new Promise((resolve) => (open = resolve));
+    const called = creating(provider);
     const submitted = engine.submit({ provider: 'fake', kind: 'transcription', input: url });
-    await expect.poll(() => provider.created.length).toBe(1);
+    await called;
     provider.set('ext-1', 'DONE', { result: 'early' });
     await engine.ingestWebhook({ provider: 'fake', token: tokenOf(provider.created[0]?.webhookUrl), body: { id: 'ext-1', status: 'DONE' } });
     open();
     const job = await submitted;
     // Without the kept confirm, the next poll would come only after a minute.
-    expect((await engine.waitFor(job.id, { timeoutMs: 5000 })).result).toBe('early');
+    const done = engine.waitFor(job.id, { timeoutMs: 5000 });
+    await clock.advance(0);
+    expect(engine.get(job.id)?.result).toBe('early');
+    expect((await done).result).toBe('early');
   });
 });

@@ -11,8 +11,8 @@ import type { JobLink, JobSnapshot, JsonValue } from './job-snapshot.js';
 import { isTerminal } from './job-status.js';
 import type { JobEntry } from './job-table.js';
 
-/** What pipeline steps need from the engine. */
-export interface StepHost {
+/** What {@link WaitingJobs} needs from the engine. */
+export interface WaitingJobsHost {
   entry(id: string): JobEntry | undefined;
   published(id: string): JobSnapshot | undefined;
   resultFiles(id: string): ResultFile[];
@@ -27,16 +27,21 @@ export interface StepHost {
 }
 
 /**
- * Pipeline steps: jobs that wait for another job (see {@link JobLink}). A step starts when the
- * job it waits for has settled and succeeded, with that job's result file as input or its
+ * Jobs that wait for other jobs (a pipeline step, see {@link JobLink}). A waiting job starts when
+ * the job it waits for has settled and succeeded, with that job's result file as input or its
  * external id in an option; otherwise it fails with `UPSTREAM_FAILED` and the reason.
+ *
+ * @example
+ * const waiting = new WaitingJobs(host);
+ * const after = waiting.link({ jobId: separation.id, inputFrom: 'vocals.wav' }, undefined);
+ * await waiting.wait(entry); // starts now if the upstream job has settled, or when it does
  */
-export class PipelineSteps {
-  readonly #host: StepHost;
+export class WaitingJobs {
+  readonly #host: WaitingJobsHost;
   /** Upstream id → ids of the steps waiting for it. */
   readonly #waiting = new Map<string, Set<string>>();
 
-  constructor(host: StepHost) {
+  constructor(host: WaitingJobsHost) {
     this.#host = host;
   }
 
