@@ -1,24 +1,17 @@
-import type { Dispatcher } from 'undici';
-import type { PollPolicy } from '../streams/poll-scheduler.js';
-import { createCambaiAdapter } from './cambai/cambai-adapter.js';
-import { createKlangioAdapter } from './klangio/klangio-adapter.js';
-import { createMusicaiAdapter } from './musicai/musicai-adapter.js';
 import type { ProviderAdapter } from '../streams/provider-port.js';
-import { createSunoapiAdapter } from './sunoapi/sunoapi-adapter.js';
+import type { AdapterOptions } from './adapter-scaffold.js';
+import { CAMBAI_DEFAULT_BASE_URL, createCambaiAdapter } from './cambai/cambai-adapter.js';
+import { createKlangioAdapter, KLANGIO_BASE_URL } from './klangio/klangio-adapter.js';
+import { MUSICAI_DEFAULT_BASE_URL } from './musicai/musicai-adapter-client.js';
+import { createMusicaiAdapter } from './musicai/musicai-adapter.js';
+import { createSunoapiAdapter, SUNOAPI_BASE_URL } from './sunoapi/sunoapi-adapter.js';
 
 /** The providers jobstream speaks, by the name used in URLs, configuration and the CLI. */
 export const PROVIDER_NAMES = ['klangio', 'musicai', 'sunoapi', 'cambai'] as const;
 export type ProviderName = (typeof PROVIDER_NAMES)[number];
 
-/** What every adapter factory takes. */
-export interface AdapterSettings {
-  apiKey: string;
-  /** Defaults to the provider's real API. */
-  baseUrl?: string;
-  /** The one shared outbound dispatcher. */
-  dispatcher: Dispatcher;
-  /** Overrides of the provider's documented poll policy (the demo and tests poll faster). */
-  pollPolicy?: Partial<PollPolicy>;
+/** What every adapter factory takes (the demo and tests override the poll policy to poll faster). */
+export interface AdapterSettings extends AdapterOptions {
   /**
    * Let URLs from outside (input URLs jobstream downloads, result URLs from webhooks and polls)
    * reach loopback, private and link-local addresses; see `OutsideUrlOptions`. Only for local
@@ -47,7 +40,7 @@ export const PROVIDERS: Readonly<Record<ProviderName, ProviderInfo>> = {
   klangio: {
     name: 'klangio',
     title: 'Klangio',
-    defaultBaseUrl: 'https://api.klang.io',
+    defaultBaseUrl: KLANGIO_BASE_URL,
     basePath: '',
     envPrefix: 'KLANGIO',
     createAdapter: (settings) => createKlangioAdapter(settings),
@@ -55,7 +48,7 @@ export const PROVIDERS: Readonly<Record<ProviderName, ProviderInfo>> = {
   musicai: {
     name: 'musicai',
     title: 'Music.AI',
-    defaultBaseUrl: 'https://api.music.ai/v1',
+    defaultBaseUrl: MUSICAI_DEFAULT_BASE_URL,
     basePath: '/v1',
     envPrefix: 'MUSICAI',
     createAdapter: (settings) => createMusicaiAdapter(settings),
@@ -63,7 +56,7 @@ export const PROVIDERS: Readonly<Record<ProviderName, ProviderInfo>> = {
   sunoapi: {
     name: 'sunoapi',
     title: 'sunoapi.org',
-    defaultBaseUrl: 'https://api.sunoapi.org',
+    defaultBaseUrl: SUNOAPI_BASE_URL,
     basePath: '',
     envPrefix: 'SUNOAPI',
     createAdapter: (settings) => createSunoapiAdapter(settings),
@@ -71,7 +64,7 @@ export const PROVIDERS: Readonly<Record<ProviderName, ProviderInfo>> = {
   cambai: {
     name: 'cambai',
     title: 'Camb.ai',
-    defaultBaseUrl: 'https://client.camb.ai/apis',
+    defaultBaseUrl: CAMBAI_DEFAULT_BASE_URL,
     basePath: '/apis',
     envPrefix: 'CAMBAI',
     createAdapter: (settings) => createCambaiAdapter(settings),

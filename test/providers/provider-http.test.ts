@@ -106,3 +106,44 @@ describe('callProvider: bounded answers (issue #10: a hostile endpoint cannot ex
     });
   });
 });
+
+/** A server that answers every request with `status` and `headers` and a small JSON body. */
+async function answeringServer(status: number, headers: Record<string, string>): Promise<string> {
+  const server = createServer((_req, res) => {
+    res.writeHead(status, { 'content-type': 'application/json', ...headers });
+    res.end('{"detail":"slow down"}');
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/record`;
+}
+
+// Retry-After parsing itself is tested in retry-after.test.ts; here: that every adapter's shared
+// failure path hands it on, measured from the time of the answer.
+describe('callProvider: Retry-After on failures', () => {
+  it('passes delay-seconds through as retryAfterMs on a 429 and a 503', async () => {
+    const limited = await answeringServer(429, { 'retry-after': '4' });
+    await expect(callProvider('cambai', dispatcher(), { method: 'POST', url: limited, signal: AbortSignal.timeout(5000) })).rejects.toMatchObject({
+      failure: 'rate-limited',
+      status: 429,
+      retryAfterMs: 4000,
+    });
+    const down = await answeringServer(503, { 'retry-after': '9' });
+    await expect(callProvider('cambai', dispatcher(), { method: 'GET', url: down, signal: AbortSignal.timeout(5000) })).rejects.toMatchObject({
+      failure: 'unavailable',
+      status: 503,
+      retryAfterMs: 9000,
+    });
+  });
+
+  it('reads an HTTP-date Retry-After relative to now', async () => {
+    const at = await answeringServer(429, { 'retry-after': new Date(Date.now() + 30_000).toUTCString() });
+    const error = (await callProvider('musicai', dispatcher(), { method: 'POST', url: at, signal: AbortSignal.timeout(5000) }).catch((e: unknown) => e)) as {
+      retryAfterMs?: number;
+    };
+    // An HTTP date has whole seconds, and a moment passes before the answer is read.
+    expect(error.retryAfterMs).toBeGreaterThan(25_000);
+    expect(error.retryAfterMs).toBeLessThanOrEqual(30_000);
+  });
+});

@@ -1,8 +1,7 @@
-import { Readable } from 'node:stream';
 import { FormData, type Dispatcher } from 'undici';
 import { z } from 'zod';
 import { InvalidRequestError, ProviderError, type RequestIssue } from '../../streams/errors.js';
-import type { JobError, JsonValue } from '../../streams/job-snapshot.js';
+import type { JobError } from '../../streams/job-snapshot.js';
 import type { PollPolicy } from '../../streams/poll-scheduler.js';
 import { openLocalInput } from '../local-input.js';
 import type {
@@ -13,9 +12,9 @@ import type {
   ProviderAdapter,
   ProviderJobRef,
   ProviderReport,
-  ResultDownload,
 } from '../../streams/provider-port.js';
-import { callProvider, credentialIdOf, expectShape, joinUrl, jsonOf, type ProviderConnection } from '../provider-http.js';
+import { requestIssuesOf, scaffoldAdapter, type AdapterOptions, type ProviderProfile, type ResultFileTable } from '../adapter-scaffold.js';
+import { callProvider, expectShape, joinUrl, jsonOf, type ProviderConnection } from '../provider-http.js';
 import {
   CambaiCreatedAnswer,
   CambaiStatusAnswer,
@@ -46,16 +45,22 @@ export const CAMBAI_POLL_POLICY: Readonly<PollPolicy> = Object.freeze({
 });
 
 /** Options of {@link createCambaiAdapter}. */
-export interface CambaiAdapterOptions {
+export interface CambaiAdapterOptions extends AdapterOptions {
   /** The API key, sent as `x-api-key`. */
   apiKey: string;
   /** The API base; paths are relative to it. @default 'https://client.camb.ai/apis' */
   baseUrl?: string;
-  /** The shared undici dispatcher (see `createDispatcher`). */
-  dispatcher: Dispatcher;
-  /** Overrides of {@link CAMBAI_POLL_POLICY}. @default {} */
-  pollPolicy?: Partial<PollPolicy>;
 }
+
+/** Camb.ai's fixed part (see {@link CambaiAdapterOptions}). */
+const CAMBAI = {
+  provider: PROVIDER,
+  title: 'Camb.ai',
+  kinds: CAMBAI_KINDS,
+  webhooks: false,
+  baseUrl: CAMBAI_DEFAULT_BASE_URL,
+  pollPolicy: CAMBAI_POLL_POLICY,
+} satisfies ProviderProfile;
 
 /**
  * Options of a `transcription` job. `language` is Camb.ai's integer id of the spoken language
@@ -87,50 +92,32 @@ export type CambaiTranscriptionOptions = z.infer<typeof CambaiTranscriptionOptio
  *   options: { language: 1 } });
  */
 export function createCambaiAdapter(options: CambaiAdapterOptions): ProviderAdapter {
-  const connection = cambaiConnection(options);
-  const pollPolicy: PollPolicy = { ...CAMBAI_POLL_POLICY, ...options.pollPolicy };
+  const { port, connection, serveFiles } = scaffoldAdapter(CAMBAI, options);
   return {
-    provider: PROVIDER,
-    kinds: CAMBAI_KINDS,
-    webhooks: false,
-    credentialId: credentialIdOf(connection.apiKey),
-    pollPolicy,
+    ...port,
     validate: validateCambaiRequest,
     create: (request, context) => createTask(connection, request, context),
     poll: (job, context) => pollTask(connection, job, context),
-    resultFiles: (_job, result) => (CambaiTranscriptionResult.safeParse(result).success ? [...CAMBAI_TRANSCRIPT_FILES] : []),
-    // Rendered from the stored result: no provider call, but a rejection rather than a throw.
-    download: (job, result, name) => Promise.resolve().then(() => download(job, result, name)),
+    ...serveFiles(CAMBAI_FILES),
   };
 }
 
-function cambaiConnection(options: CambaiAdapterOptions): ProviderConnection {
-  if (typeof options.apiKey !== 'string' || options.apiKey.trim() === '') throw new TypeError('cambai: apiKey must be a non-empty string');
-  const baseUrl = (options.baseUrl ?? CAMBAI_DEFAULT_BASE_URL).replace(/\/+$/, '');
-  let protocol = '';
-  try {
-    protocol = new URL(baseUrl).protocol;
-  } catch {
-    // reported below
-  }
-  if (protocol !== 'http:' && protocol !== 'https:') throw new TypeError(`cambai: baseUrl must be an http(s) URL, got "${baseUrl}"`);
-  return { apiKey: options.apiKey, baseUrl, dispatcher: options.dispatcher };
-}
+/** The transcript files, rendered from the stored result: no provider call. */
+const CAMBAI_FILES: ResultFileTable = {
+  files(_job, result) {
+    const parsed = CambaiTranscriptionResult.safeParse(result);
+    if (!parsed.success) return [];
+    const segments: CambaiSegment[] = parsed.data.transcript;
+    return CAMBAI_TRANSCRIPT_FILES.map((file) => ({ ...file, source: { from: 'stored', render: () => renderCambaiTranscript(file.name, segments) ?? '' } }));
+  },
+};
 
 function validateCambaiRequest(request: Omit<CreateJobRequest, 'webhookUrl'>): RequestIssue[] {
   const issues: RequestIssue[] = [];
   if (request.kind !== 'transcription') issues.push({ field: 'kind', reason: `cambai has no job kind "${request.kind}"` });
   if (request.input === undefined) issues.push({ field: 'input', reason: 'a Camb.ai transcription needs an input: a URL or a file' });
   const parsed = CambaiTranscriptionOptions.safeParse(request.options);
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      const keys = issue.code === 'unrecognized_keys' ? issue.keys : [undefined];
-      for (const key of keys) {
-        const path = [...issue.path, ...(key === undefined ? [] : [key])].map(String);
-        issues.push({ field: ['options', ...path].join('.'), reason: key === undefined ? issue.message : 'unknown option' });
-      }
-    }
-  }
+  if (!parsed.success) issues.push(...requestIssuesOf(parsed.error));
   return issues;
 }
 
@@ -223,16 +210,4 @@ function messageOf(message: unknown): string | undefined {
   if (message === null || message === undefined) return undefined;
   if (typeof message === 'object' && Object.keys(message).length === 0) return undefined;
   return JSON.stringify(message);
-}
-
-function download(job: ProviderJobRef, result: JsonValue, name: string): ResultDownload {
-  const parsed = CambaiTranscriptionResult.safeParse(result);
-  if (!parsed.success) throw new ProviderError(PROVIDER, 'rejected', `job ${job.externalId} has no transcript to download`);
-  const segments: CambaiSegment[] = parsed.data.transcript;
-  const text = renderCambaiTranscript(name, segments);
-  const file = CAMBAI_TRANSCRIPT_FILES.find((f) => f.name === name);
-  if (text === undefined || file === undefined) {
-    throw new ProviderError(PROVIDER, 'rejected', `job ${job.externalId} has no result file "${name}" (files: ${CAMBAI_TRANSCRIPT_FILES.map((f) => f.name).join(', ')})`);
-  }
-  return { contentType: file.contentType, body: Readable.from([Buffer.from(text, 'utf8')]) };
 }

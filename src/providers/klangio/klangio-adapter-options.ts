@@ -1,16 +1,10 @@
 import { z } from 'zod';
 import type { RequestIssue } from '../../streams/errors.js';
-import { KlangioModel, KlangioOutput, KlangioSeparationModel, KlangioVocabulary } from './klangio-schemas.js';
+import { requestIssuesOf } from '../adapter-scaffold.js';
+import { KlangioJobKind, KlangioModel, KlangioOutput, KlangioSeparationModel, KlangioVocabulary } from './klangio-schemas.js';
 
 /** The Klangio job kinds, each named after its create path (source separation: see `separationPath`). */
-export const KLANGIO_KINDS = [
-  'transcription',
-  'chord-recognition',
-  'chord-recognition-extended',
-  'beat-tracking',
-  'strum-recognition',
-  'source-separation',
-] as const;
+export const KLANGIO_KINDS = KlangioJobKind.options;
 export type KlangioKind = (typeof KLANGIO_KINDS)[number];
 
 /** Kinds whose result is the JSON document at `GET /job/{id}/json`. */
@@ -93,17 +87,8 @@ export function parseKlangioOptions(kind: string, options: unknown): ParsedKlang
 }
 
 function tagged<K extends KlangioKind, T extends object>(kind: K, parsed: z.ZodSafeParseResult<T>): ParsedKlangioOptions {
-  if (!parsed.success) return { ok: false, issues: issuesOf(parsed.error, 'options') };
+  if (!parsed.success) return { ok: false, issues: requestIssuesOf(parsed.error) };
   return { ok: true, options: { kind, ...parsed.data } as KlangioJobOptions };
-}
-
-/** Turns zod issues into request issues under a field prefix (`options.outputs.1`). */
-function issuesOf(error: z.ZodError, prefix: string): RequestIssue[] {
-  return error.issues.flatMap((issue) => {
-    const path = [prefix, ...issue.path.map(String)].join('.');
-    if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => ({ field: `${path}.${key}`, reason: 'unknown option' }));
-    return [{ field: path, reason: issue.message }];
-  });
 }
 
 /** Whether a kind's result is a JSON document. */

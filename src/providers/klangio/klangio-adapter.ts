@@ -1,20 +1,13 @@
 import { FormData } from 'undici';
-import type { Dispatcher } from 'undici';
 import { z } from 'zod';
 import { ProviderError, type RequestIssue } from '../../streams/errors.js';
 import type { JsonValue } from '../../streams/job-snapshot.js';
 import type { PollPolicy } from '../../streams/poll-scheduler.js';
-import type {
-  CallContext,
-  CreateJobRequest,
-  CreateJobResult,
-  ProviderAdapter,
-  ProviderJobRef,
-  ProviderReport,
-} from '../../streams/provider-port.js';
-import { callProvider, credentialIdOf, expectShape, joinUrl, jsonOf, type ProviderConnection } from '../provider-http.js';
-import { guardedDispatcher, type OutsideUrlOptions } from '../url-guard.js';
-import { klangioDownload, klangioResultFiles } from './klangio-adapter-files.js';
+import type { ProviderAdapter } from '../../streams/provider-port.js';
+import { jobOptionsOrReject, scaffoldAdapter, type AdapterOptions, type ProviderProfile } from '../adapter-scaffold.js';
+import { callProvider, expectShape, joinUrl, jsonOf } from '../provider-http.js';
+import type { OutsideUrlOptions } from '../url-guard.js';
+import { KLANGIO_FILES } from './klangio-adapter-files.js';
 import { klangioUpload } from './klangio-adapter-input.js';
 import { isJsonKind, KLANGIO_KINDS, parseKlangioOptions, type KlangioJobOptions } from './klangio-adapter-options.js';
 import { KLANGIO_JSON_ANSWERS, KLANGIO_STEMS } from './klangio-adapter-results.js';
@@ -44,15 +37,11 @@ export const KLANGIO_BASE_URL = 'https://api.klang.io';
  * takes uploads), so they go through the guard of {@link OutsideUrlOptions}: only public
  * addresses, unless `allowPrivateUrls`.
  */
-export interface KlangioAdapterOptions extends OutsideUrlOptions {
+export interface KlangioAdapterOptions extends AdapterOptions, OutsideUrlOptions {
   /** The Klangio API key, sent as `kl-api-key`. */
   apiKey: string;
   /** The API's base URL (a simulator's in tests). @default 'https://api.klang.io' */
   baseUrl?: string;
-  /** The shared outbound dispatcher (see `createDispatcher`). */
-  dispatcher: Dispatcher;
-  /** Overrides of {@link KLANGIO_POLL_POLICY}. */
-  pollPolicy?: Partial<PollPolicy>;
   /**
    * Create path of source-separation jobs. Klangio does not document it (providers.md 1.2); the
    * default is the path the jobstream simulator serves.
@@ -67,12 +56,19 @@ export interface KlangioAdapterOptions extends OutsideUrlOptions {
   maxInputBytes?: number;
 }
 
-const AdapterOptions = z.object({
-  apiKey: z.string().min(1, 'apiKey is required'),
-  baseUrl: z.url().default(KLANGIO_BASE_URL),
-  separationPath: z.string().regex(/^\/[\w\-./]*$/, 'separationPath must be a path starting with "/"').default('/source-separation'),
-  maxInputBytes: z.number().int().positive().default(200 * 1024 * 1024),
-});
+/** Klangio's fixed part and the schemas of its own options (see {@link KlangioAdapterOptions}). */
+const KLANGIO = {
+  provider: 'klangio',
+  title: 'Klangio',
+  kinds: KLANGIO_KINDS,
+  webhooks: true,
+  baseUrl: KLANGIO_BASE_URL,
+  pollPolicy: KLANGIO_POLL_POLICY,
+  options: {
+    separationPath: z.string().regex(/^\/[\w\-./]*$/, 'must be a path starting with "/"').default('/source-separation'),
+    maxInputBytes: z.number().int().positive().default(200 * 1024 * 1024),
+  },
+} satisfies ProviderProfile<z.ZodRawShape>;
 
 /**
  * Creates the Klangio adapter (api.klang.io): uploads the audio as multipart `file`, polls
@@ -88,12 +84,9 @@ const AdapterOptions = z.object({
  *   options: { model: 'guitar', outputs: ['mxml', 'gp5'] } });
  */
 export function createKlangioAdapter(options: KlangioAdapterOptions): ProviderAdapter {
-  const parsed = AdapterOptions.safeParse(options);
-  if (!parsed.success) throw new TypeError(`invalid Klangio adapter options: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
-  const { apiKey, baseUrl, separationPath, maxInputBytes } = parsed.data;
-  const connection: ProviderConnection = { apiKey, baseUrl, dispatcher: options.dispatcher };
-  const outside = guardedDispatcher(options.dispatcher, options);
-  const headers = { 'kl-api-key': apiKey, accept: 'application/json' };
+  const { port, connection, settings, outside, serveFiles } = scaffoldAdapter(KLANGIO, options);
+  const { baseUrl, separationPath, maxInputBytes } = settings;
+  const headers = { 'kl-api-key': connection.apiKey, accept: 'application/json' };
 
   const get = async (path: string, signal: AbortSignal, what: string): Promise<unknown> => {
     const answer = await callProvider('klangio', connection.dispatcher, { method: 'GET', url: joinUrl(baseUrl, path), headers, signal });
@@ -101,11 +94,7 @@ export function createKlangioAdapter(options: KlangioAdapterOptions): ProviderAd
   };
 
   return {
-    provider: 'klangio',
-    kinds: KLANGIO_KINDS,
-    webhooks: true,
-    credentialId: credentialIdOf(apiKey),
-    pollPolicy: { ...KLANGIO_POLL_POLICY, ...options.pollPolicy },
+    ...port,
 
     validate(request): RequestIssue[] {
       const issues: RequestIssue[] = [];
@@ -118,7 +107,7 @@ export function createKlangioAdapter(options: KlangioAdapterOptions): ProviderAd
       return issues;
     },
 
-    async create(request: CreateJobRequest, context: CallContext): Promise<CreateJobResult> {
+    async create(request, context) {
       const opts = optionsOf(request.kind, request.options);
       if (request.input === undefined) throw new ProviderError('klangio', 'rejected', 'Klangio jobs need an input file or URL');
       const upload = await klangioUpload(request.input, { dispatcher: outside, maxInputBytes, signal: context.signal });
@@ -137,7 +126,7 @@ export function createKlangioAdapter(options: KlangioAdapterOptions): ProviderAd
       return state.type === 'pending' ? { externalId, report: state.report } : { externalId };
     },
 
-    async poll(job: ProviderJobRef, context: CallContext): Promise<ProviderReport> {
+    async poll(job, context) {
       const id = encodeURIComponent(job.externalId);
       const what = `GET /job/${job.externalId}/status`;
       const state = klangioState(expectShape('klangio', KlangioStatusAnswer, await get(`job/${id}/status`, context.signal, what), what));
@@ -154,9 +143,7 @@ export function createKlangioAdapter(options: KlangioAdapterOptions): ProviderAd
 
     parseWebhook: parseKlangioWebhook,
 
-    resultFiles: klangioResultFiles,
-
-    download: (job, result, name, context) => klangioDownload(connection, job, result, name, context),
+    ...serveFiles(KLANGIO_FILES),
   };
 }
 
@@ -167,10 +154,7 @@ const CreateAnswer = z.looseObject({ job_id: JobId.optional(), id: JobId.optiona
 
 /** A job's options with defaults, or `rejected` (only reachable for jobs adopted with bad options). */
 function optionsOf(kind: string, options: unknown): KlangioJobOptions {
-  const parsed = parseKlangioOptions(kind, options);
-  if (parsed.ok) return parsed.options;
-  const problems = parsed.issues.map((i) => `${i.field}: ${i.reason}`).join('; ');
-  throw new ProviderError('klangio', 'rejected', `the job's options do not validate (${problems})`);
+  return jobOptionsOrReject('klangio', parseKlangioOptions(kind, options));
 }
 
 /** The query string of a create call (everything but `webhook_url`). */

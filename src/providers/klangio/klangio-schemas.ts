@@ -6,17 +6,20 @@ import { z } from 'zod';
  * tolerated alternatives noted on each schema).
  */
 
-/** Job statuses. `CANCELLED` and `TIMED_OUT` are unverified (third-party claim); the simulator never emits them. */
-export const KlangioStatus = z.enum(['IN_QUEUE', 'IN_PROGRESS', 'COMPLETED', 'FAILED', 'CANCELLED', 'TIMED_OUT']);
-export type KlangioStatus = z.infer<typeof KlangioStatus>;
+/** The Klangio job kinds, each named after its create path (source separation's is undocumented). */
+export const KlangioJobKind = z.enum([
+  'transcription',
+  'chord-recognition',
+  'chord-recognition-extended',
+  'beat-tracking',
+  'strum-recognition',
+  'source-separation',
+]);
+export type KlangioJobKind = z.infer<typeof KlangioJobKind>;
 
 /** Transcription output names as sent on create (note `mxml`, fetched later under `xml`). */
 export const KlangioOutput = z.enum(['mxml', 'gp5', 'midi', 'midi_quant', 'pdf']);
 export type KlangioOutput = z.infer<typeof KlangioOutput>;
-
-/** Result paths under `GET /job/{id}/{format}` (the `audio` path takes `stem_type`). */
-export const KlangioResultFormat = z.enum(['xml', 'gp5', 'midi', 'midi_quant', 'pdf', 'json', 'audio']);
-export type KlangioResultFormat = z.infer<typeof KlangioResultFormat>;
 
 /** Transcription models: `universal` and `guitar` documented, the rest seen only in integrator code. */
 export const KlangioModel = z.enum([
@@ -59,27 +62,6 @@ export const KlangioCreateResponse = z.looseObject({
   gen_pdf: z.boolean().optional(),
 });
 export type KlangioCreateResponse = z.infer<typeof KlangioCreateResponse>;
-
-/**
- * `GET /job/{id}/status` answer. The simulator adds `error` on FAILED; integrators also read
- * `error_description`. Any status string is accepted (unknown ones are suspicious, not terminal).
- */
-export const KlangioStatusResponse = z.looseObject({
-  status: z.string(),
-  error: z.string().optional(),
-  error_description: z.string().optional(),
-});
-export type KlangioStatusResponse = z.infer<typeof KlangioStatusResponse>;
-
-/** Webhook body. The simulator sends `{ job_id, status }`; adapters also accept `id` instead of `job_id`. */
-export const KlangioWebhookBody = z
-  .looseObject({ job_id: z.string().optional(), id: z.string().optional(), status: z.string().optional() })
-  .refine((b) => b.job_id !== undefined || b.id !== undefined, 'webhook body has no job id');
-export type KlangioWebhookBody = z.infer<typeof KlangioWebhookBody>;
-
-/** Error body (section 7 decision): `{ detail }` with 401/404/409/422. */
-export const KlangioErrorBody = z.looseObject({ detail: z.unknown() });
-export type KlangioErrorBody = z.infer<typeof KlangioErrorBody>;
 
 /** A chord label: `N`, `X`, or a root with optional accidental and quality. */
 export const KlangioChordLabel = z.string().regex(/^(N|X|[A-G][#b]?(:(maj|min|dim|aug|min6|maj6|min7|maj7|minmaj7|7|dim7|hdim7|sus2|sus4))?)$/);

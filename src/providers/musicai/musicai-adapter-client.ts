@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import { InvalidRequestError, ProviderError } from '../../streams/errors.js';
 import type { JobMetadata, JsonValue } from '../../streams/job-snapshot.js';
 import { checkLocalInput, type CheckedLocalInput, type LocalJobInput } from '../local-input.js';
+import { parseAdapterOptions } from '../adapter-scaffold.js';
 import { callProvider, expectShape, joinUrl, jsonOf } from '../provider-http.js';
 import {
   MusicaiCreatedAnswer,
@@ -44,10 +45,8 @@ export interface MusicaiConnection {
  * @throws TypeError for an empty key or a base URL that is not http(s).
  */
 export function musicaiConnection(options: MusicaiConnectionOptions): MusicaiConnection {
-  if (typeof options.apiKey !== 'string' || options.apiKey.trim() === '') throw new TypeError('musicai: apiKey must be a non-empty string');
-  const baseUrl = (options.baseUrl ?? MUSICAI_DEFAULT_BASE_URL).replace(/\/+$/, '');
-  if (!/^https?:$/.test(safeUrl(baseUrl)?.protocol ?? '')) throw new TypeError(`musicai: baseUrl must be an http(s) URL, got "${baseUrl}"`);
-  return { apiKey: options.apiKey, baseUrl, dispatcher: options.dispatcher };
+  const { apiKey, baseUrl } = parseAdapterOptions({ title: 'Music.AI', baseUrl: MUSICAI_DEFAULT_BASE_URL }, options);
+  return { apiKey, baseUrl, dispatcher: options.dispatcher };
 }
 
 /**
@@ -235,12 +234,4 @@ export async function listMusicaiJobs(options: MusicaiListJobsOptions, signal: A
 
 function optionalInt(value: number | undefined): string | undefined {
   return value === undefined ? undefined : String(Math.trunc(value));
-}
-
-function safeUrl(text: string): URL | undefined {
-  try {
-    return new URL(text);
-  } catch {
-    return undefined;
-  }
 }

@@ -1,26 +1,21 @@
-import { Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
 import { z } from 'zod';
 import { InvalidRequestError, ProviderError, type RequestIssue } from '../../streams/errors.js';
-import type { JobError, JsonValue } from '../../streams/job-snapshot.js';
+import type { JobError } from '../../streams/job-snapshot.js';
 import type { PollPolicy } from '../../streams/poll-scheduler.js';
 import type {
   CallContext,
   CreateJobRequest,
   CreateJobResult,
   ProviderAdapter,
-  ProviderJobRef,
   ProviderReport,
-  ResultDownload,
-  ResultFile,
 } from '../../streams/provider-port.js';
-import { credentialIdOf, openOutside, openProvider } from '../provider-http.js';
-import { guardedDispatcher, type OutsideUrlOptions } from '../url-guard.js';
+import { requestIssuesOf, scaffoldAdapter, type AdapterOptions, type ProviderProfile, type ResultFileTable } from '../adapter-scaffold.js';
+import type { OutsideUrlOptions } from '../url-guard.js';
 import {
   createMusicaiJob,
   deleteMusicaiJob,
   getMusicaiJob,
-  musicaiConnection,
+  MUSICAI_DEFAULT_BASE_URL,
   uploadMusicaiFile,
   type MusicaiConnection,
   type MusicaiConnectionOptions,
@@ -50,10 +45,17 @@ export const MUSICAI_POLL_POLICY: Readonly<PollPolicy> = Object.freeze({
  * are downloaded through the guard of {@link OutsideUrlOptions}: only public addresses, unless
  * `allowPrivateUrls`.
  */
-export interface MusicaiAdapterOptions extends MusicaiConnectionOptions, OutsideUrlOptions {
-  /** Overrides of {@link MUSICAI_POLL_POLICY}. @default {} */
-  pollPolicy?: Partial<PollPolicy>;
-}
+export interface MusicaiAdapterOptions extends MusicaiConnectionOptions, AdapterOptions, OutsideUrlOptions {}
+
+/** Music.AI's fixed part (see {@link MusicaiAdapterOptions}). */
+const MUSICAI = {
+  provider: PROVIDER,
+  title: 'Music.AI',
+  kinds: MUSICAI_KINDS,
+  webhooks: false,
+  baseUrl: MUSICAI_DEFAULT_BASE_URL,
+  pollPolicy: MUSICAI_POLL_POLICY,
+} satisfies ProviderProfile;
 
 /**
  * Options of a `workflow` job: `{ workflow: 'stems-four', params: { … } }`. The input (a URL,
@@ -82,23 +84,35 @@ export type MusicaiWorkflowOptions = z.infer<typeof MusicaiWorkflowOptions>;
  *   options: { workflow: 'stems-four' } });
  */
 export function createMusicaiAdapter(options: MusicaiAdapterOptions): ProviderAdapter {
-  const connection = musicaiConnection(options);
-  const outside = guardedDispatcher(connection.dispatcher, options);
-  const pollPolicy: PollPolicy = { ...MUSICAI_POLL_POLICY, ...options.pollPolicy };
+  const { port, connection, serveFiles } = scaffoldAdapter(MUSICAI, options);
   return {
-    provider: PROVIDER,
-    kinds: MUSICAI_KINDS,
-    webhooks: false,
-    credentialId: credentialIdOf(connection.apiKey),
-    pollPolicy,
+    ...port,
     validate: validateMusicaiRequest,
     create: (request, context) => createJob(connection, request, context),
     poll: async (job, context) => musicaiReport(await getMusicaiJob(connection, job.externalId, context.signal)),
     cancel: (job, context) => deleteMusicaiJob(connection, job.externalId, context.signal),
-    resultFiles: (_job, result) => musicaiResultEntries(result).map(({ name, contentType }): ResultFile => ({ name, contentType })),
-    download: (job, result, name, context) => download(connection, outside, job, result, name, context),
+    ...serveFiles(MUSICAI_FILES),
   };
 }
+
+/**
+ * The result's file URLs and `result.json` (see {@link musicaiResultEntries}). Result URLs are
+ * signed CDN links: the API key goes only to the API's own origin, a URL elsewhere goes through
+ * the guard (public addresses only, no body in errors), and an answer that says only
+ * `application/octet-stream` gets the type of the URL's extension.
+ */
+const MUSICAI_FILES: ResultFileTable = {
+  preferOwnType: true,
+  files: (_job, result, connection) =>
+    musicaiResultEntries(result).map(({ name, contentType, ...entry }) => ({
+      name,
+      contentType,
+      source:
+        entry.source === 'url'
+          ? { from: 'url', url: entry.url, headers: { authorization: connection.apiKey } }
+          : { from: 'stored', render: () => `${JSON.stringify(entry.values, null, 2)}\n` },
+    })),
+};
 
 /** The problems of a `workflow` request: input required, `options` per {@link MusicaiWorkflowOptions}. */
 function validateMusicaiRequest(request: Omit<CreateJobRequest, 'webhookUrl'>): RequestIssue[] {
@@ -106,15 +120,7 @@ function validateMusicaiRequest(request: Omit<CreateJobRequest, 'webhookUrl'>): 
   if (request.kind !== 'workflow') issues.push({ field: 'kind', reason: `musicai has no job kind "${request.kind}"` });
   if (request.input === undefined) issues.push({ field: 'input', reason: 'a Music.AI workflow needs an input: a URL or a file' });
   const parsed = MusicaiWorkflowOptions.safeParse(request.options);
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      const keys = issue.code === 'unrecognized_keys' ? issue.keys : [undefined];
-      for (const key of keys) {
-        const path = [...issue.path, ...(key === undefined ? [] : [key])].map(String);
-        issues.push({ field: ['options', ...path].join('.'), reason: key === undefined ? issue.message : 'unknown option' });
-      }
-    }
-  }
+  if (!parsed.success) issues.push(...requestIssuesOf(parsed.error));
   return issues;
 }
 
@@ -184,27 +190,4 @@ function jobErrorOf(error: MusicaiJobErrorAnswer | null | undefined): JobError |
 function nonEmpty(text: string | null | undefined): string | undefined {
   const trimmed = text?.trim();
   return trimmed === undefined || trimmed === '' ? undefined : trimmed;
-}
-
-async function download(
-  connection: MusicaiConnection,
-  outside: Dispatcher,
-  job: ProviderJobRef,
-  result: JsonValue,
-  name: string,
-  { signal }: CallContext,
-): Promise<ResultDownload> {
-  const file = musicaiResultEntries(result).find((entry) => entry.name === name);
-  if (file === undefined) throw new ProviderError(PROVIDER, 'rejected', `job ${job.externalId} has no result file "${name}"`);
-  if (file.source === 'scalars') {
-    return { contentType: file.contentType, body: Readable.from([Buffer.from(`${JSON.stringify(file.values, null, 2)}\n`)]) };
-  }
-  // Result URLs are signed CDN links: the API key must not travel to another host, and a URL
-  // off the API's origin goes through the guard (public addresses only, no body in errors).
-  const ownOrigin = new URL(file.url).origin === new URL(connection.baseUrl).origin;
-  const opened = ownOrigin
-    ? await openProvider(PROVIDER, connection.dispatcher, { method: 'GET', url: file.url, headers: { authorization: connection.apiKey }, signal })
-    : await openOutside(PROVIDER, outside, { method: 'GET', url: file.url, signal });
-  const generic = /^(application|binary)\/octet-stream\b/i.test(opened.contentType);
-  return { contentType: generic ? file.contentType : opened.contentType, body: opened.body };
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { RequestIssue } from '../../streams/errors.js';
+import { requestIssuesOf } from '../adapter-scaffold.js';
 import { SunoSeparationType } from './sunoapi-schemas.js';
 
 /**
@@ -8,7 +9,6 @@ import { SunoSeparationType } from './sunoapi-schemas.js';
  * (`/api/v1/midi/generate`).
  */
 export const SUNOAPI_KINDS = ['vocal-separation', 'midi'] as const;
-export type SunoapiKind = (typeof SUNOAPI_KINDS)[number];
 
 const TaskId = z
   .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') })
@@ -57,19 +57,11 @@ export type ParsedSunoapiOptions = { ok: true; options: SunoapiJobOptions } | { 
 export function parseSunoapiOptions(kind: string, options: unknown): ParsedSunoapiOptions {
   if (kind === 'vocal-separation') {
     const parsed = SunoapiSeparationOptions.safeParse(options);
-    return parsed.success ? { ok: true, options: { kind, ...parsed.data } } : { ok: false, issues: issuesOf(parsed.error) };
+    return parsed.success ? { ok: true, options: { kind, ...parsed.data } } : { ok: false, issues: requestIssuesOf(parsed.error) };
   }
   if (kind === 'midi') {
     const parsed = SunoapiMidiOptions.safeParse(options);
-    return parsed.success ? { ok: true, options: { kind, ...parsed.data } } : { ok: false, issues: issuesOf(parsed.error) };
+    return parsed.success ? { ok: true, options: { kind, ...parsed.data } } : { ok: false, issues: requestIssuesOf(parsed.error) };
   }
   return { ok: false, issues: [{ field: 'kind', reason: `sunoapi has no job kind "${kind}" (kinds: ${SUNOAPI_KINDS.join(', ')})` }] };
-}
-
-function issuesOf(error: z.ZodError): RequestIssue[] {
-  return error.issues.flatMap((issue) => {
-    const path = ['options', ...issue.path.map(String)].join('.');
-    if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => ({ field: `${path}.${key}`, reason: 'unknown option' }));
-    return [{ field: path, reason: issue.message }];
-  });
 }

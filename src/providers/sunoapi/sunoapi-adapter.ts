@@ -1,22 +1,15 @@
-import type { Dispatcher } from 'undici';
 import { z } from 'zod';
 import { ProviderError, type RequestIssue } from '../../streams/errors.js';
 import type { PollPolicy } from '../../streams/poll-scheduler.js';
-import type {
-  CallContext,
-  CreateJobRequest,
-  CreateJobResult,
-  ProviderAdapter,
-  ProviderJobRef,
-  ProviderReport,
-} from '../../streams/provider-port.js';
-import { credentialIdOf, expectShape, type ProviderConnection } from '../provider-http.js';
+import type { ProviderAdapter } from '../../streams/provider-port.js';
+import { jobOptionsOrReject, scaffoldAdapter, type AdapterOptions, type ProviderProfile } from '../adapter-scaffold.js';
+import { expectShape } from '../provider-http.js';
 import { callSunoapi } from './sunoapi-adapter-envelope.js';
-import { sunoapiDownload, sunoapiResultFiles } from './sunoapi-adapter-files.js';
+import { SUNOAPI_FILES } from './sunoapi-adapter-files.js';
 import { parseSunoapiOptions, SUNOAPI_KINDS, type SunoapiJobOptions } from './sunoapi-adapter-options.js';
 import { midiReport, separationReport } from './sunoapi-adapter-records.js';
 import { ownResultUrl, parseSunoapiWebhook, SUNOAPI_RESULT_HOSTS } from './sunoapi-adapter-webhook.js';
-import { guardedDispatcher, type OutsideUrlOptions } from '../url-guard.js';
+import type { OutsideUrlOptions } from '../url-guard.js';
 
 export { SUNOAPI_KINDS } from './sunoapi-adapter-options.js';
 export { SUNOAPI_RESULT_HOSTS } from './sunoapi-adapter-webhook.js';
@@ -43,15 +36,11 @@ export const SUNOAPI_BASE_URL = 'https://api.sunoapi.org';
  * base URL's origin are downloaded through the guard of {@link OutsideUrlOptions}: only public
  * addresses, unless `allowPrivateUrls`.
  */
-export interface SunoapiAdapterOptions extends OutsideUrlOptions {
+export interface SunoapiAdapterOptions extends AdapterOptions, OutsideUrlOptions {
   /** The sunoapi.org API key, sent as `Authorization: Bearer`. */
   apiKey: string;
   /** The API's base URL (a reseller's, or a simulator's in tests). @default 'https://api.sunoapi.org' */
   baseUrl?: string;
-  /** The shared outbound dispatcher (see `createDispatcher`). */
-  dispatcher: Dispatcher;
-  /** Overrides of {@link SUNOAPI_POLL_POLICY}. */
-  pollPolicy?: Partial<PollPolicy>;
   /**
    * Hosts (subdomains included, https only) whose result URLs a callback may set as the result;
    * a callback with URLs elsewhere is confirmed by polling the record instead. The base URL's
@@ -61,10 +50,15 @@ export interface SunoapiAdapterOptions extends OutsideUrlOptions {
   resultHosts?: readonly string[];
 }
 
-const AdapterOptions = z.object({
-  apiKey: z.string().min(1, 'apiKey is required'),
-  baseUrl: z.url().default(SUNOAPI_BASE_URL),
-});
+/** sunoapi.org's fixed part (see {@link SunoapiAdapterOptions}). */
+const SUNOAPI = {
+  provider: 'sunoapi',
+  title: 'sunoapi.org',
+  kinds: SUNOAPI_KINDS,
+  webhooks: true,
+  baseUrl: SUNOAPI_BASE_URL,
+  pollPolicy: SUNOAPI_POLL_POLICY,
+} satisfies ProviderProfile;
 
 /** Create answer `data`: the new task id in `taskId` (also accepted: `task_id`). */
 const CreateData = z
@@ -93,23 +87,11 @@ const PATHS = {
  * await engine.submit({ provider: 'sunoapi', kind: 'midi', options: { taskId: done.externalId! } });
  */
 export function createSunoapiAdapter(options: SunoapiAdapterOptions): ProviderAdapter {
-  const parsed = AdapterOptions.safeParse(options);
-  if (!parsed.success) throw new TypeError(`invalid sunoapi adapter options: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
-  const connection: ProviderConnection = { apiKey: parsed.data.apiKey, baseUrl: parsed.data.baseUrl, dispatcher: options.dispatcher };
+  const { port, connection, serveFiles } = scaffoldAdapter(SUNOAPI, options);
   const isOwnResultUrl = ownResultUrl(connection.baseUrl, options.resultHosts ?? SUNOAPI_RESULT_HOSTS);
-  const baseOrigin = new URL(connection.baseUrl).origin;
-  const files = {
-    dispatcher: connection.dispatcher,
-    outside: guardedDispatcher(connection.dispatcher, options),
-    isProviderOrigin: (url: string) => URL.canParse(url) && new URL(url).origin === baseOrigin,
-  };
 
   return {
-    provider: 'sunoapi',
-    kinds: SUNOAPI_KINDS,
-    webhooks: true,
-    credentialId: credentialIdOf(connection.apiKey),
-    pollPolicy: { ...SUNOAPI_POLL_POLICY, ...options.pollPolicy },
+    ...port,
 
     validate(request): RequestIssue[] {
       const issues: RequestIssue[] = [];
@@ -121,7 +103,7 @@ export function createSunoapiAdapter(options: SunoapiAdapterOptions): ProviderAd
       return issues;
     },
 
-    async create(request: CreateJobRequest, context: CallContext): Promise<CreateJobResult> {
+    async create(request, context) {
       const opts = optionsOf(request.kind, request.options);
       if (request.webhookUrl === undefined) {
         throw new ProviderError(
@@ -140,7 +122,7 @@ export function createSunoapiAdapter(options: SunoapiAdapterOptions): ProviderAd
       return { externalId: expectShape('sunoapi', CreateData, data, `POST ${path}`) };
     },
 
-    async poll(job: ProviderJobRef, context: CallContext): Promise<ProviderReport> {
+    async poll(job, context) {
       const kind = kindOf(job.kind);
       const path = PATHS[kind].record;
       const data = await callSunoapi(connection, { method: 'GET', path, query: { taskId: job.externalId }, signal: context.signal });
@@ -150,16 +132,12 @@ export function createSunoapiAdapter(options: SunoapiAdapterOptions): ProviderAd
 
     parseWebhook: (delivery) => parseSunoapiWebhook(delivery, isOwnResultUrl),
 
-    resultFiles: sunoapiResultFiles,
-
-    download: (job, result, name, context) => sunoapiDownload(files, job, result, name, context),
+    ...serveFiles(SUNOAPI_FILES),
   };
 }
 
 function optionsOf(kind: string, options: unknown): SunoapiJobOptions {
-  const parsed = parseSunoapiOptions(kind, options);
-  if (parsed.ok) return parsed.options;
-  throw new ProviderError('sunoapi', 'rejected', `the job's options do not validate (${parsed.issues.map((i) => `${i.field}: ${i.reason}`).join('; ')})`);
+  return jobOptionsOrReject('sunoapi', parseSunoapiOptions(kind, options));
 }
 
 function kindOf(kind: string): keyof typeof PATHS {

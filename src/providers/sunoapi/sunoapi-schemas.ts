@@ -10,9 +10,6 @@ import { z } from 'zod';
 export const SunoEnvelope = z.looseObject({ code: z.number().int(), msg: z.string().optional(), data: z.unknown() });
 export type SunoEnvelope = z.infer<typeof SunoEnvelope>;
 
-/** Body codes: 200 ok, 400 bad params, 401 auth, 404 not found, 405/430 too frequent, 413 too long, 429 no credits, 455 maintenance, 500 error. */
-export const SUNO_CODES = { ok: 200, badRequest: 400, unauthorized: 401, notFound: 404, tooLong: 413, noCredits: 429, tooFrequent: 430, maintenance: 455, serverError: 500 } as const;
-
 /** Separation type. */
 export const SunoSeparationType = z.enum(['separate_vocal', 'split_stem']);
 export type SunoSeparationType = z.infer<typeof SunoSeparationType>;
@@ -153,8 +150,3 @@ export const SunoMidiCallback = z.looseObject({
     .optional(),
 });
 export type SunoMidiCallback = z.infer<typeof SunoMidiCallback>;
-
-/** The task id of a MIDI callback, wherever the provider put it. */
-export function midiCallbackTaskId(body: SunoMidiCallback): string | undefined {
-  return body.task_id ?? body.data?.task_id ?? body.data?.taskId ?? body.taskId;
-}

@@ -212,14 +212,6 @@ describe('create', () => {
     if (message !== undefined) expect(error.message).toMatch(message);
     if (retryAfterMs !== undefined) expect(error.retryAfterMs).toBe(retryAfterMs);
   });
-
-  it('reads Retry-After as an HTTP date', async () => {
-    const at = new Date(Date.now() + 30_000).toUTCString();
-    agent.get(API).intercept({ path: '/apis/transcribe', method: 'POST' }).reply(429, '{}', { headers: { 'retry-after': at } });
-    const error = await rejection(adapter.create(request(), { signal }));
-    expect(error.retryAfterMs).toBeGreaterThan(25_000);
-    expect(error.retryAfterMs).toBeLessThanOrEqual(30_000);
-  });
 });
 
 describe('poll', () => {

@@ -229,14 +229,6 @@ describe('Klangio adapter: create', () => {
     await expect(adapter().create(request('beat-tracking'), context())).rejects.toMatchObject(expected);
   });
 
-  it('reads Retry-After given as an HTTP date', async () => {
-    interceptCreate('/beat-tracking', { status: 429, headers: { 'retry-after': new Date(Date.now() + 10_000).toUTCString() }, body: {} });
-    const error = (await adapter().create(request('beat-tracking'), context()).catch((e: unknown) => e)) as ProviderError;
-    expect(error.failure).toBe('rate-limited');
-    expect(error.retryAfterMs).toBeGreaterThan(8000);
-    expect(error.retryAfterMs).toBeLessThanOrEqual(10_000);
-  });
-
   it.each([
     ['an HTML page', '<html><body>Bad gateway</body></html>'],
     ['JSON without a job id', { creation_date: '2025-01-01' }],
