@@ -45,13 +45,8 @@
  *   are not kept (the ending is decided at creation and transcripts do not depend on them).
  *   Poll-only, so there are no pending webhooks to lose.
  */
-import { Hono } from 'hono';
-import { faultMiddleware } from '../kit/fault-middleware.js';
-import { listen } from '../kit/listen.js';
-import { createRandom } from '../kit/seeded-random.js';
 import type { RunningSimulator, SimulatorOptions } from '../kit/simulator.js';
-import { resolveSimulatorOptions } from '../kit/simulator.js';
-import { readStateFile, writeStateFile } from '../kit/state-file.js';
+import { startSimulatorServer } from '../kit/simulator.js';
 import { cambaiApiRoutes } from './cambai-api-routes.js';
 import { cambaiFileRoutes } from './cambai-file-routes.js';
 import { CambaiState } from './cambai-task-state.js';
@@ -75,58 +70,35 @@ export interface RunningCambaiSimulator extends RunningSimulator {
  * const camb = new CambClient({ apiKey: sim.apiKey, baseUrl: sim.baseUrl });
  * await sim.close();
  */
-export async function startCambaiSimulator(options: CambaiSimulatorOptions = {}): Promise<RunningCambaiSimulator> {
-  const o = resolveSimulatorOptions(options);
-  // A separate stream for request faults, so that retries never change task decisions.
-  const faultRandom = createRandom(Math.floor(o.random() * 2 ** 32));
-  let baseUrl = '';
-  const store = new CambaiTaskStore({ random: o.random, now: o.now, speed: o.speed, faults: () => o.faults() });
-  const saved = o.stateFile === undefined ? undefined : await readStateFile(o.stateFile, CambaiState);
-  if (saved !== undefined) store.restore(saved);
-
-  const app = new Hono();
-  app.use('/apis/*', async (c, next) => {
-    const key = c.req.header('x-api-key');
-    if (key === undefined || key === '') return detail(401, 'Missing API key: send it in the x-api-key header');
-    if (key !== o.apiKey) return detail(401, 'Invalid API key');
-    await next();
-    return undefined;
-  });
-  app.use(
-    '/apis/*',
-    faultMiddleware({
-      faults: () => o.faults(),
-      random: faultRandom,
-      now: o.now,
-      keyOf: (c) => c.req.header('x-api-key'),
+export function startCambaiSimulator(options: CambaiSimulatorOptions = {}): Promise<RunningCambaiSimulator> {
+  return startSimulatorServer(options, {
+    provider: 'cambai',
+    api: {
+      path: '/apis/*',
+      keyHeader: 'x-api-key',
+      unauthorized: (_c, reason) => detail(401, reason === 'missing' ? 'Missing API key: send it in the x-api-key header' : 'Invalid API key'),
       rateLimited: (_c, seconds) => detail(429, 'Too many requests', { 'Retry-After': String(seconds) }),
       serverError: (_c, status) =>
         detail(status, status === 500 ? 'Internal Server Error' : status === 502 ? 'Bad Gateway' : 'Service Unavailable'),
-    }),
-  );
-  app.route('/apis', cambaiApiRoutes({ store, now: o.now, baseUrl: () => baseUrl }));
-  app.route('/', cambaiFileRoutes(store));
-  app.notFound(() => detail(404, 'Not Found'));
-
-  const server = await listen(app, { host: o.host, port: o.port });
-  baseUrl = server.url;
-  let closing: Promise<void> | undefined;
-  return {
-    provider: 'cambai',
-    url: server.url,
-    baseUrl: `${server.url}/apis`,
-    apiKey: o.apiKey,
-    setFaults: (partial) => o.setFaults(partial),
-    outcome: (taskId) => store.outcome(taskId),
-    close: () => {
-      closing ??= (async () => {
-        await server.close();
-        // Written once no request can create a task any more.
-        if (o.stateFile !== undefined) {
-          await writeStateFile(o.stateFile, { format: 1, provider: 'cambai', ...store.save() } satisfies CambaiState);
-        }
-      })();
-      return closing;
     },
-  };
+    // Request faults draw from their own stream, so that retries never change task decisions.
+    randomStreams: ['faults'],
+    state: CambaiState,
+    create: (kit) => {
+      const { now, speed, faults } = kit.options;
+      const store = new CambaiTaskStore({ random: kit.random, now, speed, faults });
+      // Poll-only: restoring schedules nothing, so it happens before the server listens.
+      if (kit.saved !== undefined) store.restore(kit.saved);
+      return {
+        routes: (app) => {
+          app.route('/apis', cambaiApiRoutes({ store, now, baseUrl: kit.url }));
+          app.route('/', cambaiFileRoutes(store));
+          app.notFound(() => detail(404, 'Not Found'));
+        },
+        outcome: (taskId) => store.outcome(taskId),
+        save: () => ({ format: 1, provider: 'cambai', ...store.save() }) satisfies CambaiState,
+        handle: (url) => ({ baseUrl: `${url}/apis` }),
+      };
+    },
+  });
 }

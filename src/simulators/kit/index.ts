@@ -1,4 +1,4 @@
-export { createRandom, pick, between } from './seeded-random.js';
+export { createRandom, pick, between, hexId, seededUuid } from './seeded-random.js';
 export type { Random } from './seeded-random.js';
 export { FaultProfile, WebhookFaults, RateLimit, faultPresets, mergeFaults } from './fault-profile.js';
 export type { FaultProfilePatch } from './fault-profile.js';
@@ -13,7 +13,11 @@ export type { WebhookEvent, WebhookSenderOptions } from './webhook-sender.js';
 export { isLoopbackUrl, isHttpUrl } from './loopback.js';
 export { wavFile, midiFile, musicXml, minimalPdf } from './media.js';
 export type { MediaNote, WavOptions, MidiOptions } from './media.js';
-export { resolveSimulatorOptions } from './simulator.js';
+export { resolveSimulatorOptions, startSimulatorServer, jobModelOptions } from './simulator.js';
 export type { RunningSimulator, SimulatorOptions, ResolvedSimulatorOptions } from './simulator.js';
+export type { ApiGuard, JobModelOptions, RandomStream, SimulatorKit, SimulatorModel, SimulatorSpec } from './simulator.js';
+export { apiKeyMiddleware } from './api-key-middleware.js';
+export type { ApiKeyMiddlewareOptions } from './api-key-middleware.js';
+export { SimulatorTimers } from './timers.js';
 export { SimulatorStateError, STATE_FORMAT, readStateFile, writeStateFile, writeFileAtomic } from './state-file.js';
 export { simulatorStateSchema, timelineSchema } from './state-file.js';

@@ -44,3 +44,26 @@ export function pick<T>(random: Random, items: readonly [T, ...T[]]): T {
 export function between(random: Random, min: number, max: number): number {
   return min + (max - min) * random();
 }
+
+/**
+ * A lowercase hex id of `length` digits, one draw a digit (deterministic per seed).
+ *
+ * @example
+ * hexId(createRandom(1), 24); // the same 24 digits for seed 1
+ */
+export function hexId(random: Random, length: number): string {
+  let id = '';
+  while (id.length < length) id += Math.floor(random() * 16).toString(16);
+  return id;
+}
+
+/**
+ * A version-4-shaped UUID drawn from 32 hex digits of the seeded source.
+ *
+ * @example
+ * seededUuid(createRandom(1)); // e.g. '3f1c…-…-4…-a…-…', the same for seed 1
+ */
+export function seededUuid(random: Random): string {
+  const h = hexId(random, 32);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20)}`;
+}

@@ -1,24 +1,13 @@
 import { z } from 'zod';
 import type { TimelineStep } from '../kit/job-timeline.js';
 import { planTimeline, stepAt } from '../kit/job-timeline.js';
-import type { FaultProfile } from '../kit/fault-profile.js';
-import type { Random } from '../kit/seeded-random.js';
-import { pick } from '../kit/seeded-random.js';
+import { hexId, pick } from '../kit/seeded-random.js';
+import type { JobModelOptions } from '../kit/simulator.js';
 import { WebhookUrlError } from '../kit/webhook-sender.js';
-import type { WebhookSender } from '../kit/webhook-sender.js';
 import type { KlangioJobState } from './klangio-job-state.js';
-import type { KlangioOutput, KlangioSeparationModel, KlangioVocabulary } from '../../providers/klangio/klangio-schemas.js';
+import type { KlangioJobKind, KlangioOutput, KlangioSeparationModel, KlangioVocabulary } from '../../providers/klangio/klangio-schemas.js';
 
-/** The kinds of Klangio job, named after their create path. */
-export const KlangioJobKind = z.enum([
-  'transcription',
-  'chord-recognition',
-  'chord-recognition-extended',
-  'beat-tracking',
-  'strum-recognition',
-  'source-separation',
-]);
-export type KlangioJobKind = z.infer<typeof KlangioJobKind>;
+export { KlangioJobKind } from '../../providers/klangio/klangio-schemas.js';
 
 /** Statuses the simulator emits. */
 export const KlangioSimStatus = z.enum(['IN_QUEUE', 'IN_PROGRESS', 'COMPLETED', 'FAILED']);
@@ -58,13 +47,7 @@ export const KLANGIO_ERRORS = [
 ] as const;
 
 /** Options of {@link KlangioJobs}. */
-export interface KlangioJobsOptions {
-  random: Random;
-  speed: number;
-  now: () => number;
-  faults: () => FaultProfile;
-  webhooks: WebhookSender;
-}
+export type KlangioJobsOptions = JobModelOptions;
 
 /**
  * The simulator's job table: plans each job's IN_QUEUE → IN_PROGRESS → COMPLETED | FAILED
@@ -74,7 +57,6 @@ export interface KlangioJobsOptions {
 export class KlangioJobs {
   readonly #opts: KlangioJobsOptions;
   readonly #jobs = new Map<string, KlangioJob>();
-  readonly #timers = new Set<NodeJS.Timeout>();
 
   constructor(opts: KlangioJobsOptions) {
     this.#opts = opts;
@@ -143,12 +125,6 @@ export class KlangioJobs {
     }
   }
 
-  /** Cancels scheduled webhooks. */
-  close(): void {
-    for (const t of this.#timers) clearTimeout(t);
-    this.#timers.clear();
-  }
-
   /** A fresh id; a restored job may hold the id the same seed draws again after a restart. */
   #newId(): string {
     let id = hexId(this.#opts.random, 24);
@@ -164,11 +140,7 @@ export class KlangioJobs {
         // status endpoint does not show yet.
         const early = step.atMs - this.#opts.now();
         if (early > 0) {
-          const again = setTimeout(() => {
-            this.#timers.delete(again);
-            fire();
-          }, Math.ceil(early));
-          this.#timers.add(again);
+          this.#opts.timers.schedule(fire, Math.ceil(early));
           return;
         }
         try {
@@ -179,18 +151,7 @@ export class KlangioJobs {
           if (!(error instanceof WebhookUrlError)) throw error;
         }
       };
-      const timer = setTimeout(() => {
-        this.#timers.delete(timer);
-        fire();
-      }, Math.max(0, Math.ceil(step.atMs - this.#opts.now())));
-      this.#timers.add(timer);
+      this.#opts.timers.schedule(fire, Math.max(0, Math.ceil(step.atMs - this.#opts.now())));
     }
   }
-}
-
-/** A lowercase hex id drawn from the seeded source (deterministic per seed). */
-export function hexId(random: Random, length: number): string {
-  let id = '';
-  while (id.length < length) id += Math.floor(random() * 16).toString(16);
-  return id;
 }

@@ -40,20 +40,15 @@
  *   not kept; after a restart only the changes still ahead of the clock are sent, so a client
  *   learns about changes made while the simulator was down by polling.
  */
-import { Hono } from 'hono';
-import type { Context } from 'hono';
+import type { Context, Hono } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { faultMiddleware } from '../kit/fault-middleware.js';
-import { listen } from '../kit/listen.js';
-import { createRandom } from '../kit/seeded-random.js';
 import type { RunningSimulator, SimulatorOptions } from '../kit/simulator.js';
-import { resolveSimulatorOptions } from '../kit/simulator.js';
-import { readStateFile, writeStateFile } from '../kit/state-file.js';
-import { WebhookSender } from '../kit/webhook-sender.js';
+import { jobModelOptions, startSimulatorServer } from '../kit/simulator.js';
+import type { WebhookSender } from '../kit/webhook-sender.js';
 import { parseCreate } from './klangio-create.js';
-import type { KlangioJob, KlangioJobKind } from './klangio-jobs.js';
+import type { KlangioJob } from './klangio-jobs.js';
 import { KlangioState } from './klangio-job-state.js';
-import { KlangioJobs } from './klangio-jobs.js';
+import { KlangioJobKind, KlangioJobs } from './klangio-jobs.js';
 import { formatsOf, resultFile, stemsOf } from './klangio-result-files.js';
 import { KlangioStem } from '../../providers/klangio/klangio-schemas.js';
 
@@ -71,15 +66,6 @@ export interface KlangioSimulator extends RunningSimulator {
   /** The current status of a job as the simulator sees it, or `undefined`. */
   status(jobId: string): string | undefined;
 }
-
-const CREATE_PATHS: KlangioJobKind[] = [
-  'transcription',
-  'chord-recognition',
-  'chord-recognition-extended',
-  'beat-tracking',
-  'strum-recognition',
-  'source-separation',
-];
 
 const RETENTION_DAYS = 14;
 
@@ -99,51 +85,51 @@ const isoDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
  * const res = await fetch(`${sim.url}/transcription?model=universal`, { method: 'POST', headers: { 'kl-api-key': sim.apiKey }, body: form });
  * await sim.close();
  */
-export async function startKlangioSimulator(options: KlangioSimulatorOptions = {}): Promise<KlangioSimulator> {
-  const o = resolveSimulatorOptions(options);
-  const jobRandom = createRandom(Math.floor(o.random() * 2 ** 32));
-  const faultRandom = createRandom(Math.floor(o.random() * 2 ** 32));
-  const webhooks = new WebhookSender({
-    faults: o.faults,
-    random: createRandom(Math.floor(o.random() * 2 ** 32)),
-    timeoutMs: options.webhookTimeoutMs ?? 10_000,
-    retryDelaysMs: (options.webhookRetryDelaysMs ?? [1000, 5000, 15_000]).map((d) => d / o.speed),
-    allowRemote: o.allowRemoteWebhooks,
-  });
-  const jobs = new KlangioJobs({ random: jobRandom, speed: o.speed, now: o.now, faults: o.faults, webhooks });
-  const saved = o.stateFile === undefined ? undefined : await readStateFile(o.stateFile, KlangioState);
-  let baseUrl = '';
-
-  const app = new Hono();
-  app.use('*', async (c, next) => {
-    const key = c.req.header('kl-api-key');
-    if (key === undefined || key === '') return c.json({ detail: 'Missing API key: send it in the kl-api-key header' }, 401);
-    if (key !== o.apiKey) return c.json({ detail: 'Invalid API key' }, 401);
-    await next();
-    return undefined;
-  });
-  app.use(
-    '*',
-    faultMiddleware({
-      faults: o.faults,
-      random: faultRandom,
-      now: o.now,
-      keyOf: (c) => c.req.header('kl-api-key'),
+export function startKlangioSimulator(options: KlangioSimulatorOptions = {}): Promise<KlangioSimulator> {
+  return startSimulatorServer(options, {
+    provider: 'klangio',
+    api: {
+      path: '*',
+      keyHeader: 'kl-api-key',
+      unauthorized: (c, reason) =>
+        detail(c, 401, reason === 'missing' ? 'Missing API key: send it in the kl-api-key header' : 'Invalid API key'),
       rateLimited: (c, seconds) => detail(c, 429, 'Too many requests', { 'Retry-After': String(seconds) }),
       serverError: (c, status) => detail(c, status, 'Internal server error'),
-    }),
-  );
+    },
+    randomStreams: ['model', 'faults', 'webhooks'],
+    webhooks: { timeoutMs: options.webhookTimeoutMs ?? 10_000, retryDelaysMs: options.webhookRetryDelaysMs ?? [1000, 5000, 15_000] },
+    state: KlangioState,
+    create: (kit) => {
+      const jobs = new KlangioJobs(jobModelOptions(kit));
+      return {
+        routes: (app) => klangioRoutes(app, { jobs, baseUrl: kit.url, allowRemoteWebhooks: kit.options.allowRemoteWebhooks }),
+        outcome: (id) => jobs.get(id)?.outcome,
+        resume: () => jobs.restore(kit.saved?.jobs ?? []),
+        save: () => ({ format: 1, provider: 'klangio', jobs: jobs.save() }) satisfies KlangioState,
+        handle: () => ({
+          webhooks: kit.webhooks(),
+          status: (id: string) => {
+            const job = jobs.get(id);
+            return job === undefined ? undefined : jobs.status(job);
+          },
+        }),
+      };
+    },
+  });
+}
 
-  for (const kind of CREATE_PATHS) {
+/** Mounts the create, status and result routes and the not-found answer. */
+function klangioRoutes(app: Hono, { jobs, baseUrl, allowRemoteWebhooks }: { jobs: KlangioJobs; baseUrl: () => string; allowRemoteWebhooks: boolean }): void {
+  for (const kind of KlangioJobKind.options) {
     app.post(`/${kind}`, async (c) => {
-      const spec = await parseCreate(c, kind, o.allowRemoteWebhooks);
+      const spec = await parseCreate(c, kind, allowRemoteWebhooks);
       if ('detail' in spec) return detail(c, spec.status, spec.detail);
       const job = jobs.create(spec);
       const body: Record<string, unknown> = {
         job_id: job.id,
         creation_date: isoDay(job.createdAt),
         deletion_date: isoDay(job.createdAt + RETENTION_DAYS * 86_400_000),
-        status_endpoint_url: `${baseUrl}/job/${job.id}/status`,
+        status_endpoint_url: `${baseUrl()}/job/${job.id}/status`,
       };
       if (kind === 'transcription') {
         const outputs = job.outputs ?? new Set();
@@ -205,34 +191,4 @@ export async function startKlangioSimulator(options: KlangioSimulatorOptions = {
   );
 
   app.notFound((c) => detail(c, 404, 'Not Found'));
-
-  const server = await listen(app, { host: o.host, port: o.port });
-  baseUrl = server.url;
-  // Restored only now, so that no webhook is scheduled unless the simulator started.
-  if (saved !== undefined) jobs.restore(saved.jobs);
-  let closing: Promise<void> | undefined;
-  return {
-    provider: 'klangio',
-    url: server.url,
-    apiKey: o.apiKey,
-    webhooks,
-    setFaults: o.setFaults,
-    outcome: (id) => jobs.get(id)?.outcome,
-    status: (id) => {
-      const job = jobs.get(id);
-      return job === undefined ? undefined : jobs.status(job);
-    },
-    close: () => {
-      closing ??= (async () => {
-        jobs.close();
-        await webhooks.close();
-        await server.close();
-        // Written once no request can create a job any more.
-        if (o.stateFile !== undefined) {
-          await writeStateFile(o.stateFile, { format: 1, provider: 'klangio', jobs: jobs.save() } satisfies KlangioState);
-        }
-      })();
-      return closing;
-    },
-  };
 }

@@ -45,13 +45,9 @@
  *   again after the restart. Signed URLs carry the simulator's origin: an upload URL handed out
  *   before a restart on another port is no longer recognised as this simulator's.
  */
-import { Hono } from 'hono';
-import { faultMiddleware } from '../kit/fault-middleware.js';
-import { listen } from '../kit/listen.js';
-import { createRandom } from '../kit/seeded-random.js';
 import type { RunningSimulator, SimulatorOptions } from '../kit/simulator.js';
-import { resolveSimulatorOptions } from '../kit/simulator.js';
-import { readStateFile, writeStateFile } from '../kit/state-file.js';
+import { seededUuid } from '../kit/seeded-random.js';
+import { startSimulatorServer } from '../kit/simulator.js';
 import { musicaiApiRoutes } from './musicai-api-routes.js';
 import { musicaiError } from './musicai-errors.js';
 import { MusicaiJobStore } from './musicai-job-store.js';
@@ -80,93 +76,53 @@ export interface RunningMusicaiSimulator extends RunningSimulator {
  * const musicAi = new MusicAi({ apiKey: sim.apiKey, apiEndpoint: sim.apiEndpoint });
  * await sim.close();
  */
-export async function startMusicaiSimulator(options: MusicaiSimulatorOptions = {}): Promise<RunningMusicaiSimulator> {
-  const o = resolveSimulatorOptions(options);
-  // A separate stream for request faults, so that retries never change job decisions.
-  const faultRandom = createRandom(Math.floor(o.random() * 2 ** 32));
-  const appName = options.applicationName ?? 'Simulator Application';
-  const drawnId = applicationId(o.random);
-  const saved = o.stateFile === undefined ? undefined : await readStateFile(o.stateFile, MusicaiState);
-  const application = { id: saved?.applicationId ?? drawnId, name: appName };
-  let baseUrl = '';
-  const slots = new UploadSlots(() => baseUrl);
-  if (saved !== undefined && o.stateFile !== undefined) await slots.restore(uploadsDirOf(o.stateFile), saved.slots);
-  const store = new MusicaiJobStore({
-    random: o.random,
-    now: o.now,
-    speed: o.speed,
-    faults: () => o.faults(),
-    slots,
-    baseUrl: () => baseUrl,
-    appName,
-  });
-
-  const app = new Hono();
-  app.use('/v1/*', async (c, next) => {
-    if (c.req.header('authorization') !== o.apiKey) {
-      return musicaiError(401, 'UNAUTHORIZED', 'Missing or invalid API key');
-    }
-    await next();
-    return undefined;
-  });
-  app.use(
-    '/v1/*',
-    faultMiddleware({
-      faults: () => o.faults(),
-      random: faultRandom,
-      now: o.now,
-      keyOf: (c) => c.req.header('authorization'),
-      rateLimited: (c, seconds) =>
-        musicaiError(429, 'RATE_LIMITED', 'Too many requests', { 'Retry-After': String(seconds) }),
-      serverError: (c, status) => {
+export function startMusicaiSimulator(options: MusicaiSimulatorOptions = {}): Promise<RunningMusicaiSimulator> {
+  return startSimulatorServer(options, {
+    provider: 'musicai',
+    api: {
+      path: '/v1/*',
+      keyHeader: 'authorization',
+      unauthorized: () => musicaiError(401, 'UNAUTHORIZED', 'Missing or invalid API key'),
+      rateLimited: (_c, seconds) => musicaiError(429, 'RATE_LIMITED', 'Too many requests', { 'Retry-After': String(seconds) }),
+      serverError: (_c, status) => {
         const code = status === 500 ? 'INTERNAL_ERROR' : status === 502 ? 'BAD_GATEWAY' : 'SERVICE_UNAVAILABLE';
         return musicaiError(status, code, 'The server encountered an error. Please try again.');
       },
-    }),
-  );
-  app.route('/v1', musicaiApiRoutes({ store, slots, application }));
-  app.route('/', musicaiStorageRoutes(slots, store));
-  app.notFound((c) => c.text('Not Found', 404));
-
-  const server = await listen(app, { host: o.host, port: o.port });
-  baseUrl = server.url;
-  // Restored only now, so that no input probe starts unless the simulator started.
-  if (saved !== undefined) store.restore(saved.jobs);
-  let closing: Promise<void> | undefined;
-  return {
-    provider: 'musicai',
-    url: server.url,
-    apiEndpoint: `${server.url}/v1`,
-    apiKey: o.apiKey,
-    setFaults: (partial) => o.setFaults(partial),
-    outcome: (id) => store.outcome(id),
-    close: () => {
-      closing ??= (async () => {
-        await server.close();
-        // Written once no request can create a job or fill a slot any more.
-        if (o.stateFile !== undefined) {
-          const state: MusicaiStateInput = {
-            format: 1,
-            provider: 'musicai',
-            applicationId: application.id,
-            slots: await slots.save(uploadsDirOf(o.stateFile)),
-            jobs: store.save(),
-          };
-          await writeStateFile(o.stateFile, state);
-        }
-      })();
-      return closing;
     },
-  };
+    // Request faults draw from their own stream, so that retries never change job decisions.
+    randomStreams: ['faults'],
+    state: MusicaiState,
+    create: async ({ options: o, random, saved, url }) => {
+      const appName = options.applicationName ?? 'Simulator Application';
+      // Drawn even when a saved id wins, so that a seed draws the same jobs either way.
+      const drawnId = seededUuid(random);
+      const application = { id: saved?.applicationId ?? drawnId, name: appName };
+      const slots = new UploadSlots(url);
+      if (saved !== undefined && o.stateFile !== undefined) await slots.restore(uploadsDirOf(o.stateFile), saved.slots);
+      const store = new MusicaiJobStore({ random, now: o.now, speed: o.speed, faults: o.faults, slots, baseUrl: url, appName });
+      return {
+        routes: (app) => {
+          app.route('/v1', musicaiApiRoutes({ store, slots, application }));
+          app.route('/', musicaiStorageRoutes(slots, store));
+          app.notFound((c) => c.text('Not Found', 404));
+        },
+        outcome: (id) => store.outcome(id),
+        // Restored only once the server listens, so that no input probe starts unless it did.
+        resume: () => store.restore(saved?.jobs ?? []),
+        save: async (stateFile): Promise<MusicaiStateInput> => ({
+          format: 1,
+          provider: 'musicai',
+          applicationId: application.id,
+          slots: await slots.save(uploadsDirOf(stateFile)),
+          jobs: store.save(),
+        }),
+        handle: (endpoint) => ({ apiEndpoint: `${endpoint}/v1` }),
+      };
+    },
+  });
 }
 
 /** The folder next to the state file that holds uploaded bytes, one file per upload slot. */
 function uploadsDirOf(stateFile: string): string {
   return `${stateFile}.uploads`;
-}
-
-/** A UUID drawn from the seeded stream, so a seed gives a stable application id. */
-function applicationId(random: () => number): string {
-  const hex = Array.from({ length: 32 }, () => Math.floor(random() * 16).toString(16)).join('');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20)}`;
 }

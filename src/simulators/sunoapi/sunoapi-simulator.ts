@@ -47,18 +47,13 @@
  *   back, a task that ended while the simulator was down is found by polling, and one whose
  *   callback was still being retried never turns CALLBACK_EXCEPTION.
  */
-import { Hono } from 'hono';
-import type { Context } from 'hono';
+import type { Context, Hono } from 'hono';
 import type { ZodType } from 'zod';
-import { faultMiddleware } from '../kit/fault-middleware.js';
-import { listen } from '../kit/listen.js';
 import { isHttpUrl, isLoopbackUrl } from '../kit/loopback.js';
 import { wavFile } from '../kit/media.js';
-import { createRandom } from '../kit/seeded-random.js';
 import type { RunningSimulator, SimulatorOptions } from '../kit/simulator.js';
-import { resolveSimulatorOptions } from '../kit/simulator.js';
-import { readStateFile, writeStateFile } from '../kit/state-file.js';
-import { WebhookSender } from '../kit/webhook-sender.js';
+import { jobModelOptions, startSimulatorServer } from '../kit/simulator.js';
+import type { WebhookSender } from '../kit/webhook-sender.js';
 import { midiCallback, midiRecord, separationCallback, separationRecord, STEM_SECONDS } from './sunoapi-records.js';
 import { SunoMidiRequest, SunoVocalRemovalRequest } from '../../providers/sunoapi/sunoapi-schemas.js';
 import type { MidiState, SeparationState, SunoTask } from './sunoapi-tasks.js';
@@ -103,54 +98,71 @@ const envelope = (c: Context, code: number, msg: string, data: unknown = null, s
  * });
  * await sim.close();
  */
-export async function startSunoapiSimulator(options: SunoapiSimulatorOptions = {}): Promise<SunoapiSimulator> {
-  const o = resolveSimulatorOptions(options);
-  const saved = o.stateFile === undefined ? undefined : await readStateFile(o.stateFile, SunoapiState);
-  let credits = saved?.credits ?? options.credits ?? Number.POSITIVE_INFINITY;
-  const taskRandom = createRandom(Math.floor(o.random() * 2 ** 32));
-  const faultRandom = createRandom(Math.floor(o.random() * 2 ** 32));
-  const webhooks = new WebhookSender({
-    faults: o.faults,
-    random: createRandom(Math.floor(o.random() * 2 ** 32)),
-    timeoutMs: options.callbackTimeoutMs ?? 15_000,
-    retryDelaysMs: (options.callbackRetryDelaysMs ?? [1000, 2000, 4000]).map((d) => d / o.speed),
-    allowRemote: o.allowRemoteWebhooks,
-  });
-  let baseUrl = '';
-  const terminal = <S extends string>(task: { timeline: readonly { status: S }[] }): S => task.timeline[task.timeline.length - 1]!.status;
-  const tasks = new SunoTasks({
-    random: taskRandom,
-    speed: o.speed,
-    now: o.now,
-    faults: o.faults,
-    webhooks,
-    callbackBody: (task: SunoTask) =>
-      task.kind === 'separation'
-        ? separationCallback(task, terminal<SeparationState>(task), baseUrl)
-        : midiCallback(task, terminal<MidiState>(task)),
-  });
-
-  const app = new Hono();
-  app.use('/api/*', async (c, next) => {
-    const auth = c.req.header('authorization');
-    if (auth !== `Bearer ${o.apiKey}`) {
-      return c.json({ code: 401, msg: 'Unauthorized: send Authorization: Bearer <API key>', data: null }, 401);
-    }
-    await next();
-    return undefined;
-  });
-  app.use(
-    '/api/*',
-    faultMiddleware({
-      faults: o.faults,
-      random: faultRandom,
-      now: o.now,
-      keyOf: (c) => c.req.header('authorization'),
+export function startSunoapiSimulator(options: SunoapiSimulatorOptions = {}): Promise<SunoapiSimulator> {
+  return startSimulatorServer(options, {
+    provider: 'sunoapi',
+    api: {
+      path: '/api/*',
+      keyHeader: 'authorization',
+      expectedKey: (apiKey) => `Bearer ${apiKey}`,
+      unauthorized: (c) => c.json({ code: 401, msg: 'Unauthorized: send Authorization: Bearer <API key>', data: null }, 401),
       rateLimited: (c, seconds) => envelope(c, 430, 'Call frequency is too high, please try again later', null, 200, { 'Retry-After': String(seconds) }),
       serverError: (c, status) => envelope(c, 500, 'Server error, please try again later', null, status),
-    }),
-  );
+    },
+    randomStreams: ['model', 'faults', 'webhooks'],
+    webhooks: { timeoutMs: options.callbackTimeoutMs ?? 15_000, retryDelaysMs: options.callbackRetryDelaysMs ?? [1000, 2000, 4000] },
+    state: SunoapiState,
+    create: (kit) => {
+      let credits = kit.saved?.credits ?? options.credits ?? Number.POSITIVE_INFINITY;
+      const terminal = <S extends string>(task: { timeline: readonly { status: S }[] }): S => task.timeline[task.timeline.length - 1]!.status;
+      const tasks = new SunoTasks({
+        ...jobModelOptions(kit),
+        callbackBody: (task: SunoTask) =>
+          task.kind === 'separation'
+            ? separationCallback(task, terminal<SeparationState>(task), kit.url())
+            : midiCallback(task, terminal<MidiState>(task)),
+      });
+      const spendCredit = (c: Context): Response | undefined => {
+        if (credits < 1) return envelope(c, 429, 'Insufficient credits');
+        credits -= 1;
+        return undefined;
+      };
+      return {
+        routes: (app) => sunoapiRoutes(app, { tasks, baseUrl: kit.url, allowRemoteWebhooks: kit.options.allowRemoteWebhooks, spendCredit, credits: () => credits }),
+        outcome: (id) => tasks.get(id)?.outcome,
+        resume: () => tasks.restore(kit.saved?.tasks ?? []),
+        save: () => ({ format: 1 as const, provider: 'sunoapi' as const, tasks: tasks.save(), ...(Number.isFinite(credits) ? { credits } : {}) }),
+        handle: (url) => ({
+          webhooks: kit.webhooks(),
+          status: (id: string) => {
+            const task = tasks.get(id);
+            if (task === undefined) return undefined;
+            return task.kind === 'separation'
+              ? separationRecord(task, tasks.state(task), null, url).successFlag
+              : midiRecord(task, tasks.state(task), null).successFlag;
+          },
+          credits: () => credits,
+          setCredits: (n: number) => {
+            credits = n;
+          },
+        }),
+      };
+    },
+  });
+}
 
+/** What the routes of {@link sunoapiRoutes} read and change. */
+interface SunoapiRouteContext {
+  tasks: SunoTasks;
+  baseUrl: () => string;
+  allowRemoteWebhooks: boolean;
+  /** Spends one credit, or answers body code 429 when none is left. */
+  spendCredit: (c: Context) => Response | undefined;
+  credits: () => number;
+}
+
+/** Mounts the `/api/v1` routes, the stem files and the not-found envelope. */
+function sunoapiRoutes(app: Hono, { tasks, baseUrl, allowRemoteWebhooks, spendCredit, credits }: SunoapiRouteContext): void {
   /** Parses a JSON body with a schema; a refusal is a body-code 400 answer. */
   const readBody = async <T>(c: Context, schema: ZodType<T>): Promise<T | Response> => {
     let json: unknown;
@@ -167,12 +179,7 @@ export async function startSunoapiSimulator(options: SunoapiSimulatorOptions = {
   };
   const refuseCallback = (c: Context, url: string): Response | undefined => {
     if (!isHttpUrl(url)) return envelope(c, 400, 'callBackUrl must be an absolute http(s) URL');
-    if (!o.allowRemoteWebhooks && !isLoopbackUrl(url)) return envelope(c, 400, 'callBackUrl must point at a loopback host (the simulator only calls back locally)');
-    return undefined;
-  };
-  const spendCredit = (c: Context): Response | undefined => {
-    if (credits < 1) return envelope(c, 429, 'Insufficient credits');
-    credits -= 1;
+    if (!allowRemoteWebhooks && !isLoopbackUrl(url)) return envelope(c, 400, 'callBackUrl must point at a loopback host (the simulator only calls back locally)');
     return undefined;
   };
 
@@ -188,7 +195,7 @@ export async function startSunoapiSimulator(options: SunoapiSimulatorOptions = {
   app.get('/api/v1/vocal-removal/record-info', (c) => {
     const task = tasks.get(c.req.query('taskId') ?? '');
     if (task?.kind !== 'separation') return envelope(c, 404, 'Task not found');
-    return envelope(c, 200, 'success', separationRecord(task, tasks.state(task), tasks.completedAt(task), baseUrl));
+    return envelope(c, 200, 'success', separationRecord(task, tasks.state(task), tasks.completedAt(task), baseUrl()));
   });
 
   app.post('/api/v1/midi/generate', async (c) => {
@@ -213,7 +220,10 @@ export async function startSunoapiSimulator(options: SunoapiSimulatorOptions = {
     return envelope(c, 200, 'success', midiRecord(task, tasks.state(task), tasks.completedAt(task)));
   });
 
-  app.get('/api/v1/generate/credit', (c) => envelope(c, 200, 'success', Number.isFinite(credits) ? credits : 1_000_000));
+  app.get('/api/v1/generate/credit', (c) => {
+    const balance = credits();
+    return envelope(c, 200, 'success', Number.isFinite(balance) ? balance : 1_000_000);
+  });
 
   app.get('/files/:taskId/:file{[a-z_]+\\.wav}', (c) => {
     const task = tasks.get(c.req.param('taskId'));
@@ -226,42 +236,4 @@ export async function startSunoapiSimulator(options: SunoapiSimulatorOptions = {
   });
 
   app.notFound((c) => envelope(c, 404, 'Wrong method or path', null, 404));
-
-  const server = await listen(app, { host: o.host, port: o.port });
-  baseUrl = server.url;
-  // Restored only now, so that no callback is scheduled unless the simulator started.
-  if (saved !== undefined) tasks.restore(saved.tasks);
-  let closing: Promise<void> | undefined;
-  return {
-    provider: 'sunoapi',
-    url: server.url,
-    apiKey: o.apiKey,
-    webhooks,
-    setFaults: o.setFaults,
-    outcome: (id) => tasks.get(id)?.outcome,
-    status: (id) => {
-      const task = tasks.get(id);
-      if (task === undefined) return undefined;
-      return task.kind === 'separation'
-        ? separationRecord(task, tasks.state(task), null, baseUrl).successFlag
-        : midiRecord(task, tasks.state(task), null).successFlag;
-    },
-    credits: () => credits,
-    setCredits: (n) => {
-      credits = n;
-    },
-    close: () => {
-      closing ??= (async () => {
-        tasks.close();
-        await webhooks.close();
-        await server.close();
-        // Written once no request can create a task or spend a credit any more.
-        if (o.stateFile !== undefined) {
-          const state: SunoapiState = { format: 1, provider: 'sunoapi', tasks: tasks.save(), ...(Number.isFinite(credits) ? { credits } : {}) };
-          await writeStateFile(o.stateFile, state);
-        }
-      })();
-      return closing;
-    },
-  };
 }

@@ -1,11 +1,9 @@
 import { z } from 'zod';
-import type { FaultProfile } from '../kit/fault-profile.js';
 import type { TimelineStep } from '../kit/job-timeline.js';
 import { planTimeline, stepAt } from '../kit/job-timeline.js';
-import type { Random } from '../kit/seeded-random.js';
-import { createRandom } from '../kit/seeded-random.js';
+import type { JobModelOptions } from '../kit/simulator.js';
+import { createRandom, hexId, seededUuid } from '../kit/seeded-random.js';
 import { WebhookUrlError } from '../kit/webhook-sender.js';
-import type { WebhookSender } from '../kit/webhook-sender.js';
 import type { MidiInstrument } from './sunoapi-midi-data.js';
 import { midiInstruments } from './sunoapi-midi-data.js';
 import type { SunoSeparationType } from '../../providers/sunoapi/sunoapi-schemas.js';
@@ -81,12 +79,7 @@ const SPLIT_STEM: [string, string, string][] = [
 ];
 
 /** Options of {@link SunoTasks}. */
-export interface SunoTasksOptions {
-  random: Random;
-  speed: number;
-  now: () => number;
-  faults: () => FaultProfile;
-  webhooks: WebhookSender;
+export interface SunoTasksOptions extends JobModelOptions {
   /** Builds the callback body when a task reaches its terminal state. */
   callbackBody: (task: SunoTask) => unknown;
 }
@@ -95,7 +88,6 @@ export interface SunoTasksOptions {
 export class SunoTasks {
   readonly #opts: SunoTasksOptions;
   readonly #tasks = new Map<string, SunoTask>();
-  readonly #timers = new Set<NodeJS.Timeout>();
 
   constructor(opts: SunoTasksOptions) {
     this.#opts = opts;
@@ -121,7 +113,7 @@ export class SunoTasks {
       callBackUrl: req.callBackUrl,
       callbackFailed: false,
       stems: layout.map(([file, recordField, group]) => ({
-        id: uuid(random),
+        id: seededUuid(random),
         file,
         recordField,
         callbackField: `${file}_url`,
@@ -212,12 +204,6 @@ export class SunoTasks {
     }
   }
 
-  /** Cancels scheduled callbacks. */
-  close(): void {
-    for (const t of this.#timers) clearTimeout(t);
-    this.#timers.clear();
-  }
-
   #plan<S extends string>(terminal: S, minMs: number, maxMs: number): { createdAt: number; timeline: TimelineStep<S | 'PENDING'>[] } {
     const createdAt = this.#opts.now();
     const timeline = planTimeline<S | 'PENDING'>({
@@ -240,8 +226,8 @@ export class SunoTasks {
 
   /** A fresh id; a restored task may hold the id the same seed draws again after a restart. */
   #newId(): string {
-    let id = hex(this.#opts.random, 32);
-    while (this.#tasks.has(id)) id = hex(this.#opts.random, 32);
+    let id = hexId(this.#opts.random, 32);
+    while (this.#tasks.has(id)) id = hexId(this.#opts.random, 32);
     return id;
   }
 
@@ -249,8 +235,7 @@ export class SunoTasks {
   #schedule(task: SunoTask, after?: number): void {
     const end = task.timeline[task.timeline.length - 1]?.atMs ?? task.createdAt;
     if (after !== undefined && end <= after) return;
-    const timer = setTimeout(() => {
-      this.#timers.delete(timer);
+    this.#opts.timers.schedule(() => {
       try {
         this.#opts.webhooks.send(task.callBackUrl, this.#opts.callbackBody(task), task.id);
       } catch (error) {
@@ -259,17 +244,5 @@ export class SunoTasks {
         if (!(error instanceof WebhookUrlError)) throw error;
       }
     }, Math.max(0, end - this.#opts.now()));
-    this.#timers.add(timer);
   }
-}
-
-function hex(random: Random, length: number): string {
-  let id = '';
-  while (id.length < length) id += Math.floor(random() * 16).toString(16);
-  return id;
-}
-
-function uuid(random: Random): string {
-  const h = hex(random, 32);
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20)}`;
 }

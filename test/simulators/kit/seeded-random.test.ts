@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { between, createRandom, pick } from '../../../src/simulators/kit/seeded-random.js';
+import { between, createRandom, hexId, pick, seededUuid } from '../../../src/simulators/kit/seeded-random.js';
 
 describe('createRandom', () => {
   it('repeats the same sequence for the same seed', () => {
@@ -31,5 +31,21 @@ describe('createRandom', () => {
     expect([...seen].sort()).toEqual(['a', 'b', 'c']);
     const drawn = Array.from({ length: 200 }, () => between(r, 10, 20));
     expect(drawn.every((v) => v >= 10 && v <= 20)).toBe(true);
+  });
+
+  it('draws hex ids and UUID-shaped ids one digit a draw, the same for the same seed', () => {
+    const a = createRandom(5);
+    const id = hexId(a, 24);
+    expect(id).toMatch(/^[0-9a-f]{24}$/);
+    expect(hexId(createRandom(5), 24)).toBe(id);
+    const uuid = seededUuid(createRandom(5));
+    expect(uuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-a[0-9a-f]{3}-[0-9a-f]{12}$/);
+    const digits = hexId(createRandom(5), 32);
+    expect(uuid.startsWith(digits.slice(0, 8))).toBe(true);
+    const afterUuid = createRandom(5);
+    seededUuid(afterUuid);
+    const afterHex = createRandom(5);
+    hexId(afterHex, 32);
+    expect(afterUuid()).toBe(afterHex());
   });
 });
