@@ -14,6 +14,17 @@ export class ChangeLog {
     this.#ring = new Array<JobChange | undefined>(capacity);
   }
 
+  /**
+   * Continues a log whose changes up to `seq` are not kept here (a log reopened after a
+   * restart): the next change is `seq + 1`, and only a reader at exactly `seq` is served from it.
+   * Only before the first {@link push}.
+   */
+  continueAfter(seq: number): void {
+    if (this.#count > 0 || this.#lastSeq > 0) throw new Error('a change log continues only before its first change');
+    if (!Number.isSafeInteger(seq) || seq < 0) throw new RangeError(`change log seq must be a non-negative integer, not ${seq}`);
+    this.#lastSeq = seq;
+  }
+
   /** The seq of the newest change, 0 before the first. */
   get lastSeq(): number {
     return this.#lastSeq;

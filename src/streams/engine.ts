@@ -20,7 +20,7 @@ import { FileStore } from './file-store.js';
 import type { JobChange } from './job-change.js';
 import type { JobFilter } from './job-filter.js';
 import { JobFold, refOf, type IncomingWebhook } from './job-fold.js';
-import { newSecret, webhookToken } from './job-id.js';
+import { webhookToken } from './job-id.js';
 import { isSettled, markStarted, recordArtifacts } from './job-reducer.js';
 import type { JobArtifacts, JobLink, JobSnapshot, JsonValue } from './job-snapshot.js';
 import { isTerminal } from './job-status.js';
@@ -92,7 +92,6 @@ export class Engine {
     this.#submitAttempts = Math.max(1, Math.floor(options.submitAttempts ?? 5));
     this.#table = new JobTable({
       store,
-      epoch: `${this.#scheduler.now().toString(36)}-${newSecret().slice(0, 8)}`,
       changeLogSize: options.changeLogSize ?? 10_000,
       onPublished: (job, previous) => this.#published(job, previous),
       onStoreError: (error, attempt) => this.#events.next({ type: 'store-error', error, attempt, reason: describeStoreError(error) }),
@@ -137,7 +136,10 @@ export class Engine {
     });
   }
 
-  /** Identifies this engine's lifetime; `seq` numbers restart with each epoch. */
+  /**
+   * Names the change log: minted once with the data directory and kept across restarts, where
+   * `seq` continues (a store that keeps no log, such as `MemoryStore`, gets one per engine).
+   */
   get epoch(): string {
     return this.#table.epoch;
   }

@@ -8,6 +8,7 @@ import { checkCleanShutdown, readCleanShutdown, removeCleanShutdown, writeCleanS
 import type { StoredJob, JobStore } from './job-store.js';
 import { encodeJournalBatch, readJournal } from './journal-file.js';
 import { asStoreCorrupt } from './line-reader.js';
+import { readLogEpoch, recordNewLogEpoch } from './log-epoch.js';
 import { ResultFiles } from './result-files.js';
 import { SnapshotFile, SNAPSHOT_FORMAT, syncDirectory, type SnapshotData } from './snapshot-file.js';
 import type { StoredRecord } from './stored-record.js';
@@ -78,7 +79,9 @@ function validInlineMax(bytes: number): number {
  * The durable store: a lowdb snapshot file (`jobs.json`) plus an append-only journal
  * (`journal-<generation>.jsonl`) of job states written since, large results in files of their
  * own (`results-data/<jobId>.<version>.json`, see {@link ResultFiles}), and, while the store is
- * closed cleanly, `clean-shutdown.json`. On-disk format 2; format 1 (the snapshot and journals
+ * closed cleanly, `clean-shutdown.json`; `log-epoch.json` names the directory's change log
+ * ({@link epoch}), and every journal and snapshot line carries the `seq` its version was
+ * published with, so the log's seq continues after a restart. On-disk format 2; format 1 (the snapshot and journals
  * of earlier versions) is read as well and rewritten as format 2 by the next compaction.
  *
  * - `append` writes one line per changed job to the journal and fsyncs it: the cost of a commit
@@ -131,6 +134,7 @@ export class FileStore implements JobStore {
   #dirty: Promise<void> | undefined;
   /** Generation of the snapshot on disk; `undefined` while there is none. */
   #snapshotGeneration: number | undefined;
+  #epoch: string | undefined;
 
   private constructor(options: Required<FileStoreOptions>, lock: DirLock) {
     this.dir = options.dir;
@@ -159,6 +163,15 @@ export class FileStore implements JobStore {
     );
   }
 
+  /**
+   * The name of this directory's change log (`log-epoch.json`), minted the first time the
+   * directory is loaded and kept for its life. @throws Error before {@link load}
+   */
+  get epoch(): string {
+    if (this.#epoch === undefined) throw new Error('FileStore.epoch is known only after load()');
+    return this.#epoch;
+  }
+
   /** Bytes written to the journal since the last compaction. */
   get journalBytes(): number {
     return this.#journalBytes;
@@ -182,6 +195,7 @@ export class FileStore implements JobStore {
   async load(): Promise<StoredJob[]> {
     try {
       const clean = await readCleanShutdown(this.dir);
+      const epoch = await readLogEpoch(this.dir);
       const snapshot = await this.#snapshot.read();
       const winners = new Map<string, { record: StoredRecord; from: string }>();
       for (const record of snapshot?.jobs ?? []) winners.set(record.job.id, { record, from: SNAPSHOT });
@@ -225,18 +239,22 @@ export class FileStore implements JobStore {
       // Large results: only those of the winning versions, one file at a time.
       const out: StoredJob[] = [];
       for (const { record, from } of winners.values()) {
-        const { job, secret, resultFile } = record;
+        const { job, secret, resultFile, seq } = record;
+        const withSeq = seq === undefined ? {} : { seq };
         if (resultFile === undefined) {
-          out.push({ job, secret });
+          out.push({ job, secret, ...withSeq });
           continue;
         }
         const result = await this.#results.read(resultFile, job.id, from);
         this.#results.loaded(job.id, job.version, result, resultFile);
-        out.push({ job: { ...job, result }, secret });
+        out.push({ job: { ...job, result }, secret, ...withSeq });
       }
 
       // Everything checked: from here on the directory changes, so the clean-shutdown record goes first.
       await this.#makeDirty();
+      // Read (or, for a new directory or one written before epochs were kept, minted) before
+      // anything is published, so no change is ever shown under another name.
+      this.#epoch = epoch ?? (await recordNewLogEpoch(this.dir, this.#fsync));
       for (const { file } of stale) await unlink(join(this.dir, file));
       if (tornTail !== undefined) await this.#cutTornTail(tornTail.path, tornTail.bytes);
       this.#snapshotGeneration = snapshot?.generation;

@@ -50,3 +50,8 @@ export function secretsEqual(expected: string, given: string): boolean {
   const b = Buffer.from(given);
   return a.length === b.length && timingSafeEqual(a, b);
 }
+
+/** A fresh change-log epoch: creation time (base 36) and 48 random bits. */
+export function mintEpoch(now = Date.now()): string {
+  return `${now.toString(36)}-${newSecret().slice(0, 8)}`;
+}

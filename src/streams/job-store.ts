@@ -1,11 +1,17 @@
 import { z } from 'zod';
 import { JobSnapshot } from './job-snapshot.js';
+import { mintEpoch } from './job-id.js';
 
 /** What the store keeps per job: the snapshot and the job's webhook secret. */
 export const StoredJob = z.object({
   job: JobSnapshot,
   /** The per-job webhook secret (base64url, 128 bits). Never leaves the server. */
   secret: z.string().min(16),
+  /**
+   * The change-log `seq` this version was published with (absent in data written before seqs
+   * were stored). The highest one in a store is where its log continues after a restart.
+   */
+  seq: z.number().int().positive().optional(),
 });
 export type StoredJob = z.infer<typeof StoredJob>;
 
@@ -17,6 +23,12 @@ export type StoredJob = z.infer<typeof StoredJob>;
  * snapshots plus an fsynced journal).
  */
 export interface JobStore {
+  /**
+   * The name of this store's change log: minted once when the store is created and kept for its
+   * life, so `{epoch, seq}` stays valid across restarts. Known once {@link load} has resolved.
+   * A store without one gets a fresh epoch per engine (nothing of its log survives a restart).
+   */
+  readonly epoch?: string;
   /** Reads every stored job (latest state per job). Fails loudly on damaged data. */
   load(): Promise<StoredJob[]>;
   /** Records these states durably; resolves only when they would survive a crash. */
@@ -36,6 +48,8 @@ export interface JobStore {
 export class MemoryStore implements JobStore {
   readonly #jobs = new Map<string, StoredJob>();
   readonly wantsCompaction = false;
+  /** One log per instance: nothing of it survives the process. */
+  readonly epoch = mintEpoch();
 
   load(): Promise<StoredJob[]> {
     return Promise.resolve([...this.#jobs.values()]);

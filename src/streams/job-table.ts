@@ -17,7 +17,7 @@ import { EngineClosedError, UnknownJobError } from './errors.js';
 import { GroupCommit, type CommitFailure } from './group-commit.js';
 import type { JobChange } from './job-change.js';
 import { compileFilter, type JobFilter } from './job-filter.js';
-import { newJobId, newSecret } from './job-id.js';
+import { mintEpoch, newJobId, newSecret } from './job-id.js';
 import { createSnapshot, isSettled, type NewJob } from './job-reducer.js';
 import type { JobSnapshot } from './job-snapshot.js';
 import type { JobStore, StoredJob } from './job-store.js';
@@ -37,6 +37,8 @@ export interface JobEntry {
   pending: Promise<void> | undefined;
   /** Polls the provider refused in a row. */
   rejectedPolls: number;
+  /** The change-log seq `published` was published with; 0 when not known (stored before seqs were). */
+  publishedSeq: number;
 }
 
 /** A consistent view of the jobs matching a filter, as of change `seq` of `epoch`. */
@@ -49,7 +51,11 @@ export interface EngineSnapshot {
 /** Options of {@link JobTable}. */
 export interface JobTableOptions {
   store: JobStore;
-  epoch: string;
+  /**
+   * Names the change log. @default the store's {@link JobStore.epoch} once loaded, else a fresh
+   * one per table.
+   */
+  epoch?: string;
   changeLogSize: number;
   /** After each published change, in order (result copies, pipeline steps hang off it). */
   onPublished: (job: JobSnapshot, previous: JobSnapshot | undefined) => void;
@@ -61,6 +67,11 @@ export interface JobTableOptions {
 interface Pending {
   entry: JobEntry;
   job: JobSnapshot;
+  /**
+   * The seq this change is published with, assigned when its batch is first written (in batch
+   * order) and kept when a failed write is retried, so what is on disk matches what is published.
+   */
+  seq: number | undefined;
 }
 
 /**
@@ -77,7 +88,8 @@ interface Pending {
  * recovers, which clears `pending`.
  */
 export class JobTable {
-  readonly epoch: string;
+  readonly #epochOption: string | undefined;
+  #epoch: string | undefined;
   readonly #store: JobStore;
   readonly #jobs = new Map<string, JobEntry>();
   /** `provider \n externalId` → job id, so a provider job is adopted once. */
@@ -92,21 +104,29 @@ export class JobTable {
   /** Callers of {@link durable}, by job id. */
   readonly #durableWaiters = new Map<string, { version: number; resolve(): void; reject(error: unknown): void }[]>();
   #seq = 0;
+  /** The last seq handed to a change being written (ahead of `#seq` while a write is in flight). */
+  #assignedSeq = 0;
   #compaction: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(options: JobTableOptions) {
-    this.epoch = options.epoch;
+    this.#epochOption = options.epoch;
     this.#store = options.store;
     this.#log = new ChangeLog(options.changeLogSize);
     this.#onPublished = options.onPublished;
     this.#onStoreError = options.onStoreError;
     this.#commit = new GroupCommit<Pending>({
-      write: (batch) => this.#store.append(latestPerJob(batch)),
+      write: (batch) => this.#store.append(latestPerJob(this.#assignSeqs(batch))),
       onDurable: (batch) => this.#publish(batch),
       onError: options.onStoreError,
       ...(options.onStoreRecovered === undefined ? {} : { onRecovered: options.onStoreRecovered }),
     });
+  }
+
+  /** Names the change log: `{epoch, seq}` is a position in it. */
+  get epoch(): string {
+    this.#epoch ??= this.#epochOption ?? mintEpoch();
+    return this.#epoch;
   }
 
   /** The seq of the newest published change. */
@@ -123,12 +143,23 @@ export class JobTable {
     return this.#closing !== undefined;
   }
 
-  /** Reads the store; stored jobs are current and published at once. */
+  /**
+   * Reads the store; stored jobs are current and published at once. The log keeps the store's
+   * epoch and continues after the highest seq stored.
+   */
   async load(): Promise<StoredJob[]> {
     const stored = await this.#store.load();
-    for (const { job, secret } of stored) {
-      this.#jobs.set(job.id, { current: job, published: job, secret, pending: undefined, rejectedPolls: 0 });
+    this.#epoch = this.#epochOption ?? this.#store.epoch ?? this.#epoch ?? mintEpoch();
+    let lastSeq = 0;
+    for (const { job, secret, seq } of stored) {
+      this.#jobs.set(job.id, { current: job, published: job, secret, pending: undefined, rejectedPolls: 0, publishedSeq: seq ?? 0 });
       if (job.externalId !== null) this.index(job.provider, job.externalId, job.id);
+      if (seq !== undefined && seq > lastSeq) lastSeq = seq;
+    }
+    if (lastSeq > this.#seq) {
+      this.#log.continueAfter(lastSeq);
+      this.#seq = lastSeq;
+      this.#assignedSeq = lastSeq;
     }
     return stored;
   }
@@ -160,7 +191,7 @@ export class JobTable {
   /** Records a new job (with a fresh id and webhook secret) and queues it for the disk. */
   create(job: Omit<NewJob, 'id' | 'createdAt'>, now: number): JobEntry {
     const snapshot = createSnapshot({ ...job, id: newJobId(now), createdAt: now });
-    const entry: JobEntry = { current: snapshot, published: undefined, secret: newSecret(), pending: undefined, rejectedPolls: 0 };
+    const entry: JobEntry = { current: snapshot, published: undefined, secret: newSecret(), pending: undefined, rejectedPolls: 0, publishedSeq: 0 };
     this.#jobs.set(snapshot.id, entry);
     this.commit(entry, snapshot);
     return entry;
@@ -169,7 +200,7 @@ export class JobTable {
   /** Makes `next` the job's current state and queues it for the disk (publication follows). */
   commit(entry: JobEntry, next: JobSnapshot): void {
     entry.current = next;
-    const durable = this.#commit.enqueue({ entry, job: next });
+    const durable = this.#commit.enqueue({ entry, job: next, seq: undefined });
     entry.pending = durable;
     durable.then(
       () => {
@@ -292,15 +323,24 @@ export class JobTable {
     return this.#closing;
   }
 
-  /** Runs when a batch is durable: publishes each change in order. */
+  /** Numbers the changes of a batch that have no seq yet (a retried batch keeps its numbers). */
+  #assignSeqs(batch: readonly Pending[]): readonly Pending[] {
+    for (const item of batch) item.seq ??= ++this.#assignedSeq;
+    return batch;
+  }
+
+  /** Runs when a batch is durable: publishes each change in order, with the seq it was written with. */
   #publish(batch: readonly Pending[]): void {
-    for (const { entry, job } of batch) {
+    for (const { entry, job, seq: assigned } of batch) {
       const previous = entry.published;
+      const seq = assigned as number;
       entry.published = job;
+      entry.publishedSeq = seq;
       // A waiter rejected while the store was failing never clears `pending`: being published
       // is what makes `current` durable.
       if (entry.current === job) entry.pending = undefined;
-      const change: JobChange = { epoch: this.epoch, seq: ++this.#seq, job, previousStatus: previous?.status ?? null };
+      this.#seq = seq;
+      const change: JobChange = { epoch: this.epoch, seq, job, previousStatus: previous?.status ?? null };
       this.#log.push(change);
       this.#watchers.get(job.id)?.next(job);
       this.#changes.next(change);
@@ -325,7 +365,7 @@ export class JobTable {
 
   *#durableJobs(): Generator<StoredJob> {
     for (const entry of this.#jobs.values()) {
-      if (entry.published !== undefined) yield { job: entry.published, secret: entry.secret };
+      if (entry.published !== undefined) yield { job: entry.published, secret: entry.secret, ...(entry.publishedSeq > 0 ? { seq: entry.publishedSeq } : {}) };
     }
   }
 }
@@ -333,7 +373,7 @@ export class JobTable {
 /** A batch may hold several versions of one job; the journal only needs the last. */
 function latestPerJob(batch: readonly Pending[]): StoredJob[] {
   const latest = new Map<string, StoredJob>();
-  for (const { entry, job } of batch) latest.set(job.id, { job, secret: entry.secret });
+  for (const { entry, job, seq } of batch) latest.set(job.id, { job, secret: entry.secret, ...(seq === undefined ? {} : { seq }) });
   return [...latest.values()];
 }
 

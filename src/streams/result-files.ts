@@ -86,7 +86,7 @@ export class ResultFiles {
     }
     if (ref === undefined) return stored;
     this.#referenced.add(ref.name);
-    return { job: { ...job, result: null }, secret: stored.secret, resultFile: ref };
+    return { ...stored, job: { ...job, result: null }, resultFile: ref };
   }
 
   /**

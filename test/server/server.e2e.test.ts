@@ -548,7 +548,7 @@ describe('jobstream serve in a child process, with the four simulators in child 
     await reader.close();
   }, 40_000);
 
-  it('closes sockets with 1001 and exits 0 on SIGTERM; a second serve on the same data dir has the same jobs', async () => {
+  it('closes sockets with 1001 and exits 0 on SIGTERM; a second serve on the same data dir has the same jobs, the same epoch and resumes {epoch, seq} without a snapshot, also after kill -9', async () => {
     const client = await open();
     client.send({ type: 'subscribe', sub: 'all' });
     await client.next('snapshot');
@@ -566,15 +566,29 @@ describe('jobstream serve in a child process, with the four simulators in child 
     const { jobs: after } = (await (await api('/v1/jobs?limit=1000')).json()) as { jobs: unknown[] };
     // Compared as the documented job object (extra fields are another test's concern).
     expect(after.map((job) => JobSnapshot.parse(job))).toEqual(before.map((job) => JobSnapshot.parse(job)));
-    // A new epoch: the old resume point cannot be honoured, the client gets a fresh snapshot.
+    // The epoch names the data directory's log, not the process: the old resume point is
+    // honoured (every job had settled, so nothing was missed) and no snapshot is sent.
+    expect(await healthz()).toEqual(expect.objectContaining({ epoch, seq }));
     const again = await open();
+    expect(again.messages[0]).toMatchObject({ type: 'hello', epoch, seq });
     again.send({ type: 'subscribe', sub: 'all', resume: { epoch, seq } });
-    const snapshot = await again.next('snapshot');
-    expect(snapshot.reason).toBe('resume-unavailable');
-    expect(snapshot.epoch).not.toBe(epoch);
-    expect(snapshot.jobs.length).toBe(before.length);
+    expect(await again.next('resumed')).toEqual({ type: 'resumed', sub: 'all', epoch, seq });
+    again.send({ type: 'ping', id: 'p' });
+    await again.next('pong');
+    expect(again.messages.filter((m) => m.type === 'snapshot' || m.type === 'change')).toEqual([]);
+
+    // kill -9: no clean shutdown record, and still the same log.
+    expect(await server.process.stop('SIGKILL')).toEqual({ code: null, signal: 'SIGKILL' });
+    server = await startServe();
+    expect(await healthz()).toEqual(expect.objectContaining({ epoch, seq }));
+    const third = await open();
+    third.send({ type: 'subscribe', sub: 'all', resume: { epoch, seq } });
+    expect(await third.next('resumed')).toEqual({ type: 'resumed', sub: 'all', epoch, seq });
+    third.send({ type: 'ping', id: 'p' });
+    await third.next('pong');
+    expect(third.messages.filter((m) => m.type === 'snapshot' || m.type === 'change')).toEqual([]);
 
     expect(await server.process.stop('SIGINT')).toEqual({ code: 0, signal: null });
-    expect(await again.closed).toMatchObject({ code: 1001 });
+    expect(await third.closed).toMatchObject({ code: 1001 });
   }, 30_000);
 });

@@ -70,6 +70,20 @@ describe('ChangeLog', () => {
     expect(log.forJob('nobody')).toEqual([]);
   });
 
+  it('continues a reopened log after its last seq: serves a reader at exactly that seq, not one further back', () => {
+    const log = new ChangeLog(4);
+    log.continueAfter(41);
+    expect(log.lastSeq).toBe(41);
+    expect(log.since(41)).toEqual([]);
+    expect(log.since(40)).toBeUndefined();
+    expect(() => log.push(change(1))).toThrow(/does not follow 41/);
+    log.push(change(42));
+    log.push(change(43));
+    expect(log.since(41)?.map((c) => c.seq)).toEqual([42, 43]);
+    expect(log.since(40)).toBeUndefined();
+    expect(() => log.continueAfter(50)).toThrow();
+  });
+
   it.each([0, -1, 2.5, Number.NaN])('refuses capacity %s', (capacity) => {
     expect(() => new ChangeLog(capacity)).toThrow(RangeError);
   });

@@ -126,7 +126,7 @@ describe('JobTable', () => {
       expect(entry.pending).toBeUndefined();
       expect(changes).toEqual([{ epoch: 'epoch-1', seq: 1, job: entry.current, previousStatus: null }]);
       expect(published).toEqual([{ id: entry.current.id, version: 1, previousVersion: undefined }]);
-      expect(store.batches).toEqual([[{ job: entry.current, secret: entry.secret }]]);
+      expect(store.batches).toEqual([[{ job: entry.current, secret: entry.secret, seq: 1 }]]);
     });
 
     it('keeps published behind current while a write is in flight', async () => {
