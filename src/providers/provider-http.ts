@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { z } from 'zod';
 import { ProviderError } from '../streams/errors.js';
-import { parseRetryAfter } from './retry-after.js';
+import { parseRateLimitReset, parseRetryAfter } from './retry-after.js';
 import { describeIssue } from '../streams/snapshot-file.js';
 import { UrlRefusedError } from './url-guard.js';
 
@@ -182,7 +182,7 @@ function classify(
   headers: Record<string, string | string[] | undefined>,
   body: Buffer,
 ): never {
-  const retryAfterMs = parseRetryAfter(headers['retry-after'], Date.now());
+  const retryAfterMs = parseRetryAfter(headers['retry-after'], Date.now()) ?? parseRateLimitReset(headers['x-ratelimit-reset'], Date.now());
   const said = messageOf(body);
   const what = `${call.method} ${new URL(call.url).pathname} answered ${status}${said ? `: ${said}` : ''}`;
   // 429 and 503 say the request was not handled (RFC 9110); another 5xx may come after the work.

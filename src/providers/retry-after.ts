@@ -16,3 +16,22 @@ export function parseRetryAfter(value: string | readonly string[] | null | undef
   if (Number.isNaN(at)) return undefined;
   return Math.max(0, at - now);
 }
+
+/**
+ * Reads an `X-RateLimit-Reset` value as milliseconds to wait from `now`, for answers without
+ * `Retry-After` (the Camb.ai SDK falls back to it the same way). A value of 10^9 or more is a
+ * Unix time in seconds, as the SDK reads it (10^12 or more: in milliseconds); a smaller one is
+ * seconds from now, as other APIs send it. Returns `undefined` for a missing or unreadable
+ * value; a time in the past gives 0.
+ *
+ * @example parseRateLimitReset(String(Math.ceil(Date.now() / 1000) + 5), Date.now()) // about 5000
+ */
+export function parseRateLimitReset(value: string | readonly string[] | null | undefined, now: number): number | undefined {
+  const first: string | null | undefined = typeof value === 'string' || value == null ? value : value[0];
+  const text = first?.trim();
+  if (!text || !/^\d+(\.\d+)?$/.test(text)) return undefined;
+  const number = Number(text);
+  if (number >= 1e12) return Math.max(0, Math.round(number - now));
+  if (number >= 1e9) return Math.max(0, Math.round(number * 1000 - now));
+  return Math.round(number * 1000);
+}

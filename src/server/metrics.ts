@@ -81,6 +81,12 @@ export class ServerMetrics {
     monotonic(registry, 'jobstream_ws_dead_peers_total', 'WebSocket peers terminated by the heartbeat.', () => hub.stats.deadPeersTerminated);
     monotonic(registry, 'jobstream_ws_messages_sent_total', 'WebSocket messages sent.', () => hub.stats.messagesSent);
     monotonic(registry, 'jobstream_ws_protocol_errors_total', 'WebSocket client messages refused with an error.', () => hub.stats.protocolErrors);
+    const unrecognised = new Counter({
+      name: 'jobstream_webhooks_unrecognised_total',
+      help: 'Webhook bodies the adapter did not fully recognise: they changed nothing and the job was confirmed by polling.',
+      labelNames: ['provider'],
+      registers: [registry],
+    });
     const storeFailures = new Counter({
       name: 'jobstream_store_write_failures_total',
       help: 'Failed store writes (each is retried; while they fail, webhooks and writes are answered 503).',
@@ -108,6 +114,7 @@ export class ServerMetrics {
         } else if (event.type === 'webhook') {
           this.#counts.webhooks[event.outcome] += 1;
           this.#webhooks.inc({ provider: event.provider, outcome: event.outcome });
+          if (event.unrecognised === true) unrecognised.inc({ provider: event.provider });
           if (event.observed !== undefined) this.#detected(lag, event.provider, event.jobId, 'webhook', event.observed, event.at);
         } else if (event.type === 'store-error') {
           storeFailures.inc();

@@ -64,7 +64,16 @@ export type EngineEvent =
       retryAfterMs?: number;
       error?: string;
     }
-  | { type: 'webhook'; provider: string; jobId: string; outcome: 'applied' | 'duplicate'; observed?: JobStatus; at: number }
+  | {
+      type: 'webhook';
+      provider: string;
+      jobId: string;
+      outcome: 'applied' | 'duplicate';
+      observed?: JobStatus;
+      at: number;
+      /** The adapter did not fully recognise the body: it changed nothing and asked for a poll. */
+      unrecognised?: true;
+    }
   /**
    * A store write (or compaction) failed; writes are retried. `reason` is safe to log (an error
    * code and its description, no paths); `attempt` counts the failed attempts at this batch.

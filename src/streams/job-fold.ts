@@ -244,6 +244,7 @@ export class JobFold {
       outcome,
       at: this.#now(),
       ...(parsed.report === undefined ? {} : { observed: parsed.report.status }),
+      ...(parsed.unrecognised === true ? { unrecognised: true as const } : {}),
     });
     return { outcome, job: entry.published ?? entry.current };
   }

@@ -73,6 +73,11 @@ export interface ParsedWebhook {
   report?: ProviderReport | undefined;
   /** Ask for a poll soon, e.g. because the body is too thin to trust or lacks the result. */
   confirm?: boolean | undefined;
+  /**
+   * The body is of a shape the adapter does not fully recognise (an unknown field layout or
+   * code), so it reports nothing and asks for `confirm`; for a metric of such deliveries.
+   */
+  unrecognised?: boolean | undefined;
 }
 
 /** A file a succeeded job offers for download. */

@@ -111,4 +111,15 @@ describe('webhook intake hardening', () => {
     expect(bad.status).toBe(400);
     expect(server.engine.get(job.id)?.version).toBe(job.version);
   });
+
+  it('counts a webhook body the adapter does not recognise (kie.ai-style surprise): it changes nothing, asks for a poll, and /metrics says so per provider', async () => {
+    const { server, api, job, hookUrl, provider } = await withJob();
+    const before = provider.polls;
+    const res = await fetch(hookUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: 'ext-1', unrecognised: true }) });
+    expect(await res.json()).toMatchObject({ outcome: 'duplicate', jobId: job.id, version: job.version });
+    expect(server.engine.get(job.id)).toMatchObject({ version: job.version, status: job.status });
+    const text = await metricsOf(api);
+    expect(text).toMatch(/^jobstream_webhooks_unrecognised_total\{provider="fake"\} 1$/m);
+    await expect.poll(() => provider.polls).toBeGreaterThan(before);
+  });
 });

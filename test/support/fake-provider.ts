@@ -98,6 +98,8 @@ export class FakeProvider implements ProviderAdapter {
     const body = delivery.body as Partial<FakeWebhookBody> | null;
     if (typeof body !== 'object' || body === null) throw new InvalidWebhookError(this.provider, 'body must be a JSON object');
     if (typeof body.id !== 'string') throw new InvalidWebhookError(this.provider, '"id" must be a string');
+    // A body of a shape the adapter does not know: it reports nothing and asks for a poll.
+    if ((body as { unrecognised?: unknown }).unrecognised === true) return { externalId: body.id, confirm: true, unrecognised: true };
     const status = typeof body.status === 'string' ? STATUS[body.status] : undefined;
     if (status === undefined) throw new InvalidWebhookError(this.provider, `unknown status ${JSON.stringify(body.status)}`);
     const report: ProviderReport = { status, providerStatus: body.status as string };

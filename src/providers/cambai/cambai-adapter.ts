@@ -23,6 +23,7 @@ import {
   type CambaiSegment,
 } from './cambai-adapter-schemas.js';
 import { CAMBAI_TRANSCRIPT_FILES, renderCambaiTranscript } from './cambai-adapter-transcript-files.js';
+import { CambaiLanguage, CambaiTranscriptionMode } from './cambai-languages.js';
 
 const PROVIDER = 'cambai';
 
@@ -63,21 +64,22 @@ const CAMBAI = {
 } satisfies ProviderProfile;
 
 /**
- * Options of a `transcription` job. `language` is Camb.ai's integer id of the spoken language
- * (English 1, Spanish 54, French 76, German 31, Mandarin 139, Japanese 88, Arabic 4); it is
- * required, never defaulted, since a wrong language gives a wrong transcript.
+ * Options of a `transcription` job. `language` is the spoken language: one of Camb.ai's
+ * integer ids (1 en-us, 35 en-gb, 54 es-es, 4 ar-ae, ... see `cambai-languages.ts`), a locale
+ * string such as `"en-us"`, or `"auto"` to let Camb.ai detect it; it is required, never
+ * defaulted, since a wrong language gives a wrong transcript. `transcriptionMode`
+ * (`transcription_mode`, `fast` or `slow`) and `runAudioCleaning` (`run_audio_cleaning`) go
+ * with the create call; `wordLevelTimestamps` asks for the result with one segment per word
+ * (the `word_level_timestamps` query of `GET /transcription-result/{run_id}`). Options left out
+ * are not sent, so the API's defaults apply.
  */
 export const CambaiTranscriptionOptions = z.strictObject({
-  language: z
-    .int({
-      error: (issue) =>
-        issue.input === undefined
-          ? 'is required: the integer Camb.ai id of the spoken language (e.g. 1 for English)'
-          : 'must be an integer Camb.ai language id (e.g. 1 for English)',
-    })
-    .positive('must be a positive Camb.ai language id'),
+  language: CambaiLanguage,
   projectName: z.string().min(1).optional(),
   projectDescription: z.string().min(1).optional(),
+  transcriptionMode: CambaiTranscriptionMode.optional(),
+  runAudioCleaning: z.boolean().optional(),
+  wordLevelTimestamps: z.boolean().optional(),
 });
 export type CambaiTranscriptionOptions = z.infer<typeof CambaiTranscriptionOptions>;
 
@@ -151,6 +153,8 @@ async function createTask(connection: ProviderConnection, request: CreateJobRequ
   await appendMedia(form, request.input);
   if (options.data.projectName !== undefined) form.append('project_name', options.data.projectName);
   if (options.data.projectDescription !== undefined) form.append('project_description', options.data.projectDescription);
+  if (options.data.transcriptionMode !== undefined) form.append('transcription_mode', options.data.transcriptionMode);
+  if (options.data.runAudioCleaning !== undefined) form.append('run_audio_cleaning', String(options.data.runAudioCleaning));
   const created = await apiJson(connection, CambaiCreatedAnswer, { method: 'POST', path: 'transcribe', body: form }, signal);
   const taskId = created.task_id?.trim();
   if (taskId === undefined || taskId === '') {
@@ -190,7 +194,9 @@ async function pollTask(connection: ProviderConnection, job: ProviderJobRef, { s
     if (task.run_id === null || task.run_id === undefined) {
       throw new ProviderError(PROVIDER, 'invalid-response', `GET /transcribe/${job.externalId}: SUCCESS without a run_id`);
     }
-    const transcript = await apiJson(connection, CambaiTranscriptAnswer, { method: 'GET', path: `transcription-result/${task.run_id}` }, signal);
+    const words = CambaiTranscriptionOptions.safeParse(job.options).data?.wordLevelTimestamps;
+    const query = words === undefined ? '' : `?word_level_timestamps=${String(words)}`;
+    const transcript = await apiJson(connection, CambaiTranscriptAnswer, { method: 'GET', path: `transcription-result/${task.run_id}${query}` }, signal);
     const result: CambaiTranscriptionResult = { runId: task.run_id, transcript };
     return { status: 'succeeded', providerStatus, result };
   }

@@ -7,7 +7,7 @@ import type { ProviderAdapter } from '../../streams/provider-port.js';
 import { jobOptionsOrReject, scaffoldAdapter, type AdapterOptions, type ProviderProfile } from '../adapter-scaffold.js';
 import { callProvider, expectShape, joinUrl, jsonOf } from '../provider-http.js';
 import type { OutsideUrlOptions } from '../url-guard.js';
-import { KLANGIO_FILES } from './klangio-adapter-files.js';
+import { klangioFiles } from './klangio-adapter-files.js';
 import { klangioUpload } from './klangio-adapter-input.js';
 import { isJsonKind, KLANGIO_KINDS, parseKlangioOptions, type KlangioJobOptions } from './klangio-adapter-options.js';
 import { KLANGIO_JSON_ANSWERS, KLANGIO_STEMS } from './klangio-adapter-results.js';
@@ -49,6 +49,12 @@ export interface KlangioAdapterOptions extends AdapterOptions, OutsideUrlOptions
    */
   separationPath?: string;
   /**
+   * The query parameter that carries a source separation's audio format (`wav` or `mp3`).
+   * Undocumented by Klangio; clients in the wild send `output`.
+   * @default 'output'
+   */
+  separationFormatParam?: 'output' | 'format';
+  /**
    * Largest input accepted, in bytes, for URL inputs (downloaded first, since Klangio only takes
    * uploads) and for files. A larger input fails the submission with `INPUT_TOO_LARGE`.
    * @default 209715200 (200 MiB)
@@ -67,6 +73,7 @@ const KLANGIO = {
   options: {
     separationPath: z.string().regex(/^\/[\w\-./]*$/, 'must be a path starting with "/"').default('/source-separation'),
     maxInputBytes: z.number().int().positive().default(200 * 1024 * 1024),
+    separationFormatParam: z.enum(['output', 'format']).default('output'),
   },
 } satisfies ProviderProfile<z.ZodRawShape>;
 
@@ -85,8 +92,10 @@ const KLANGIO = {
  */
 export function createKlangioAdapter(options: KlangioAdapterOptions): ProviderAdapter {
   const { port, connection, settings, outside, serveFiles } = scaffoldAdapter(KLANGIO, options);
-  const { baseUrl, separationPath, maxInputBytes } = settings;
+  const { baseUrl, separationPath, maxInputBytes, separationFormatParam } = settings;
   const headers = { 'kl-api-key': connection.apiKey, accept: 'application/json' };
+  const files = serveFiles(klangioFiles('midi_quant'));
+  const fallbackFiles = serveFiles(klangioFiles('midi_unq'));
 
   const get = async (path: string, signal: AbortSignal, what: string): Promise<unknown> => {
     const answer = await callProvider('klangio', connection.dispatcher, { method: 'GET', url: joinUrl(baseUrl, path), headers, signal });
@@ -115,7 +124,7 @@ export function createKlangioAdapter(options: KlangioAdapterOptions): ProviderAd
       form.append('file', upload.blob, upload.filename);
       if (opts.kind === 'transcription') for (const output of opts.outputs) form.append('outputs', output);
       const path = opts.kind === 'source-separation' ? separationPath : `/${opts.kind}`;
-      const url = joinUrl(baseUrl, path, { ...queryOf(opts), webhook_url: request.webhookUrl });
+      const url = joinUrl(baseUrl, path, { ...queryOf(opts, separationFormatParam), webhook_url: request.webhookUrl });
       const answer = await callProvider('klangio', connection.dispatcher, { method: 'POST', url, headers, body: form, signal: context.signal });
       const created = expectShape('klangio', CreateAnswer, jsonOf('klangio', answer, `POST ${path}`), `POST ${path}`);
       const externalId = created.job_id ?? created.id;
@@ -143,9 +152,22 @@ export function createKlangioAdapter(options: KlangioAdapterOptions): ProviderAd
 
     parseWebhook: parseKlangioWebhook,
 
-    ...serveFiles(KLANGIO_FILES),
+    resultFiles: files.resultFiles,
+    async download(job, result, name, context) {
+      try {
+        return await files.download(job, result, name, context);
+      } catch (error) {
+        // Klangio's docs name the quantized MIDI both `midi_quant` and `midi_unq`: on a 404 for
+        // the one, the other is tried.
+        if (name !== QUANTIZED_MIDI_FILE || !(error instanceof ProviderError) || error.status !== 404) throw error;
+        return fallbackFiles.download(job, result, name, context);
+      }
+    },
   };
 }
+
+/** Our name of the quantized MIDI file (see `QUANTIZED_MIDI_PATHS`). */
+const QUANTIZED_MIDI_FILE = 'quantized.mid';
 
 const JobId = z.union([z.string().trim().min(1), z.number().int().nonnegative().transform(String)]);
 
@@ -158,7 +180,7 @@ function optionsOf(kind: string, options: unknown): KlangioJobOptions {
 }
 
 /** The query string of a create call (everything but `webhook_url`). */
-function queryOf(opts: KlangioJobOptions): Record<string, string | undefined> {
+function queryOf(opts: KlangioJobOptions, formatParam: 'output' | 'format'): Record<string, string | undefined> {
   switch (opts.kind) {
     case 'transcription':
       return { model: opts.model, title: opts.title, composer: opts.composer };
@@ -166,7 +188,7 @@ function queryOf(opts: KlangioJobOptions): Record<string, string | undefined> {
     case 'chord-recognition-extended':
       return { vocabulary: opts.vocabulary };
     case 'source-separation':
-      return { model: opts.model, format: opts.format };
+      return { model: opts.model, [formatParam]: opts.format };
     default:
       return {};
   }

@@ -17,13 +17,18 @@ export const KlangioJobKind = z.enum([
 ]);
 export type KlangioJobKind = z.infer<typeof KlangioJobKind>;
 
-/** Transcription output names as sent on create (note `mxml`, fetched later under `xml`). */
-export const KlangioOutput = z.enum(['mxml', 'gp5', 'midi', 'midi_quant', 'pdf']);
+/**
+ * Transcription output names as sent on create (note `mxml`, fetched later under `xml`).
+ * `json` (`GET /job/{id}/json`: MusicInfo, Parts, Measures, Voices, Notes) is seen in two
+ * independent clients, not in the docs.
+ */
+export const KlangioOutput = z.enum(['mxml', 'gp5', 'midi', 'midi_quant', 'pdf', 'json']);
 export type KlangioOutput = z.infer<typeof KlangioOutput>;
 
-/** Transcription models: `universal` and `guitar` documented, the rest seen only in integrator code. */
+/** Transcription models: `universal` and `guitar` documented, the rest (`detect` too) seen only in integrator code. */
 export const KlangioModel = z.enum([
   'universal',
+  'detect',
   'guitar',
   'piano',
   'drums',

@@ -83,6 +83,8 @@ export interface MusicaiNewJob {
   workflow: string;
   params: Record<string, JsonValue>;
   metadata: JobMetadata;
+  /** Output name → URL the provider PUTs that output to. */
+  copyResultsTo?: Record<string, string>;
 }
 
 /** `POST /job`; resolves with the new job's id. */
@@ -93,6 +95,7 @@ export async function createMusicaiJob(connection: MusicaiConnection, job: Music
     params: job.params,
     // Like the SDK, leave out what is not set.
     ...(Object.keys(job.metadata).length === 0 ? {} : { metadata: job.metadata }),
+    ...(job.copyResultsTo === undefined ? {} : { copyResultsTo: job.copyResultsTo }),
   };
   const created = await apiJson(connection, MusicaiCreatedAnswer, { method: 'POST', path: 'job', json: body }, signal);
   return created.id;

@@ -58,18 +58,33 @@ const MUSICAI = {
 } satisfies ProviderProfile;
 
 /**
- * Options of a `workflow` job: `{ workflow: 'stems-four', params: { … } }`. The input (a URL,
- * or a file uploaded first) becomes `params.inputUrl`.
+ * Options of a `workflow` job: `{ workflow: 'stems-four', inputParam?, params?, copyResultsTo? }`.
+ * Each workflow names its own inputs (`inputUrl`, `Input1`, `Input 1`, ...; see providers.md
+ * Round 2): the job's input (a URL, or a file uploaded first) becomes `params[inputParam]`,
+ * `inputUrl` unless said otherwise; `params` carries everything else unchanged, including
+ * further inputs as URLs. `copyResultsTo` maps output names to URLs the provider PUTs those
+ * outputs to (custom storage); the job's result then holds a placeholder for them.
  */
-export const MusicaiWorkflowOptions = z.strictObject({
-  /** The workflow's slug (see `listMusicaiWorkflows`). */
-  workflow: z.string().trim().min(1, 'the workflow slug is required'),
-  /** Further workflow parameters, merged with `inputUrl`. */
-  params: z
-    .record(z.string(), z.json())
-    .refine((params) => !('inputUrl' in params), { message: 'inputUrl is set from the job input; leave it out', path: ['inputUrl'] })
-    .optional(),
-});
+export const MusicaiWorkflowOptions = z
+  .strictObject({
+    /** The workflow's slug (see `listMusicaiWorkflows`). */
+    workflow: z.string().trim().min(1, 'the workflow slug is required'),
+    /** The workflow param that takes the job's input URL. @default 'inputUrl' */
+    inputParam: z.string().min(1, 'must name a workflow param').default('inputUrl'),
+    /** Further workflow parameters, sent as given next to the input param. */
+    params: z.record(z.string(), z.json()).optional(),
+    /** Output name → URL the provider uploads that output to (`copyResultsTo` of `POST /job`). */
+    copyResultsTo: z.record(z.string(), z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })).optional(),
+  })
+  .superRefine((options, ctx) => {
+    if (options.params !== undefined && options.inputParam in options.params) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['params', options.inputParam],
+        message: `${options.inputParam} is set from the job input (inputParam); leave it out`,
+      });
+    }
+  });
 export type MusicaiWorkflowOptions = z.infer<typeof MusicaiWorkflowOptions>;
 
 /**
@@ -82,6 +97,9 @@ export type MusicaiWorkflowOptions = z.infer<typeof MusicaiWorkflowOptions>;
  * const musicai = createMusicaiAdapter({ apiKey: process.env.MUSICAI_KEY!, dispatcher: createDispatcher() });
  * await engine.submit({ provider: 'musicai', kind: 'workflow', input: { type: 'url', url },
  *   options: { workflow: 'stems-four' } });
+ * // A workflow whose input is named `Input1`, results copied to your own storage:
+ * //   options: { workflow: 'music-ai/generate-chords', inputParam: 'Input1',
+ * //              copyResultsTo: { chords: 'https://bucket.example/chords.json?sig=…' } }
  */
 export function createMusicaiAdapter(options: MusicaiAdapterOptions): ProviderAdapter {
   const { port, connection, serveFiles } = scaffoldAdapter(MUSICAI, options);
@@ -141,8 +159,9 @@ async function createJob(connection: MusicaiConnection, request: CreateJobReques
     {
       name: request.name ?? `jobstream ${options.data.workflow}`,
       workflow: options.data.workflow,
-      params: { ...options.data.params, inputUrl },
+      params: { ...options.data.params, [options.data.inputParam]: inputUrl },
       metadata: request.metadata,
+      ...(options.data.copyResultsTo === undefined ? {} : { copyResultsTo: options.data.copyResultsTo }),
     },
     signal,
   );

@@ -20,6 +20,7 @@ export const SunoapiCallbackAnswer = z.looseObject({
       taskId: TaskId.optional(),
       state: z.string().nullish(),
       vocal_removal_info: z.record(z.string(), z.unknown()).nullish(),
+      vocal_separation_info: z.record(z.string(), z.unknown()).nullish(),
       instruments: SunoapiInstruments,
     })
     .nullish(),
@@ -58,15 +59,19 @@ export function ownResultUrl(baseUrl: string, hosts: readonly string[]): (url: s
 /**
  * Reads a sunoapi.org callback. Callbacks come once per task, at its end, and carry the whole
  * outcome, so they are reported as terminal:
- * - code 200 with `data.vocal_removal_info` → succeeded with the stem URLs (a separation),
- *   when every URL is the provider's own (`isOwnResultUrl`); otherwise `running` with `confirm`,
- *   so the result comes from the provider's own poll answer: anyone who learns a job's webhook
- *   URL could post a body, and its URLs would be fetched by the server and served as the result;
- * - code 200 with any other `data` → succeeded with the instruments (a MIDI task; missing or
- *   empty `instruments` is a valid, empty result);
+ * - code 200 with `data.vocal_removal_info` (docs.sunoapi.org) or `data.vocal_separation_info`
+ *   (kie.ai) → succeeded with the stem URLs (a separation), when every URL is the provider's
+ *   own (`isOwnResultUrl`); otherwise `running` with `confirm`, so the result comes from the
+ *   provider's own poll answer: anyone who learns a job's webhook URL could post a body, and its
+ *   URLs would be fetched by the server and served as the result;
+ * - code 200 with `data.state` `complete` or a `data.instruments` list → succeeded with the
+ *   instruments (a MIDI task; missing or empty `instruments` is a valid, empty result);
  * - code 400 and above → failed, code `TASK_FAILED`, with the provider's `msg` (a callback
  *   does not say which step failed; a later poll cannot change a terminal job);
- * - anything else (no `data`, a separation without URLs, another code) → no report, `confirm`.
+ * - anything else → no report, `confirm`: a body the adapter does not fully recognise never
+ *   ends a job nor invents a result, the poll answer decides. Bodies of an unknown shape (no
+ *   `data`, another code, a `data` that is neither a separation nor a MIDI result) are also
+ *   marked `unrecognised`; a separation without URLs is a known shape and is not.
  *
  * `providerStatus` is `data.state` where given (`complete`, `failed`), `SUCCESS` for a separation's
  * success callback (the record's word for it), else the code. Without `isOwnResultUrl` no URL
@@ -87,18 +92,30 @@ export function parseSunoapiWebhook(delivery: WebhookDelivery, isOwnResultUrl: (
   // The callback's own word where it has one; a separation's success callback has none, so it
   // gets the status its record says at that point (SUCCESS), as a poll would report.
   const providerStatus =
-    typeof data?.state === 'string' && data.state !== '' ? data.state : body.code === 200 && data?.vocal_removal_info != null ? 'SUCCESS' : String(body.code);
+    typeof data?.state === 'string' && data.state !== '' ? data.state : body.code === 200 && separationInfo(data) != null ? 'SUCCESS' : String(body.code);
 
   if (body.code >= 400) {
     const message = body.msg === undefined || body.msg === null || body.msg.trim() === '' ? `the task failed (code ${body.code})` : body.msg;
     return { externalId, report: { status: 'failed', providerStatus, error: { code: 'TASK_FAILED', message } } };
   }
-  if (body.code !== 200 || data === undefined) return { externalId, confirm: true };
-  if (data.vocal_removal_info !== undefined) {
-    const urls = stemUrls(data.vocal_removal_info ?? {});
+  if (body.code !== 200 || data === undefined) return { externalId, confirm: true, unrecognised: true };
+  const info = separationInfo(data);
+  if (info !== undefined) {
+    const urls = stemUrls(info ?? {});
     if (Object.keys(urls).length === 0) return { externalId, confirm: true };
     if (!Object.values(urls).every(isOwnResultUrl)) return { externalId, report: { status: 'running', providerStatus }, confirm: true };
     return { externalId, report: { status: 'succeeded', providerStatus, result: separationResult(urls) } };
   }
-  return { externalId, report: { status: 'succeeded', providerStatus, result: { instruments: data.instruments } } };
+  const raw = (delivery.body as { data: Record<string, unknown> }).data;
+  if (data.state === 'complete' || Array.isArray(raw.instruments)) {
+    return { externalId, report: { status: 'succeeded', providerStatus, result: { instruments: data.instruments } } };
+  }
+  return { externalId, confirm: true, unrecognised: true };
 }
+
+/** The stems of a separation callback: `vocal_removal_info` (sunoapi.org) or `vocal_separation_info` (kie.ai). */
+function separationInfo(data: SeparationFields | undefined): Record<string, unknown> | null | undefined {
+  return data?.vocal_removal_info ?? data?.vocal_separation_info ?? (data?.vocal_removal_info === null || data?.vocal_separation_info === null ? null : undefined);
+}
+
+type SeparationFields = { vocal_removal_info?: Record<string, unknown> | null | undefined; vocal_separation_info?: Record<string, unknown> | null | undefined };

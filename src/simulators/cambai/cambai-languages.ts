@@ -1,30 +1,28 @@
+import { CAMBAI_LANGUAGES } from '../../providers/cambai/cambai-languages.js';
 import type { CambaiSourceLanguage } from './cambai-schemas.js';
 
-/**
- * The source languages the simulator accepts. The ids are the ones Camb.ai documents for
- * transcription (English 1, Spanish 54, French 76, German 31, Mandarin 139, Japanese 88,
- * Arabic 4); the `short_name` locale strings are the simulator's choice (the real list is
- * much longer and was not retrieved).
- *
- * @example
- * cambaiSourceLanguages.find((l) => l.id === 1)?.language; // 'English (United States)'
- */
-export const cambaiSourceLanguages: readonly CambaiSourceLanguage[] = [
-  { id: 1, language: 'English (United States)', short_name: 'en-us' },
-  { id: 4, language: 'Arabic (Saudi Arabia)', short_name: 'ar-sa' },
-  { id: 31, language: 'German (Germany)', short_name: 'de-de' },
-  { id: 54, language: 'Spanish (Spain)', short_name: 'es-es' },
-  { id: 76, language: 'French (France)', short_name: 'fr-fr' },
-  { id: 88, language: 'Japanese (Japan)', short_name: 'ja-jp' },
-  { id: 139, language: 'Chinese (Mandarin, Simplified)', short_name: 'zh-cn' },
-];
+const NAMES = new Intl.DisplayNames(['en'], { type: 'language', languageDisplay: 'standard' });
+
+/** An English name for a locale ("English (United States)"); the locale itself when ICU has none. */
+function nameOf(locale: string): string {
+  try {
+    return NAMES.of(locale) ?? locale;
+  } catch {
+    return locale;
+  }
+}
 
 /**
- * Whether the simulator knows a source language id.
+ * `GET /source-languages`: every language of the shared list in `providers/cambai/cambai-languages.ts`
+ * (the official SDK's `Languages` enum), so that the simulator accepts exactly what the API
+ * documents. `short_name` is the SDK's locale; `language` is ICU's English name for it (the real
+ * names were not retrieved).
  *
  * @example
- * isSourceLanguage(9999); // false
+ * cambaiSourceLanguages.find((l) => l.id === 35)?.short_name; // 'en-gb'
  */
-export function isSourceLanguage(id: number): boolean {
-  return cambaiSourceLanguages.some((l) => l.id === id);
-}
+export const cambaiSourceLanguages: readonly CambaiSourceLanguage[] = CAMBAI_LANGUAGES.map(([id, locale]) => ({
+  id,
+  language: nameOf(locale),
+  short_name: locale,
+}));

@@ -6,7 +6,7 @@
  * Choices made where the contract is UNKNOWN (the adapter must stay tolerant of the rest):
  * - Auth: a missing or wrong `x-api-key` gets 401 `{ detail: "..." }` (section 7).
  * - Validation errors are FastAPI/pydantic v2 422 bodies `{ detail: [{ type, loc, msg, input }] }`:
- *   `language` missing / not an integer / not a known source-language id; neither
+ *   `language` missing / not a known language id, locale or `"auto"`; neither
  *   `media_file`/`file` nor `media_url`/`audio_url` given (loc `["body"]`); text sent as a file
  *   field or a file as a text field; non-integer `folder_id` or `run_id` query; bad
  *   `word_level_timestamps`, `data_type`, `format_type`; `POST /transcription-results` with
@@ -33,8 +33,11 @@
  *   srt = SubRip cues, vtt = WebVTT cues with `<v Speaker>` tags.
  * - `POST /transcription-results` answers an object keyed by run id strings holding only runs
  *   that succeeded; other ids are left out (the documentation example is `{}`).
- * - Source languages: seven documented ids (see `cambai-languages.ts`).
- * - Rate limit: none by default; the knob answers 429 `{ detail }` with `Retry-After`. 5xx from
+ * - Source languages: the official SDK's ~150 ids, their locales and `"auto"` (see
+ *   `providers/cambai/cambai-languages.ts`); `transcription_mode` and `run_audio_cleaning` are
+ *   validated and otherwise ignored.
+ * - Rate limit: none by default; the knob answers 429 `{ detail }` with `Retry-After`, or with
+ *   only `X-RateLimit-Reset` (Unix seconds) given `rateLimitHeader: 'x-ratelimit-reset'`. 5xx from
  *   the knob are JSON `{ detail }`, because the SDK mishandles non-JSON bodies. Note that the SDK
  *   retries 408/429/5xx twice by default, honouring `Retry-After`.
  * - Timing at speed 1: PENDING 3–9 s, then terminal.
@@ -54,7 +57,14 @@ import { CambaiTaskStore } from './cambai-task-store.js';
 import { detail } from './cambai-validation.js';
 
 /** Options of {@link startCambaiSimulator}. */
-export type CambaiSimulatorOptions = SimulatorOptions;
+export interface CambaiSimulatorOptions extends SimulatorOptions {
+  /**
+   * How a 429 of the rate-limit knob says when to come back: `Retry-After` in seconds, or only
+   * `X-RateLimit-Reset` as a Unix time in seconds (what the Camb.ai SDK reads when
+   * `Retry-After` is absent). @default 'retry-after'
+   */
+  rateLimitHeader?: 'retry-after' | 'x-ratelimit-reset';
+}
 
 /** A running Camb.ai simulator. */
 export interface RunningCambaiSimulator extends RunningSimulator {
@@ -77,7 +87,14 @@ export function startCambaiSimulator(options: CambaiSimulatorOptions = {}): Prom
       path: '/apis/*',
       keyHeader: 'x-api-key',
       unauthorized: (_c, reason) => detail(401, reason === 'missing' ? 'Missing API key: send it in the x-api-key header' : 'Invalid API key'),
-      rateLimited: (_c, seconds) => detail(429, 'Too many requests', { 'Retry-After': String(seconds) }),
+      rateLimited: (_c, seconds) =>
+        detail(
+          429,
+          'Too many requests',
+          options.rateLimitHeader === 'x-ratelimit-reset'
+            ? { 'X-RateLimit-Reset': String(Math.ceil(((options.now ?? Date.now)() + seconds * 1000) / 1000)) }
+            : { 'Retry-After': String(seconds) },
+        ),
       serverError: (_c, status) =>
         detail(status, status === 500 ? 'Internal Server Error' : status === 502 ? 'Bad Gateway' : 'Service Unavailable'),
     },

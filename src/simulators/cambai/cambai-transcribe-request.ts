@@ -1,18 +1,21 @@
+import { CambaiLanguage, CambaiTranscriptionMode } from '../../providers/cambai/cambai-languages.js';
 import type { CambaiValidationIssue } from './cambai-schemas.js';
-import { isSourceLanguage } from './cambai-languages.js';
 import type { TaskMedia } from './cambai-task-store.js';
-import { issues, parseInteger } from './cambai-validation.js';
+import { issues, parseBoolean, parseInteger, type Loc, type Parsed } from './cambai-validation.js';
 
 /** A parsed multipart body, as `parseBody({ all: true })` gives it. */
 export type FormFields = Record<string, string | File | (string | File)[]>;
 
 /** A valid `POST /transcribe` request. */
 export interface TranscribeRequest {
-  language: number;
+  /** A known language id, a known locale (lower case) or `"auto"`. */
+  language: CambaiLanguage;
   media: TaskMedia;
   projectName?: string;
   projectDescription?: string;
   folderId?: number;
+  transcriptionMode?: CambaiTranscriptionMode;
+  runAudioCleaning?: boolean;
 }
 
 /** The last value of a form field (FastAPI keeps the last of repeated single-valued fields). */
@@ -45,8 +48,9 @@ function file(form: FormFields, name: string, problems: CambaiValidationIssue[])
 
 /**
  * Validates the multipart body of `POST /transcribe` the way the FastAPI backend does and
- * returns either the request or the issues for a 422. `language` must be an integer id of a
- * known source language; media comes from `media_file` or `media_url`, or their deprecated
+ * returns either the request or the issues for a 422. `language` must be a known language id,
+ * a known locale or `"auto"`; `transcription_mode` is `fast` or `slow`, `run_audio_cleaning` a
+ * boolean; media comes from `media_file` or `media_url`, or their deprecated
  * aliases `file` and `audio_url` (a file wins over a URL when both are sent); `folder_id`
  * must be an integer.
  *
@@ -55,15 +59,13 @@ function file(form: FormFields, name: string, problems: CambaiValidationIssue[])
  */
 export function parseTranscribeForm(form: FormFields): { ok: true; request: TranscribeRequest } | { ok: false; issues: CambaiValidationIssue[] } {
   const problems: CambaiValidationIssue[] = [];
-  let language: number | undefined;
+  let language: CambaiLanguage | undefined;
   const rawLanguage = field(form, 'language');
   if (rawLanguage === undefined) problems.push(issues.missing(['body', 'language']));
   else {
-    const parsed = parseInteger(typeof rawLanguage === 'string' ? rawLanguage : rawLanguage.name, ['body', 'language']);
-    if (!parsed.ok) problems.push(parsed.issue);
-    else if (!isSourceLanguage(parsed.value)) {
-      problems.push(issues.valueError(['body', 'language'], rawLanguage, `unsupported source language id ${parsed.value}`));
-    } else language = parsed.value;
+    const parsed = parseLanguage(typeof rawLanguage === 'string' ? rawLanguage : rawLanguage.name, ['body', 'language']);
+    if (parsed.ok) language = parsed.value;
+    else problems.push(parsed.issue);
   }
   const issuesBeforeMedia = problems.length;
   const upload = file(form, 'media_file', problems) ?? file(form, 'file', problems);
@@ -76,6 +78,20 @@ export function parseTranscribeForm(form: FormFields): { ok: true; request: Tran
   if (rawFolder !== undefined) {
     const parsed = parseInteger(rawFolder, ['body', 'folder_id']);
     if (parsed.ok) folderId = parsed.value;
+    else problems.push(parsed.issue);
+  }
+  let transcriptionMode: CambaiTranscriptionMode | undefined;
+  const rawMode = text(form, 'transcription_mode', problems);
+  if (rawMode !== undefined) {
+    const mode = CambaiTranscriptionMode.safeParse(rawMode);
+    if (mode.success) transcriptionMode = mode.data;
+    else problems.push(issues.enumValue(['body', 'transcription_mode'], rawMode, CambaiTranscriptionMode.options));
+  }
+  let runAudioCleaning: boolean | undefined;
+  const rawCleaning = text(form, 'run_audio_cleaning', problems);
+  if (rawCleaning !== undefined) {
+    const parsed = parseBoolean(rawCleaning, ['body', 'run_audio_cleaning']);
+    if (parsed.ok) runAudioCleaning = parsed.value;
     else problems.push(parsed.issue);
   }
   if (upload === undefined && url === undefined && !mediaFieldInvalid) {
@@ -92,6 +108,21 @@ export function parseTranscribeForm(form: FormFields): { ok: true; request: Tran
       ...(projectName === undefined ? {} : { projectName }),
       ...(projectDescription === undefined ? {} : { projectDescription }),
       ...(folderId === undefined ? {} : { folderId }),
+      ...(transcriptionMode === undefined ? {} : { transcriptionMode }),
+      ...(runAudioCleaning === undefined ? {} : { runAudioCleaning }),
     },
   };
+}
+
+/**
+ * `language`: digits are an id, which must be a known one; other text must be `"auto"` or a
+ * known locale such as `"en-us"` (the shared list of `providers/cambai/cambai-languages.ts`).
+ */
+function parseLanguage(raw: string, loc: Loc): Parsed<CambaiLanguage> {
+  const asInteger = /^\s*[+-]?\d+\s*$/.test(raw) ? parseInteger(raw, loc) : undefined;
+  if (asInteger?.ok === false) return asInteger;
+  const checked = CambaiLanguage.safeParse(asInteger?.ok === true ? asInteger.value : raw);
+  if (checked.success) return { ok: true, value: checked.data };
+  const why = asInteger === undefined ? `unsupported source language ${JSON.stringify(raw)}` : `unsupported source language id ${raw.trim()}`;
+  return { ok: false, issue: issues.valueError(loc, raw, why) };
 }

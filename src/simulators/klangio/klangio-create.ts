@@ -21,10 +21,14 @@ const QUERY: Record<KlangioJobKind, z.ZodType<Record<string, string | undefined>
   'strum-recognition': z.object({ webhook_url: optionalText }),
   'source-separation': z.object({
     model: KlangioSeparationModel,
+    output: z.enum(['wav', 'mp3']).optional(),
     format: z.enum(['wav', 'mp3']).optional(),
     webhook_url: optionalText,
   }),
 };
+
+/** The query parameter that names a source separation's audio format. */
+export type SeparationFormatParam = 'output' | 'format';
 
 function describe(error: z.ZodError, query: Record<string, string>): string {
   return error.issues
@@ -38,12 +42,15 @@ function describe(error: z.ZodError, query: Record<string, string>): string {
 /**
  * Validates a create request (query, multipart `file`, transcription `outputs`) and turns it
  * into a job spec, or a 422 refusal. `outputs` may be repeated form fields or one
- * comma-separated value; absent, it defaults to `mxml`.
+ * comma-separated value; absent, it defaults to `mxml`. A source separation's audio format is
+ * read from `formatParam` only (the other name is ignored, as FastAPI ignores unknown query
+ * parameters).
  */
 export async function parseCreate(
   c: Context,
   kind: KlangioJobKind,
   allowRemoteWebhooks: boolean,
+  formatParam: SeparationFormatParam = 'output',
 ): Promise<KlangioJobSpec | CreateRefusal> {
   const rawQuery = c.req.query();
   const query = QUERY[kind].safeParse(rawQuery);
@@ -90,7 +97,7 @@ export async function parseCreate(
   }
   if (kind === 'source-separation') {
     spec.separationModel = KlangioSeparationModel.parse(q['model']);
-    spec.audioFormat = q['format'] === 'mp3' ? 'mp3' : 'wav';
+    spec.audioFormat = q[formatParam] === 'mp3' ? 'mp3' : 'wav';
   }
   return spec;
 }

@@ -1,6 +1,7 @@
 import { midiFile, minimalPdf, musicXml, wavFile } from '../kit/media.js';
 import { createRandom } from '../kit/seeded-random.js';
 import { gp5File } from './klangio-gp5.js';
+import { silentMp3 } from './klangio-mp3.js';
 import type { KlangioJob } from './klangio-jobs.js';
 import { beats, chords, chordsExtended, melody, quantize, STEM_FREQUENCY, strumResult } from './klangio-results.js';
 import type { KlangioOutput } from '../../providers/klangio/klangio-schemas.js';
@@ -19,18 +20,25 @@ const TRANSCRIPTION_FORMATS: Record<string, KlangioOutput> = {
   midi: 'midi',
   midi_quant: 'midi_quant',
   pdf: 'pdf',
+  json: 'json',
 };
 
 /** GM programs per transcription model (drums use channel 10). */
 const PROGRAM: Record<string, number> = { guitar: 25, piano: 0, piano_arrangement: 0, bass: 33, vocal: 52, wind: 73, string: 48, lead: 80 };
 
-/** The fetch paths a job serves under `GET /job/{id}/{format}` (`audio` for stems). */
-export function formatsOf(job: KlangioJob): string[] {
+/** Where the quantized MIDI is served: Klangio's docs name both `midi_quant` and `midi_unq`. */
+export type QuantizedMidiPath = 'midi_quant' | 'midi_unq';
+
+/**
+ * The fetch paths a job serves under `GET /job/{id}/{format}` (`audio` for stems); the quantized
+ * MIDI under `quantizedPath` only.
+ */
+export function formatsOf(job: KlangioJob, quantizedPath: QuantizedMidiPath = 'midi_quant'): string[] {
   switch (job.kind) {
     case 'transcription':
       return Object.entries(TRANSCRIPTION_FORMATS)
         .filter(([, output]) => job.outputs?.has(output) === true)
-        .map(([format]) => format);
+        .map(([format]) => (format === 'midi_quant' ? quantizedPath : format));
     case 'source-separation':
       return ['audio'];
     default:
@@ -55,7 +63,8 @@ export function resultFile(job: KlangioJob, format: string, stem?: string): Resu
     case 'xml':
       return { body: musicXml(melody(random), title), contentType: 'application/vnd.recordare.musicxml+xml', extension: 'musicxml' };
     case 'midi':
-    case 'midi_quant': {
+    case 'midi_quant':
+    case 'midi_unq': {
       const notes = melody(random);
       const drums = job.model === 'drums';
       const program = PROGRAM[job.model ?? ''];
@@ -86,7 +95,8 @@ export function resultFile(job: KlangioJob, format: string, stem?: string): Resu
     case 'json':
       return { body: JSON.stringify(jsonResult(job, random)), contentType: 'application/json', extension: 'json' };
     case 'audio':
-      // MP3 encoding is out of scope: a separation created with format=mp3 is also served as WAV.
+      // The simulator cannot encode MP3: an MP3 stem is a real MP3 file of silence (see silentMp3).
+      if (job.audioFormat === 'mp3') return { body: silentMp3(20), contentType: 'audio/mpeg', extension: 'mp3' };
       return {
         body: wavFile({ seconds: 0.5, frequencyHz: STEM_FREQUENCY[stem ?? 'other'] ?? 330 }),
         contentType: 'audio/wav',
@@ -100,6 +110,8 @@ export function resultFile(job: KlangioJob, format: string, stem?: string): Resu
 function jsonResult(job: KlangioJob, random: ReturnType<typeof createRandom>): unknown {
   const vocabulary = job.vocabulary ?? 'major-minor';
   switch (job.kind) {
+    case 'transcription':
+      return transcriptionJson(job, random);
     case 'chord-recognition':
       return chords(random, vocabulary);
     case 'chord-recognition-extended':
@@ -111,4 +123,29 @@ function jsonResult(job: KlangioJob, random: ReturnType<typeof createRandom>): u
     default:
       throw new RangeError(`job kind ${job.kind} has no JSON result`);
   }
+}
+
+/**
+ * A transcription's `json` output, in the outline two clients read (MusicInfo, Parts, Measures,
+ * Voices, Notes); the field names inside each level are the simulator's own (the format is not
+ * documented): one part, 4/4 bars of 2 s, one voice, notes with MIDI pitch, start and duration
+ * in seconds and velocity.
+ */
+function transcriptionJson(job: KlangioJob, random: ReturnType<typeof createRandom>): unknown {
+  const notes = melody(random);
+  const bars = Math.max(1, Math.ceil(Math.max(...notes.map((n) => n.endSec), 0) / 2));
+  const Measures = Array.from({ length: bars }, (_, bar) => ({
+    Number: bar + 1,
+    Voices: [
+      {
+        Notes: notes
+          .filter((n) => n.startSec >= bar * 2 && n.startSec < (bar + 1) * 2)
+          .map((n) => ({ Pitch: n.pitch, Start: n.startSec, Duration: Math.round((n.endSec - n.startSec) * 1000) / 1000, Velocity: n.velocity })),
+      },
+    ],
+  }));
+  return {
+    MusicInfo: { Title: job.title ?? 'Untitled', Composer: job.composer ?? null, Tempo: 120, TimeSignature: '4/4', Model: job.model ?? 'universal' },
+    Parts: [{ Name: job.model ?? 'universal', Measures }],
+  };
 }

@@ -11,15 +11,23 @@
  *   without a valid `stem_type`, 404 for a stem the model does not produce (piano/guitar on
  *   four-stems). The rate-limit knob answers 429 `{detail}` with `Retry-After`; the 5xx knob
  *   answers 500/502/503 `{detail}`.
- * - Source separation is `POST /source-separation?model=four-stems|six-stems&format=wav|mp3`
- *   (format defaults to wav) with the audio in multipart `file`. MP3 encoding is out of scope, so
- *   stems are always served as WAV (16-bit PCM, stereo, 44.1 kHz, `content-type: audio/wav`),
- *   also for `format=mp3`. There is no JSON result for separation jobs.
+ * - Source separation is `POST /source-separation?model=four-stems|six-stems&output=wav|mp3`
+ *   (the format defaults to wav; clients in the wild name the parameter `output`, and a
+ *   parameter of another name is ignored; `separationFormatParam: 'format'` reads `format`
+ *   instead) with the audio in multipart `file`. WAV stems are 16-bit PCM, stereo, 44.1 kHz
+ *   tones (`audio/wav`); the simulator cannot encode MP3, so MP3 stems are real MP3 files of
+ *   silence (MPEG-1 Layer III, 128 kbit/s, 44.1 kHz, `audio/mpeg`). There is no JSON result for
+ *   separation jobs.
  * - Transcription `outputs` may be repeated form fields (as Python `requests` sends a list) or
  *   one comma-separated value; when absent it defaults to `mxml`. The create answer carries
- *   `gen_xml`, `gen_midi`, `gen_midi_quant`, `gen_gp5`, `gen_pdf` (newer flag names only).
+ *   `gen_xml`, `gen_midi`, `gen_midi_quant`, `gen_gp5`, `gen_pdf` (newer flag names only). The
+ *   quantized MIDI is served under `/job/{id}/midi_quant` (`quantizedMidiPath: 'midi_unq'`
+ *   serves it under `/job/{id}/midi_unq` instead; Klangio's docs name both), the other path
+ *   answers 404.
  *   `model` must be one of the documented or integrator-seen models (`KlangioModel`).
- *   Transcription jobs have no `json` result in the simulator.
+ *   Transcription `outputs` may include `json` (no `gen_*` flag; served as MusicInfo / Parts /
+ *   Measures / Voices / Notes, field names inside each level the simulator's own) and the
+ *   model may be `detect`.
  * - `deletion_date` is 14 days after `creation_date` (the documented retention); results are
  *   not actually deleted.
  * - Status answers are `{ status }`; a FAILED job's answer also has `error` (a short reason
@@ -45,11 +53,11 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { RunningSimulator, SimulatorOptions } from '../kit/simulator.js';
 import { jobModelOptions, startSimulatorServer } from '../kit/simulator.js';
 import type { WebhookSender } from '../kit/webhook-sender.js';
-import { parseCreate } from './klangio-create.js';
+import { parseCreate, type SeparationFormatParam } from './klangio-create.js';
 import type { KlangioJob } from './klangio-jobs.js';
 import { KlangioState } from './klangio-job-state.js';
 import { KlangioJobKind, KlangioJobs } from './klangio-jobs.js';
-import { formatsOf, resultFile, stemsOf } from './klangio-result-files.js';
+import { formatsOf, resultFile, stemsOf, type QuantizedMidiPath } from './klangio-result-files.js';
 import { KlangioStem } from '../../providers/klangio/klangio-schemas.js';
 
 /** Options of {@link startKlangioSimulator}. */
@@ -58,6 +66,14 @@ export interface KlangioSimulatorOptions extends SimulatorOptions {
   webhookTimeoutMs?: number;
   /** Webhook retry delays before division by `speed`. @default [1000, 5000, 15000] */
   webhookRetryDelaysMs?: number[];
+  /** The query parameter a source separation's audio format is read from. @default 'output' */
+  separationFormatParam?: SeparationFormatParam;
+  /**
+   * Where the quantized MIDI is served (`GET /job/{id}/midi_quant` or `/midi_unq`; Klangio's docs
+   * name both); the other path answers 404.
+   * @default 'midi_quant'
+   */
+  quantizedMidiPath?: QuantizedMidiPath;
 }
 
 /** The running Klangio simulator. */
@@ -102,7 +118,14 @@ export function startKlangioSimulator(options: KlangioSimulatorOptions = {}): Pr
     create: (kit) => {
       const jobs = new KlangioJobs(jobModelOptions(kit));
       return {
-        routes: (app) => klangioRoutes(app, { jobs, baseUrl: kit.url, allowRemoteWebhooks: kit.options.allowRemoteWebhooks }),
+        routes: (app) =>
+          klangioRoutes(app, {
+            jobs,
+            baseUrl: kit.url,
+            allowRemoteWebhooks: kit.options.allowRemoteWebhooks,
+            formatParam: options.separationFormatParam ?? 'output',
+            quantizedPath: options.quantizedMidiPath ?? 'midi_quant',
+          }),
         outcome: (id) => jobs.get(id)?.outcome,
         resume: () => jobs.restore(kit.saved?.jobs ?? []),
         save: () => ({ format: 1, provider: 'klangio', jobs: jobs.save() }) satisfies KlangioState,
@@ -119,10 +142,19 @@ export function startKlangioSimulator(options: KlangioSimulatorOptions = {}): Pr
 }
 
 /** Mounts the create, status and result routes and the not-found answer. */
-function klangioRoutes(app: Hono, { jobs, baseUrl, allowRemoteWebhooks }: { jobs: KlangioJobs; baseUrl: () => string; allowRemoteWebhooks: boolean }): void {
+function klangioRoutes(
+  app: Hono,
+  {
+    jobs,
+    baseUrl,
+    allowRemoteWebhooks,
+    formatParam,
+    quantizedPath,
+  }: { jobs: KlangioJobs; baseUrl: () => string; allowRemoteWebhooks: boolean; formatParam: SeparationFormatParam; quantizedPath: QuantizedMidiPath },
+): void {
   for (const kind of KlangioJobKind.options) {
     app.post(`/${kind}`, async (c) => {
-      const spec = await parseCreate(c, kind, allowRemoteWebhooks);
+      const spec = await parseCreate(c, kind, allowRemoteWebhooks, formatParam);
       if ('detail' in spec) return detail(c, spec.status, spec.detail);
       const job = jobs.create(spec);
       const body: Record<string, unknown> = {
@@ -174,7 +206,7 @@ function klangioRoutes(app: Hono, { jobs, baseUrl, allowRemoteWebhooks }: { jobs
 
   app.get('/job/:id/audio', (c) =>
     withJob(c, (job) => {
-      if (!formatsOf(job).includes('audio')) return detail(c, 404, 'This job has no audio result');
+      if (!formatsOf(job, quantizedPath).includes('audio')) return detail(c, 404, 'This job has no audio result');
       const stem = KlangioStem.safeParse(c.req.query('stem_type'));
       if (!stem.success) return detail(c, 422, `query parameter 'stem_type' must be one of ${KlangioStem.options.join(', ')}`);
       if (!stemsOf(job).includes(stem.data)) return detail(c, 404, `Stem ${stem.data} is not produced by ${job.separationModel}`);
@@ -185,7 +217,7 @@ function klangioRoutes(app: Hono, { jobs, baseUrl, allowRemoteWebhooks }: { jobs
   app.get('/job/:id/:format', (c) =>
     withJob(c, (job) => {
       const format = c.req.param('format');
-      if (!formatsOf(job).includes(format)) return detail(c, 404, `Result format ${format} is not available for this job`);
+      if (!formatsOf(job, quantizedPath).includes(format)) return detail(c, 404, `Result format ${format} is not available for this job`);
       return notReady(c, job) ?? send(c, job, format);
     }),
   );

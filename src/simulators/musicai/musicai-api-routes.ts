@@ -6,7 +6,7 @@ import type { MusicaiJobStore } from './musicai-job-store.js';
 import type { MusicaiApplication } from './musicai-schemas.js';
 import { MusicaiCreateJobRequest, MusicaiListJobsQuery, MusicaiListWorkflowsQuery } from './musicai-schemas.js';
 import type { UploadSlots } from './musicai-upload-slots.js';
-import { findWorkflow, musicaiWorkflows, workflowListing } from './musicai-workflows.js';
+import { findWorkflow, musicaiWorkflows, workflowInputs, workflowListing } from './musicai-workflows.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -36,9 +36,11 @@ export function musicaiApiRoutes(deps: MusicaiApiDeps): Hono {
     const request = parsed.data;
     const workflow = findWorkflow(request.workflow);
     if (workflow === undefined) return musicaiError(404, 'WORKFLOW_NOT_FOUND', `Workflow not found: ${request.workflow}`);
-    const { inputUrl } = request.params;
-    if (typeof inputUrl !== 'string' || !isHttpUrl(inputUrl)) {
-      return musicaiError(422, 'INVALID_PARAMS', 'Invalid workflow parameters: params.inputUrl must be an http(s) URL');
+    for (const input of workflowInputs(workflow)) {
+      const url = request.params[input];
+      if (typeof url !== 'string' || !isHttpUrl(url)) {
+        return musicaiError(422, 'INVALID_PARAMS', `Invalid workflow parameters: params.${input} must be an http(s) URL`);
+      }
     }
     const copyProblem = checkCopyTargets(request.copyResultsTo ?? {}, new Set(workflow.outputs.map((o) => o.name)));
     if (copyProblem !== undefined) return musicaiError(422, 'INVALID_PARAMS', copyProblem);
@@ -47,7 +49,7 @@ export function musicaiApiRoutes(deps: MusicaiApiDeps): Hono {
     const id = store.create({
       name: request.name,
       workflow,
-      params: { ...request.params, inputUrl },
+      params: request.params,
       metadata: request.metadata ?? {},
       batchName: typeof batchName === 'string' ? batchName : null,
       copyResultsTo: request.copyResultsTo ?? {},

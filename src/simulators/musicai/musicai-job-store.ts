@@ -18,7 +18,7 @@ import type {
 import { MUSICAI_CUSTOM_STORAGE } from './musicai-schemas.js';
 import type { MusicaiJobState, MusicaiJobStateInput } from './musicai-state.js';
 import type { UploadSlots } from './musicai-upload-slots.js';
-import type { MusicaiWorkflowSpec } from './musicai-workflows.js';
+import { workflowInputs, type MusicaiWorkflowSpec } from './musicai-workflows.js';
 
 /** Path prefix of result files on the simulator (outside `/v1`, like a CDN). */
 export const RESULTS_PATH = '/storage/results';
@@ -36,7 +36,8 @@ const PHASES: { status: Phase; minMs: number; maxMs: number }[] = [
 export interface NewJob {
   name: string;
   workflow: MusicaiWorkflowSpec;
-  params: Record<string, unknown> & { inputUrl: string };
+  /** The workflow's params; those named by `workflowInputs(workflow)` are http(s) URLs. */
+  params: Record<string, unknown>;
   metadata: MusicaiMetadata;
   batchName: string | null;
   copyResultsTo: Record<string, string>;
@@ -117,9 +118,13 @@ export class MusicaiJobStore {
       input: undefined,
       copy: undefined,
     };
-    const local = checkInputLocally(job.params.inputUrl, this.#opts.slots);
-    if (local === 'needs-probe') this.#probe(record);
-    else record.input = { verdict: local, at: createdAt };
+    // Every input is checked; the first unreadable one fails the job, loopback ones are probed.
+    const urls = workflowInputs(job.workflow).map((name) => String(job.params[name]));
+    const local = urls.map((url) => checkInputLocally(url, this.#opts.slots));
+    const bad = local.find((verdict): verdict is MusicaiJobError => verdict !== null && verdict !== 'needs-probe');
+    if (bad !== undefined) record.input = { verdict: bad, at: createdAt };
+    else if (local.includes('needs-probe')) this.#probe(record, urls.filter((_url, i) => local[i] === 'needs-probe'));
+    else record.input = { verdict: null, at: createdAt };
     this.#jobs.set(record.id, record);
     return record.id;
   }
@@ -146,7 +151,7 @@ export class MusicaiJobStore {
     for (const { deleted, input, copy, ...job } of saved) {
       const record: JobRecord = { ...job, input: input ?? undefined, copy: copy === null ? undefined : { state: 'done', ...copy } };
       (deleted ? this.#deleted : this.#jobs).set(record.id, record);
-      if (input === null) this.#probe(record);
+      if (input === null) this.#probe(record, workflowInputs(record.workflow).map((name) => String(record.params[name])));
     }
   }
 
@@ -243,9 +248,9 @@ export class MusicaiJobStore {
     return result;
   }
 
-  #probe(record: JobRecord): void {
-    void probeInput(record.params.inputUrl).then((verdict) => {
-      record.input = { verdict, at: this.#opts.now() };
+  #probe(record: JobRecord, urls: readonly string[]): void {
+    void Promise.all(urls.map((url) => probeInput(url))).then((verdicts) => {
+      record.input = { verdict: verdicts.find((verdict) => verdict !== null) ?? null, at: this.#opts.now() };
     });
   }
 

@@ -7,8 +7,9 @@
  *   (missing or wrong `Authorization`; the raw key only, a `Bearer ` prefix is refused),
  *   400 `INVALID_FIELDS` (body not JSON, or name/workflow/params/metadata/copyResultsTo of the
  *   wrong type; bad list/paging query), 400 `INVALID_ID` (job id not a UUID), 404
- *   `WORKFLOW_NOT_FOUND`, 404 `NOT_FOUND`, 422 `INVALID_PARAMS` (`params.inputUrl` missing or
- *   not an http(s) URL; `copyResultsTo` naming an output the workflow lacks, or a target that
+ *   `WORKFLOW_NOT_FOUND`, 404 `NOT_FOUND`, 422 `INVALID_PARAMS` (an input param the workflow
+ *   names, `inputUrl` for most but `Input1` or `Input 1`/`Input 2` for some, missing or not an
+ *   http(s) URL; `copyResultsTo` naming an output the workflow lacks, or a target that
  *   is not loopback: the simulator never writes outside the machine), 429 `RATE_LIMITED` with
  *   `Retry-After` (fault knob only; real limits are unknown), 500/502/503 from the 5xx knob.
  * - `GET /v1/job` answers a bare array (section 7), oldest job first, paged by `page`/`size`
@@ -19,7 +20,7 @@
  *   Result files live at `/storage/results/{jobId}/{output}.{ext}?signature=` and disappear
  *   with their job. Result URLs are `http://`, so the SDK's `downloadJobResults` (which only
  *   downloads `https://` values) skips them; fetch them directly.
- * - Input check: when the job is created, an `inputUrl` naming one of the simulator's upload
+ * - Input check: when the job is created, each input URL naming one of the simulator's upload
  *   slots is inspected in memory (never PUT, empty, or bad signature → `BAD_INPUT`); another
  *   loopback URL is fetched once (non-2xx → `BAD_INPUT`; no answer in 5 s → `TIMEOUT`, and the
  *   job reads STARTED until the probe ends); a non-loopback URL is never fetched and is assumed

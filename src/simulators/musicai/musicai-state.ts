@@ -35,7 +35,7 @@ export const MusicaiJobState = z.object({
     if (workflow === undefined) ctx.addIssue({ code: 'custom', message: `unknown workflow ${slug}` });
     return workflow ?? z.NEVER;
   }),
-  params: z.object({ inputUrl: z.string() }).catchall(z.unknown()),
+  params: z.record(z.string(), z.unknown()),
   metadata: MusicaiMetadata,
   batchName: z.string().nullable(),
   copyResultsTo: z.record(z.string(), z.string()),

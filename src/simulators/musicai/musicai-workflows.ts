@@ -14,6 +14,11 @@ export type MusicaiOutputSpec = { name: string } & MusicaiOutputKind;
 
 /** A simulated workflow: its public listing plus the outputs it produces. */
 export interface MusicaiWorkflowSpec extends MusicaiWorkflow {
+  /**
+   * The params that take an input file URL, named by the workflow (the dashboard lets each
+   * workflow name its inputs: `inputUrl`, `Input1`, `Input 1`, ...). Absent means `['inputUrl']`.
+   */
+  inputs?: readonly string[];
   outputs: readonly MusicaiOutputSpec[];
 }
 
@@ -24,7 +29,9 @@ const updated = '2024-12-16T18:32:34.723Z';
  * The workflows every simulated application owns. Real workflows are built per application
  * in the dashboard, so these slugs are plausible stand-ins: four stem-separation workflows
  * and the seed document's "Extract Beat map and BPM" example (whose slug looks generated),
- * which returns a scalar next to a file. Every workflow takes `{ inputUrl }`.
+ * which returns a scalar next to a file. Most take `{ inputUrl }`; a chords template (namespaced
+ * like the SDK README's `music-ai/generate-chords`) takes `Input1`, and a mash-up workflow takes
+ * two inputs, `Input 1` and `Input 2` (both spellings appear in clients' code, providers.md Round 2).
  *
  * @example
  * findWorkflow('stems-four')?.outputs.map((o) => o.name); // ['vocals', 'drums', 'bass', 'other']
@@ -97,7 +104,37 @@ export const musicaiWorkflows: readonly MusicaiWorkflowSpec[] = [
       { name: 'beats', kind: 'json' },
     ],
   },
+  {
+    id: '5e0b7a3c-2d4f-4c6a-8b1e-7f9a3c5d2e10',
+    slug: 'music-ai/generate-chords',
+    name: 'Generate Chords',
+    description: 'Detects the chord progression of a song.',
+    createdAt: created,
+    updatedAt: updated,
+    inputs: ['Input1'],
+    outputs: [{ name: 'chords', kind: 'json' }],
+  },
+  {
+    id: '8d3f1b6e-4a2c-4e9b-a7d5-1c0e8f2b6a34',
+    slug: 'mashup-two-songs',
+    name: 'Mash-up',
+    description: 'Puts the vocals of one song over the accompaniment of another.',
+    createdAt: created,
+    updatedAt: updated,
+    inputs: ['Input 1', 'Input 2'],
+    outputs: [{ name: 'mashup', kind: 'wav', frequencyHz: 523 }],
+  },
 ];
+
+/**
+ * The names of a workflow's input params (`['inputUrl']` unless it names its own).
+ *
+ * @example
+ * workflowInputs(findWorkflow('music-ai/generate-chords')!); // ['Input1']
+ */
+export function workflowInputs(spec: MusicaiWorkflowSpec): readonly string[] {
+  return spec.inputs ?? ['inputUrl'];
+}
 
 /**
  * Finds a simulated workflow by slug; `undefined` when there is none.

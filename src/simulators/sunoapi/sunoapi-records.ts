@@ -66,18 +66,25 @@ export function separationRecord(
   };
 }
 
-/** Callback body of a finished separation. */
-export function separationCallback(task: SeparationTask, state: SeparationState, baseUrl: string): SunoSeparationCallback {
+/**
+ * Which reseller's callback layout the simulator sends: docs.sunoapi.org puts the stems of a
+ * separation under `data.vocal_removal_info`, kie.ai under `data.vocal_separation_info`.
+ */
+export type SunoCallbackShape = 'sunoapi' | 'kie';
+
+/** Callback body of a finished separation, in the layout of `shape`. */
+export function separationCallback(task: SeparationTask, state: SeparationState, baseUrl: string, shape: SunoCallbackShape = 'sunoapi'): SunoSeparationCallback {
+  const field = shape === 'kie' ? 'vocal_separation_info' : 'vocal_removal_info';
   if (state !== 'SUCCESS') {
     return {
       code: 500,
       msg: SEPARATION_ERRORS[state] ?? 'Separation failed',
-      data: { task_id: task.id, vocal_removal_info: null },
+      data: { task_id: task.id, [field]: null },
     };
   }
   const info: Record<string, string> = {};
   for (const stem of task.stems) info[stem.callbackField] = stemUrl(baseUrl, task, stem.file);
-  return { code: 200, msg: 'vocal Removal generated successfully.', data: { task_id: task.id, vocal_removal_info: info } };
+  return { code: 200, msg: 'vocal Removal generated successfully.', data: { task_id: task.id, [field]: info } };
 }
 
 const MIDI_FLAG: Record<MidiState, SunoMidiSuccessFlag> = { PENDING: 0, SUCCESS: 1, CREATE_TASK_FAILED: 2, GENERATE_FAILED: 3 };

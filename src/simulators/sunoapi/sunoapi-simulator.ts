@@ -8,7 +8,8 @@
  *   client must read the body code. Exceptions: a missing or wrong `Authorization: Bearer` key
  *   answers HTTP 401 with body code 401; the 5xx knob answers HTTP 500/502/503 with body code
  *   500; an unknown path answers HTTP 404 with body code 404.
- * - The rate-limit knob answers HTTP 200, body code 430 and a `Retry-After` header. The
+ * - The rate-limit knob answers HTTP 200 (HTTP 430 with `rateLimitHttpStatus: 430`), body
+ *   code 430 and a `Retry-After` header. The
  *   `credits` option (unlimited when absent) is spent one per accepted create
  *   (vocal-removal or MIDI); at zero, creates answer body code 429. `GET /api/v1/generate/credit`
  *   returns the balance (`data` is a number; a large number when unlimited).
@@ -25,7 +26,8 @@
  *   `/files/{taskId}/{stem}.wav` on the simulator (no auth; small WAV files, not MP3).
  * - Separation callback: success `{ code: 200, msg, data: { task_id, vocal_removal_info } }`
  *   with snake_case URL fields of the chosen type; failure `{ code: 500, msg, data: { task_id,
- *   vocal_removal_info: null } }`.
+ *   vocal_removal_info: null } }`. With `callbackShape: 'kie'` the field is
+ *   `vocal_separation_info`, as kie.ai sends it.
  * - MIDI generate: `taskId` must be a separation whose status is SUCCESS (or
  *   CALLBACK_EXCEPTION), otherwise body code 400; `audioId`, when given, must be one of its
  *   `originData` ids (body code 400 otherwise).
@@ -54,7 +56,7 @@ import { wavFile } from '../kit/media.js';
 import type { RunningSimulator, SimulatorOptions } from '../kit/simulator.js';
 import { jobModelOptions, startSimulatorServer } from '../kit/simulator.js';
 import type { WebhookSender } from '../kit/webhook-sender.js';
-import { midiCallback, midiRecord, separationCallback, separationRecord, STEM_SECONDS } from './sunoapi-records.js';
+import { midiCallback, midiRecord, separationCallback, separationRecord, STEM_SECONDS, type SunoCallbackShape } from './sunoapi-records.js';
 import { SunoMidiRequest, SunoVocalRemovalRequest } from '../../providers/sunoapi/sunoapi-schemas.js';
 import type { MidiState, SeparationState, SunoTask } from './sunoapi-tasks.js';
 import { SunoapiState } from './sunoapi-task-state.js';
@@ -68,6 +70,18 @@ export interface SunoapiSimulatorOptions extends SimulatorOptions {
   callbackTimeoutMs?: number;
   /** Callback retry delays before division by `speed`. @default [1000, 2000, 4000] */
   callbackRetryDelaysMs?: number[];
+  /**
+   * The separation callback's layout: `sunoapi` puts the stems under `data.vocal_removal_info`
+   * (docs.sunoapi.org), `kie` under `data.vocal_separation_info` (docs.kie.ai).
+   * @default 'sunoapi'
+   */
+  callbackShape?: SunoCallbackShape;
+  /**
+   * The HTTP status of a rate-limited answer (its body code is 430 either way): `200` as the
+   * docs show business errors, or `430`, as rate limiting has also been seen to arrive.
+   * @default 200
+   */
+  rateLimitHttpStatus?: 200 | 430;
 }
 
 /** The running sunoapi.org simulator. */
@@ -82,8 +96,9 @@ export interface SunoapiSimulator extends RunningSimulator {
 
 const STEM_FREQUENCY: Record<string, number> = { origin: 220, instrumental: 330, vocal: 440, drums: 110, bass: 82.41 };
 
-const envelope = (c: Context, code: number, msg: string, data: unknown = null, status: 200 | 401 | 404 | 500 | 502 | 503 = 200, headers?: Record<string, string>): Response =>
-  c.json({ code, msg, data }, status, headers);
+const envelope = (c: Context, code: number, msg: string, data: unknown = null, status: 200 | 401 | 404 | 430 | 500 | 502 | 503 = 200, headers?: Record<string, string>): Response =>
+  // 430 is not a registered HTTP status, so Hono's status type does not list it.
+  c.json({ code, msg, data }, status as 200, headers);
 
 /**
  * Starts a sunoapi.org simulator on 127.0.0.1; give clients `${sim.url}` as the base URL
@@ -106,7 +121,8 @@ export function startSunoapiSimulator(options: SunoapiSimulatorOptions = {}): Pr
       keyHeader: 'authorization',
       expectedKey: (apiKey) => `Bearer ${apiKey}`,
       unauthorized: (c) => c.json({ code: 401, msg: 'Unauthorized: send Authorization: Bearer <API key>', data: null }, 401),
-      rateLimited: (c, seconds) => envelope(c, 430, 'Call frequency is too high, please try again later', null, 200, { 'Retry-After': String(seconds) }),
+      rateLimited: (c, seconds) =>
+        envelope(c, 430, 'Call frequency is too high, please try again later', null, options.rateLimitHttpStatus ?? 200, { 'Retry-After': String(seconds) }),
       serverError: (c, status) => envelope(c, 500, 'Server error, please try again later', null, status),
     },
     randomStreams: ['model', 'faults', 'webhooks'],
@@ -119,7 +135,7 @@ export function startSunoapiSimulator(options: SunoapiSimulatorOptions = {}): Pr
         ...jobModelOptions(kit),
         callbackBody: (task: SunoTask) =>
           task.kind === 'separation'
-            ? separationCallback(task, terminal<SeparationState>(task), kit.url())
+            ? separationCallback(task, terminal<SeparationState>(task), kit.url(), options.callbackShape ?? 'sunoapi')
             : midiCallback(task, terminal<MidiState>(task)),
       });
       const spendCredit = (c: Context): Response | undefined => {

@@ -10,7 +10,7 @@ import type { ProviderAdapter, ProviderJobRef } from '../../../src/streams/provi
 import { createDispatcher } from '../../../src/providers/provider-http.js';
 import { wavFile } from '../../../src/simulators/kit/media.js';
 import { createEngine, type Engine, type EngineEvent } from '../../../src/streams/engine.js';
-import { InvalidRequestError } from '../../../src/streams/errors.js';
+import { InvalidRequestError, ProviderError } from '../../../src/streams/errors.js';
 import { MemoryStore } from '../../../src/streams/job-store.js';
 import type { JobSnapshot } from '../../../src/streams/job-snapshot.js';
 import type { PollPolicy } from '../../../src/streams/poll-scheduler.js';
@@ -157,12 +157,50 @@ describe('Camb.ai adapter against the simulator, through the engine', () => {
     }
   });
 
-  it('fails the submission as rejected for a language the provider does not know, naming the field', async () => {
+  it('refuses a language id outside the official list (9999, 137) before recording or calling anything', async () => {
     const s = await setup();
-    const job = await s.engine.submit({ provider: 'cambai', kind: 'transcription', input: URL_INPUT, options: { language: 9999 } });
-    expect(job.status).toBe('failed');
-    expect(job.error?.code).toBe('PROVIDER_REJECTED');
-    expect(job.error?.message).toMatch(/body\.language/);
+    for (const language of [9999, 137]) {
+      const error: unknown = await s.engine
+        .submit({ provider: 'cambai', kind: 'transcription', input: URL_INPUT, options: { language } })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(InvalidRequestError);
+      expect((error as InvalidRequestError).issues[0]?.field).toBe('options.language');
+    }
+    expect(s.engine.snapshot().jobs).toEqual([]);
+  });
+
+  // Reproduction: the adapter took only positive integers and the simulator only seven ids, so
+  // "auto", locales and most documented ids ended as PROVIDER_REJECTED (or were refused).
+  it.each([35, 'auto', 'en-gb'])(
+    'transcribes with language %s, transcriptionMode, runAudioCleaning and word-level timestamps',
+    async (language) => {
+      const s = await setup();
+      const submitted = await s.engine.submit({
+        provider: 'cambai',
+        kind: 'transcription',
+        input: URL_INPUT,
+        options: { language, transcriptionMode: 'slow', runAudioCleaning: true, wordLevelTimestamps: true },
+      });
+      const done = await s.engine.waitFor(submitted.id, { timeoutMs: 5000 });
+      expect(done).toMatchObject({ status: 'succeeded', providerStatus: 'SUCCESS' });
+      const result = done.result as unknown as { transcript: Segment[] };
+      expect(result.transcript.length).toBeGreaterThan(0);
+      for (const segment of result.transcript) expect(segment.text.trim()).not.toMatch(/\s/);
+    },
+  );
+
+  // Reproduction: a 429 that says when to come back only in X-RateLimit-Reset (as the Camb.ai SDK
+  // reads it) gave no retryAfterMs, so the scheduler fell back to its short backoff.
+  it('reads X-RateLimit-Reset as the retry delay when Retry-After is absent', async () => {
+    const s = await setup({ rateLimitHeader: 'x-ratelimit-reset', faults: { rateLimit: { limit: 1, windowMs: 60_000, retryAfterSeconds: 3 } } });
+    const ref: ProviderJobRef = { externalId: 'no-such-task', kind: 'transcription', options: { language: 1 } };
+    await s.adapter.poll(ref, { signal: AbortSignal.timeout(5000) }).catch(() => undefined);
+    const error: unknown = await s.adapter.poll(ref, { signal: AbortSignal.timeout(5000) }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ProviderError);
+    expect(error).toMatchObject({ failure: 'rate-limited' });
+    const { retryAfterMs } = error as ProviderError;
+    expect(retryAfterMs).toBeGreaterThan(1000);
+    expect(retryAfterMs).toBeLessThanOrEqual(4000); // the reset is rounded up to a whole second
   });
 
   it('refuses a request without a language before recording anything', async () => {

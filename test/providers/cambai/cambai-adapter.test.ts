@@ -112,9 +112,20 @@ describe('validate', () => {
     { name: 'a complete request', req: {}, issues: [] },
     { name: 'project fields', req: { options: { language: 54, projectName: 'p', projectDescription: 'd' } }, issues: [] },
     { name: 'no language (no silent English)', req: { options: {} }, issues: [{ field: 'options.language', reason: /is required/ }] },
-    { name: 'a language code string', req: { options: { language: 'en-us' } }, issues: [{ field: 'options.language', reason: /integer Camb.ai language id/ }] },
+    { name: 'a locale string (en-gb)', req: { options: { language: 'en-gb' } }, issues: [] },
+    { name: '"auto"', req: { options: { language: 'auto' } }, issues: [] },
+    { name: 'an SDK id outside the old seven (35 en-gb)', req: { options: { language: 35 } }, issues: [] },
+    {
+      name: 'the new options',
+      req: { options: { language: 151, transcriptionMode: 'slow', runAudioCleaning: false, wordLevelTimestamps: true } },
+      issues: [],
+    },
+    { name: 'an unknown locale', req: { options: { language: 'xx-yy' } }, issues: [{ field: 'options.language', reason: /neither "auto" nor a Camb.ai locale/ }] },
     { name: 'a fractional language', req: { options: { language: 1.5 } }, issues: [{ field: 'options.language', reason: /integer/ }] },
-    { name: 'a language id of 0', req: { options: { language: 0 } }, issues: [{ field: 'options.language', reason: /positive/ }] },
+    { name: 'a language id of 0', req: { options: { language: 0 } }, issues: [{ field: 'options.language', reason: /not a Camb.ai language id/ }] },
+    { name: 'an id the SDK enum skips (137)', req: { options: { language: 137 } }, issues: [{ field: 'options.language', reason: /not a Camb.ai language id/ }] },
+    { name: 'an unknown id (9999)', req: { options: { language: 9999 } }, issues: [{ field: 'options.language', reason: /not a Camb.ai language id/ }] },
+    { name: 'a transcription mode other than fast or slow', req: { options: { language: 1, transcriptionMode: 'turbo' } }, issues: [{ field: 'options.transcriptionMode', reason: /fast|slow/ }] },
     { name: 'no input', req: { input: undefined }, issues: [{ field: 'input', reason: /needs an input/ }] },
     { name: 'a non-string project name', req: { options: { language: 1, projectName: 3 } }, issues: [{ field: 'options.projectName', reason: /string/ }] },
     { name: 'an unknown option', req: { options: { language: 1, project_name: 'x' } }, issues: [{ field: 'options.project_name', reason: /unknown option/ }] },
@@ -151,6 +162,36 @@ describe('create', () => {
     expect(form?.get('media_file')).toBeNull();
     expect(form?.get('project_name')).toBe('Pod');
     expect(form?.get('project_description')).toBe('Ep 1');
+  });
+
+  it('sends "auto", transcription_mode and run_audio_cleaning as form fields (they were refused as unknown options)', async () => {
+    let form: FormData | undefined;
+    agent
+      .get(API)
+      .intercept({ path: '/apis/transcribe', method: 'POST' })
+      .reply(200, (opts) => {
+        form = opts.body as unknown as FormData;
+        return { task_id: TASK };
+      }, JSON_HEADERS);
+    await adapter.create(request({ options: { language: 'auto', transcriptionMode: 'slow', runAudioCleaning: false } }), { signal });
+    expect(form?.get('language')).toBe('auto');
+    expect(form?.get('transcription_mode')).toBe('slow');
+    expect(form?.get('run_audio_cleaning')).toBe('false');
+  });
+
+  it('leaves transcription_mode and run_audio_cleaning out when not asked for, so the API defaults apply', async () => {
+    let form: FormData | undefined;
+    agent
+      .get(API)
+      .intercept({ path: '/apis/transcribe', method: 'POST' })
+      .reply(200, (opts) => {
+        form = opts.body as unknown as FormData;
+        return { task_id: TASK };
+      }, JSON_HEADERS);
+    await adapter.create(request({ options: { language: 'EN_GB' } }), { signal });
+    expect(form?.get('language')).toBe('en-gb');
+    expect(form?.has('transcription_mode')).toBe(false);
+    expect(form?.has('run_audio_cleaning')).toBe(false);
   });
 
   it('sends a file as media_file with its name, type and bytes', async () => {
@@ -240,6 +281,16 @@ describe('poll', () => {
       providerStatus: 'SUCCESS',
       result: { runId: 41_237, transcript: extra === undefined ? SEGMENTS : [...SEGMENTS, extra] },
     });
+  });
+
+  it('asks for word-level timestamps when the job has wordLevelTimestamps (the query was never sent)', async () => {
+    interceptStatus({ status: 'SUCCESS', run_id: 5 });
+    agent
+      .get(API)
+      .intercept({ path: '/apis/transcription-result/5', query: { word_level_timestamps: 'true' }, method: 'GET' })
+      .reply(200, { transcript: SEGMENTS }, JSON_HEADERS);
+    const words: ProviderJobRef = { ...job, options: { language: 'auto', wordLevelTimestamps: true } };
+    expect(await adapter.poll(words, { signal })).toMatchObject({ status: 'succeeded', result: { runId: 5, transcript: SEGMENTS } });
   });
 
   it('accepts a run id sent as a string', async () => {

@@ -164,6 +164,40 @@ describe('Klangio adapter against the simulator', () => {
     for (const job of done) expect(job.source).toBe('poll');
   });
 
+  it('gets MP3 stems for a source separation asked in mp3 (the format sent as output=mp3, not format=mp3)', async () => {
+    const { engine, adapter } = await rig();
+    const job = await engine.submit({ provider: 'klangio', kind: 'source-separation', input: { type: 'file', path: audioPath }, options: { format: 'mp3' } });
+    const done = await engine.waitFor(job.id, WAIT);
+    expect(done.status, JSON.stringify(done.error)).toBe('succeeded');
+    const files = await downloadAll(adapter, done);
+    expect([...files.keys()].sort()).toEqual(['bass.mp3', 'drums.mp3', 'other.mp3', 'vocals.mp3']);
+    for (const file of files.values()) {
+      expect(file.contentType).toBe('audio/mpeg');
+      expect([file.bytes[0], file.bytes[1]! & 0xe0]).toEqual([0xff, 0xe0]);
+    }
+  });
+
+  it('downloads the quantized MIDI from midi_unq when midi_quant answers 404', async () => {
+    const { engine, adapter } = await rig({ sim: { quantizedMidiPath: 'midi_unq' } });
+    const job = await engine.submit({ provider: 'klangio', kind: 'transcription', input: { type: 'file', path: audioPath }, options: { outputs: ['midi_quant'] } });
+    const done = await engine.waitFor(job.id, WAIT);
+    expect(done.status, JSON.stringify(done.error)).toBe('succeeded');
+    const files = await downloadAll(adapter, done);
+    expect([...files.keys()]).toEqual(['quantized.mid']);
+    expectRealFormat('quantized.mid', files.get('quantized.mid')!.bytes);
+  });
+
+  it('runs a transcription with the detect model and the json output, and serves transcription.json', async () => {
+    const { engine, adapter } = await rig();
+    const job = await engine.submit({ provider: 'klangio', kind: 'transcription', input: { type: 'file', path: audioPath }, options: { model: 'detect', outputs: ['json', 'midi'] } });
+    expect(job.status).not.toBe('failed');
+    const done = await engine.waitFor(job.id, WAIT);
+    expect(done.status, JSON.stringify(done.error)).toBe('succeeded');
+    const files = await downloadAll(adapter, done);
+    expect([...files.keys()].sort()).toEqual(['performance.mid', 'transcription.json']);
+    expect(JSON.parse(files.get('transcription.json')!.bytes.toString('utf8'))).toMatchObject({ MusicInfo: expect.any(Object), Parts: expect.any(Array) });
+  });
+
   it('downloads a URL input and uploads it; refuses one over maxInputBytes', async () => {
     const server: Server = createServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'audio/wav' });

@@ -98,6 +98,7 @@ describe('Klangio adapter: validate', () => {
     ['beat-tracking', {}],
     ['strum-recognition', {}],
     ['source-separation', { model: 'six-stems', format: 'mp3' }],
+    ['transcription', { model: 'detect', outputs: ['json', 'midi'] }],
   ])('accepts %s with %j', (kind, options) => {
     expect(validate(kind, options as Record<string, JsonValue>)).toEqual([]);
   });
@@ -151,13 +152,25 @@ describe('Klangio adapter: create', () => {
     ['chord-recognition-extended', { vocabulary: 'full' }, '/chord-recognition-extended', { vocabulary: 'full' }],
     ['beat-tracking', {}, '/beat-tracking', {}],
     ['strum-recognition', {}, '/strum-recognition', {}],
-    ['source-separation', {}, '/source-separation', { model: 'four-stems', format: 'wav' }],
-    ['source-separation', { model: 'six-stems', format: 'mp3' }, '/source-separation', { model: 'six-stems', format: 'mp3' }],
+    ['source-separation', {}, '/source-separation', { model: 'four-stems', output: 'wav' }],
+    ['source-separation', { model: 'six-stems', format: 'mp3' }, '/source-separation', { model: 'six-stems', output: 'mp3' }],
   ])('creates %s %j at %s with query %j', async (kind, options, path, query) => {
     const seen = interceptCreate(path);
     await adapter().create(request(kind, options), context());
     expect(Object.fromEntries(seen.url!.searchParams)).toEqual(query);
     expect(seen.form!.has('outputs')).toBe(false);
+  });
+
+  it('sends the separation audio format as output (as clients in the wild do), or as format when configured', async () => {
+    const seen = interceptCreate('/source-separation');
+    await adapter().create(request('source-separation', { format: 'mp3' }), context());
+    expect(seen.url!.searchParams.get('output')).toBe('mp3');
+    expect(seen.url!.searchParams.has('format')).toBe(false);
+    const legacy = interceptCreate('/source-separation');
+    await adapter({ separationFormatParam: 'format' }).create(request('source-separation', { format: 'mp3' }), context());
+    expect(legacy.url!.searchParams.get('format')).toBe('mp3');
+    expect(legacy.url!.searchParams.has('output')).toBe(false);
+    expect(() => adapter({ separationFormatParam: 'fmt' as 'format' })).toThrow(TypeError);
   });
 
   it('uses the configured separation path', async () => {

@@ -97,6 +97,41 @@ describe('Music.AI adapter against the simulator, through the engine', () => {
     expect(s.events.some((e) => e.type === 'poll' && e.outcome === 'ok')).toBe(true);
   });
 
+  // Reproduction: the simulator's `music-ai/generate-chords` takes `Input1`, not `inputUrl`; the
+  // adapter always sent `inputUrl`, so the job was refused with 422 INVALID_PARAMS.
+  it('uploads a file into a workflow whose input is Input1, given inputParam', async () => {
+    const s = await setup();
+    const path = join(dir, 'chords.wav');
+    const audio = wavFile({ seconds: 0.1, sampleRate: 8000, channels: 1 });
+    await writeFile(path, audio);
+    const submitted = await s.engine.submit({
+      provider: 'musicai',
+      kind: 'workflow',
+      input: { type: 'file', path, contentType: 'audio/wav' },
+      options: { workflow: 'music-ai/generate-chords', inputParam: 'Input1' },
+    });
+    const done = await s.engine.waitFor(submitted.id, { timeoutMs: 5000 });
+    expect(done).toMatchObject({ status: 'succeeded', providerStatus: 'SUCCEEDED' });
+    const [remote] = (await listMusicaiJobs({ apiKey: s.sim.apiKey, baseUrl: s.sim.apiEndpoint, dispatcher: s.dispatcher }, AbortSignal.timeout(5000)))
+      .filter((j) => j.id === done.externalId);
+    const input1 = (remote?.workflowParams as { Input1: string }).Input1;
+    expect(Buffer.from(await (await fetch(input1)).arrayBuffer()).equals(audio)).toBe(true);
+    expect([...(await downloadAll(s, done)).keys()]).toEqual(['chords.json']);
+  });
+
+  it('runs a two-input workflow: the file as Input 1, a URL param as Input 2', async () => {
+    const s = await setup();
+    const submitted = await s.engine.submit({
+      provider: 'musicai',
+      kind: 'workflow',
+      input: { type: 'url', url: 'https://example.com/vocals-from.mp3' },
+      options: { workflow: 'mashup-two-songs', inputParam: 'Input 1', params: { 'Input 2': 'https://example.com/backing.mp3' } },
+    });
+    const done = await s.engine.waitFor(submitted.id, { timeoutMs: 5000 });
+    expect(done.status).toBe('succeeded');
+    expect(s.sim.outcome(done.externalId!)).toBe('succeeded');
+  });
+
   it('uploads a file input, runs the BPM workflow, and serves the beat map and result.json', async () => {
     const s = await setup();
     const path = join(dir, 'input.wav');

@@ -133,6 +133,19 @@ describe('validate', () => {
       req: { options: { workflow: 'w', params: { inputUrl: 'https://x/y.mp3' } } },
       issues: [{ field: 'options.params.inputUrl', reason: /set from the job input/ }],
     },
+    { name: 'an inputParam naming the workflow\'s own input', req: { options: { workflow: 'w', inputParam: 'Input1', params: { inputUrl: 'x' } } }, issues: [] },
+    {
+      name: 'params repeating the inputParam',
+      req: { options: { workflow: 'w', inputParam: 'Input 1', params: { 'Input 1': 'https://x/y.mp3' } } },
+      issues: [{ field: 'options.params.Input 1', reason: /set from the job input/ }],
+    },
+    { name: 'an empty inputParam', req: { options: { workflow: 'w', inputParam: '' } }, issues: [{ field: 'options.inputParam', reason: /param/ }] },
+    { name: 'copyResultsTo', req: { options: { workflow: 'w', copyResultsTo: { vocals: 'https://bucket.example/v.wav?sig=1' } } }, issues: [] },
+    {
+      name: 'a copyResultsTo target that is not an http(s) URL',
+      req: { options: { workflow: 'w', copyResultsTo: { vocals: 'ftp://bucket/v.wav' } } },
+      issues: [{ field: 'options.copyResultsTo.vocals', reason: /http\(s\) URL/ }],
+    },
     {
       name: 'an unknown option',
       req: { options: { workflow: 'w', workflowSlug: 'x' } },
@@ -171,6 +184,30 @@ describe('create', () => {
       workflow: 'stems-four',
       params: { lang: 'en', inputUrl: 'https://example.com/song.mp3' },
       metadata: { origin: 'test', n: 2 },
+    });
+  });
+
+  // Reproduction: workflows name their own inputs (`Input1`, `Input 1`); the adapter always sent
+  // `inputUrl`, and had no copyResultsTo.
+  it('puts the input under the inputParam the caller names, passes the other params and copyResultsTo', async () => {
+    let body: unknown;
+    agent
+      .get(API)
+      .intercept({ path: '/v1/job', method: 'POST' })
+      .reply(200, (opts) => {
+        body = JSON.parse(opts.body as string);
+        return { id: 'job-2' };
+      }, JSON_HEADERS);
+    const copyResultsTo = { mashup: 'https://bucket.example/m.wav?sig=1' };
+    await adapter.create(
+      request({ options: { workflow: 'mashup-two-songs', inputParam: 'Input 1', params: { 'Input 2': 'https://example.com/b.mp3' }, copyResultsTo } }),
+      { signal },
+    );
+    expect(body).toEqual({
+      name: 'jobstream mashup-two-songs',
+      workflow: 'mashup-two-songs',
+      params: { 'Input 1': 'https://example.com/song.mp3', 'Input 2': 'https://example.com/b.mp3' },
+      copyResultsTo,
     });
   });
 

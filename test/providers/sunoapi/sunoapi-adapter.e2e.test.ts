@@ -127,6 +127,17 @@ describe('sunoapi adapter against the simulator', () => {
     }
   });
 
+  it('ends a separation with its stems when the callback is kie.ai-shaped (data.vocal_separation_info), never as an empty MIDI result', async () => {
+    const { sim, engine, adapter } = await rig({ sim: { callbackShape: 'kie' } });
+    const done = await engine.waitFor((await separate(engine, 'split_stem')).id, WAIT);
+    expect(done.status, JSON.stringify(done.error)).toBe('succeeded');
+    expect(done.source).toBe('webhook');
+    expect(sim.outcome(done.externalId!)).toBe('succeeded');
+    expect(done.result).toMatchObject({ type: 'split_stem', urls: { vocal: expect.any(String), drums: expect.any(String) } });
+    expect(done.result).not.toHaveProperty('instruments');
+    expect((await downloadAll(adapter, done)).size).toBe(13);
+  });
+
   it('reaches the same outcomes by polling when every callback is lost', async () => {
     const { sim, engine, changes } = await rig({ sim: { faults: { webhook: { dropRate: 1 } } }, pollPolicy: { ...FAST, watchdog: { quietMs: 100 } } });
     const sep = await engine.waitFor((await separate(engine)).id, WAIT);

@@ -382,12 +382,34 @@ describe('sunoapi adapter: parseWebhook', () => {
     expect(split.report?.result).toEqual({ type: 'split_stem', urls: { vocal: 'https://c/v.mp3', backingVocals: 'https://c/b.mp3' } });
   });
 
+  it('reports a kie.ai separation success (stems under data.vocal_separation_info) with its stem URLs, not as an empty MIDI result', () => {
+    const body = {
+      code: 200,
+      msg: 'vocal separation generated successfully.',
+      data: { task_id: 's1', vocal_separation_info: { origin_url: 'https://c/o.mp3', instrumental_url: 'https://c/i.mp3', vocal_url: 'https://c/v.mp3' } },
+    };
+    expect(parse(body)).toEqual({
+      externalId: 's1',
+      report: {
+        status: 'succeeded',
+        providerStatus: 'SUCCESS',
+        result: { type: 'separate_vocal', urls: { origin: 'https://c/o.mp3', instrumental: 'https://c/i.mp3', vocal: 'https://c/v.mp3' } },
+      },
+    });
+    expect(parse({ code: 200, msg: 'ok', data: { task_id: 's1', vocal_separation_info: { vocal_url: null } } })).toEqual({ externalId: 's1', confirm: true });
+  });
+
   it.each([
     ['success without data', { code: 200, msg: 'success', task_id: 'm1' }],
-    ['a separation success without URLs', { code: 200, msg: 'success', data: { task_id: 's1', vocal_removal_info: { vocal_url: null } } }],
     ['an unexpected code', { code: 202, msg: 'accepted', task_id: 'm1', data: { state: 'running' } }],
-  ])('asks for a poll on %s', (_name, body) => {
-    expect(parse(body)).toEqual({ externalId: expect.any(String), confirm: true });
+    ['a code-200 body with stems under an unknown field', { code: 200, msg: 'success', data: { task_id: 's1', stem_info: { vocal_url: 'https://c/v.mp3' } } }],
+    ['a code-200 body with neither stems nor instruments nor a complete state', { code: 200, msg: 'success', task_id: 'm1', data: { state: 'text' } }],
+  ])('never ends the job on an unrecognised body (%s): no report, confirm by polling, marked unrecognised', (_name, body) => {
+    expect(parse(body)).toEqual({ externalId: expect.any(String), confirm: true, unrecognised: true });
+  });
+
+  it('asks for a poll, without an unrecognised mark, on a separation success without URLs', () => {
+    expect(parse({ code: 200, msg: 'success', data: { task_id: 's1', vocal_removal_info: { vocal_url: null } } })).toEqual({ externalId: 's1', confirm: true });
   });
 
   it.each([

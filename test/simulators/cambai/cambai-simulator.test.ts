@@ -52,8 +52,11 @@ describe('Camb.ai simulator › POST /transcribe', () => {
 
   const invalid: [string, Record<string, string | File>, string, (string | number)[], string][] = [
     ['a missing language', { media_url: 'https://e.com/a.mp3' }, '', ['body', 'language'], 'missing'],
-    ['a language that is not an integer', { language: 'en-us', media_url: 'https://e.com/a.mp3' }, '', ['body', 'language'], 'int_parsing'],
+    ['a language that is neither an id, a locale nor "auto"', { language: 'english', media_url: 'https://e.com/a.mp3' }, '', ['body', 'language'], 'value_error'],
     ['an unknown language id', { language: '9999', media_url: 'https://e.com/a.mp3' }, '', ['body', 'language'], 'value_error'],
+    ['a language id the SDK enum skips (137)', { language: '137', media_url: 'https://e.com/a.mp3' }, '', ['body', 'language'], 'value_error'],
+    ['a transcription_mode other than fast or slow', { language: '1', media_url: 'https://e.com/a.mp3', transcription_mode: 'turbo' }, '', ['body', 'transcription_mode'], 'enum'],
+    ['a run_audio_cleaning that is not a boolean', { language: '1', media_url: 'https://e.com/a.mp3', run_audio_cleaning: 'maybe' }, '', ['body', 'run_audio_cleaning'], 'bool_parsing'],
     ['no media at all', { language: '1' }, '', ['body'], 'value_error'],
     ['text where a file belongs', { language: '1', media_file: 'a.mp3' }, '', ['body', 'media_file'], 'value_error'],
     ['a non-integer folder_id', { language: '1', media_url: 'https://e.com/a.mp3', folder_id: 'x' }, '', ['body', 'folder_id'], 'int_parsing'],
@@ -66,6 +69,24 @@ describe('Camb.ai simulator › POST /transcribe', () => {
     expect(answer.status).toBe(422);
     const { detail } = CambaiValidationError.parse(answer.body);
     expect(detail).toContainEqual(expect.objectContaining({ loc, type, msg: expect.any(String) }));
+  });
+
+  // Reproduction: the simulator knew seven ids and answered 422 for ids the API documents
+  // (35 en-gb, 4 ar-ae, 151 tl-ph), for locale strings and for "auto".
+  it.each([
+    ['35', 'en-gb, an SDK id outside the old seven'],
+    ['4', 'ar-ae'],
+    ['151', 'tl-ph, the last SDK id'],
+    ['auto', 'language detection'],
+    ['en-gb', 'a locale string'],
+    ['PT_BR', 'a locale in enum spelling'],
+  ])('accepts language %s (%s) with transcription_mode and run_audio_cleaning, which the 7-id simulator refused with 422', async (language) => {
+    const sim = await startSim();
+    const answer = await call(sim, 'POST', '/transcribe', {
+      form: form({ language, media_url: 'https://example.com/a.mp3', transcription_mode: 'slow', run_audio_cleaning: 'true' }),
+    });
+    expect(answer.status).toBe(200);
+    expect(sim.outcome(CambaiCreateTranscriptionResponse.parse(answer.body).task_id ?? '')).toBe('succeeded');
   });
 
   it('answers 422 with every missing field for a JSON body', async () => {
@@ -153,6 +174,15 @@ describe('Camb.ai simulator › source languages', () => {
     for (const id of [1, 4, 31, 54, 76, 88, 139]) expect(ids).toContain(id);
     expect(languages.find((l) => l.id === 1)?.language).toMatch(/English/);
   });
+
+  it('lists the official SDK enum, about 150 ids with their locales (35 = en-gb, 4 = ar-ae), not seven', async () => {
+    const sim = await startSim();
+    const languages = CambaiSourceLanguages.parse((await call(sim, 'GET', '/source-languages')).body);
+    expect(languages).toHaveLength(149);
+    expect(languages.find((l) => l.id === 35)).toMatchObject({ short_name: 'en-gb', language: expect.stringMatching(/English/) });
+    expect(languages.find((l) => l.id === 4)?.short_name).toBe('ar-ae');
+    expect(languages.map((l) => l.id)).not.toContain(137);
+  });
 });
 
 describe('Camb.ai simulator › faults', () => {
@@ -174,6 +204,20 @@ describe('Camb.ai simulator › faults', () => {
     expect(refused.status).toBe(429);
     expect(refused.headers.get('retry-after')).toBe('3');
     expect(CambaiErrorDetail.parse(refused.body).detail).toBe('Too many requests');
+  });
+});
+
+describe('Camb.ai simulator › rate limit as X-RateLimit-Reset', () => {
+  it('sends only X-RateLimit-Reset, a Unix time in seconds, when asked to', async () => {
+    const sim = await startSim({ rateLimitHeader: 'x-ratelimit-reset', faults: { rateLimit: { limit: 1, windowMs: 60_000, retryAfterSeconds: 3 } } });
+    expect((await call(sim, 'GET', '/source-languages')).status).toBe(200);
+    const before = Date.now();
+    const refused = await call(sim, 'GET', '/source-languages');
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after')).toBeNull();
+    const reset = Number(refused.headers.get('x-ratelimit-reset'));
+    expect(reset * 1000).toBeGreaterThanOrEqual(before + 2000);
+    expect(reset * 1000).toBeLessThanOrEqual(Date.now() + 4000);
   });
 });
 

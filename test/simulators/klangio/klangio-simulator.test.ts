@@ -90,6 +90,35 @@ describe('Klangio simulator: jobs', () => {
     expect(((await viaUrl.json()) as { status: string }).status).toMatch(/^IN_/);
   });
 
+  it('serves the quantized MIDI under midi_quant by default, or under midi_unq when configured (the docs name both)', async () => {
+    for (const [path, other] of [['midi_quant', 'midi_unq'], ['midi_unq', 'midi_quant']] as const) {
+      const { sim: running, client } = await start({ speed: 200, ...(path === 'midi_unq' ? { quantizedMidiPath: path } : {}) });
+      const jobId = String((await client.create('/transcription', { model: 'piano' }, ['midi_quant'])).body['job_id']);
+      await client.waitTerminal(jobId);
+      const served = await client.result(jobId, path);
+      expect(served.status).toBe(200);
+      expect(parseMidi(served.bytes).events.length).toBeGreaterThan(0);
+      expect((await client.result(jobId, other)).status).toBe(404);
+      await running.close();
+    }
+  });
+
+  it('accepts the detect model and the json output, and serves the transcription as MusicInfo and Parts › Measures › Voices › Notes', async () => {
+    const { client } = await start({ speed: 200 });
+    const res = await client.create('/transcription', { model: 'detect' }, ['json']);
+    expect(res.status).toBe(200);
+    const jobId = String(res.body['job_id']);
+    await client.waitTerminal(jobId);
+    const json = await client.result(jobId, 'json');
+    expect(json.status).toBe(200);
+    expect(json.contentType).toMatch(/^application\/json/);
+    const doc = JSON.parse(json.bytes.toString('utf8')) as { MusicInfo: object; Parts: { Measures: { Voices: { Notes: { Pitch: number }[] }[] }[] }[] };
+    expect(doc.MusicInfo).toMatchObject({ Model: 'detect' });
+    const notes = doc.Parts.flatMap((p) => p.Measures.flatMap((m) => m.Voices.flatMap((v) => v.Notes)));
+    expect(notes.length).toBeGreaterThan(0);
+    expect((await client.result(jobId, 'midi')).status).toBe(404);
+  });
+
   it('accepts outputs as one comma-separated field', async () => {
     const { client } = await start();
     const res = await client.create('/transcription', { model: 'universal' }, ['midi,gp5']);
@@ -209,10 +238,29 @@ describe('Klangio simulator: results', () => {
     expect(strums.strums.length).toBeGreaterThan(0);
   });
 
-  it('serves WAV stems per separation model, also for format=mp3', async () => {
+  it('serves MP3 stems (real MPEG frames) for output=mp3, and WAV for format=mp3 unless separationFormatParam is format', async () => {
+    const isMp3 = (bytes: Buffer): boolean => bytes.length >= 417 * 2 && bytes[0] === 0xff && (bytes[1]! & 0xe0) === 0xe0 && bytes[417] === 0xff && (bytes[418]! & 0xe0) === 0xe0;
+    const { sim: first, client } = await start({ speed: 200 });
+    const mp3 = String((await client.create('/source-separation', { model: 'four-stems', output: 'mp3' })).body['job_id']);
+    const ignored = String((await client.create('/source-separation', { model: 'four-stems', format: 'mp3' })).body['job_id']);
+    await client.waitTerminal(mp3);
+    await client.waitTerminal(ignored);
+    const stem = await client.result(mp3, 'audio', '?stem_type=vocals');
+    expect(stem.status).toBe(200);
+    expect(stem.contentType).toBe('audio/mpeg');
+    expect(isMp3(stem.bytes)).toBe(true);
+    expect((await client.result(ignored, 'audio', '?stem_type=vocals')).contentType).toBe('audio/wav');
+    await first.close();
+    const legacy = await start({ speed: 200, separationFormatParam: 'format' });
+    const id = String((await legacy.client.create('/source-separation', { model: 'four-stems', format: 'mp3' })).body['job_id']);
+    await legacy.client.waitTerminal(id);
+    expect((await legacy.client.result(id, 'audio', '?stem_type=drums')).contentType).toBe('audio/mpeg');
+  });
+
+  it('serves WAV stems per separation model', async () => {
     const { client } = await start();
     const four = await client.create('/source-separation', { model: 'four-stems' });
-    const six = await client.create('/source-separation', { model: 'six-stems', format: 'mp3' });
+    const six = await client.create('/source-separation', { model: 'six-stems', output: 'wav' });
     const fourId = String(four.body['job_id']);
     const sixId = String(six.body['job_id']);
     await client.waitTerminal(fourId);

@@ -52,6 +52,28 @@ describe('Music.AI simulator › job lifecycle', () => {
     expect((await fetch(String(job.result?.vocals).replace(/signature=\w+/, 'signature=bad'))).status).toBe(404);
   });
 
+  // Reproduction: every simulated workflow took `inputUrl`, so a client that hard-wires it passed.
+  it('runs workflows that name their own inputs: Input1, and Input 1 with Input 2', async () => {
+    const sim = await startSim({ seed: 9 });
+    const chords = await createJob(sim, { workflow: 'music-ai/generate-chords', params: { Input1: await upload(sim) } });
+    const mashup = await createJob(sim, {
+      workflow: 'mashup-two-songs',
+      params: { 'Input 1': await upload(sim), 'Input 2': 'https://example.com/b.mp3', mix: 0.5 },
+    });
+    expect((await waitForTerminal(sim, chords)).job.status).toBe('SUCCEEDED');
+    const done = await waitForTerminal(sim, mashup);
+    expect(done.job).toMatchObject({ status: 'SUCCEEDED', workflowParams: { 'Input 2': 'https://example.com/b.mp3', mix: 0.5 } });
+    expect(Object.keys(done.job.result ?? {})).toEqual(['mashup']);
+  });
+
+  it('fails a two-input job with BAD_INPUT when its second input is an upload slot never written', async () => {
+    const sim = await startSim({ seed: 9 });
+    const slot = await call<{ downloadUrl: string }>(sim, 'GET', '/upload');
+    const id = await createJob(sim, { workflow: 'mashup-two-songs', params: { 'Input 1': await upload(sim), 'Input 2': slot.body.downloadUrl } });
+    const { job } = await waitForTerminal(sim, id);
+    expect(job).toMatchObject({ status: 'FAILED', error: { code: 'BAD_INPUT' } });
+  });
+
   it('returns a BPM scalar and a JSON beat map from the beat workflow', async () => {
     const sim = await startSim({ seed: 9 });
     const id = await createJob(sim, { workflow: 'untitled-workflow-e78c2e', params: { inputUrl: 'https://example.com/song.mp3' } });

@@ -147,6 +147,8 @@ describe('Music.AI simulator › job creation errors', () => {
     ['an inputUrl that is not a URL', { name: 'x', workflow: 'stems-four', params: { inputUrl: 'song.mp3' } }, 422, 'INVALID_PARAMS'],
     ['copyResultsTo naming an unknown output', { name: 'x', workflow: 'stems-four', params: { inputUrl: 'https://e.com/a' }, copyResultsTo: { piano: 'http://127.0.0.1:1/x' } }, 422, 'INVALID_PARAMS'],
     ['copyResultsTo to a remote host', { name: 'x', workflow: 'stems-four', params: { inputUrl: 'https://e.com/a' }, copyResultsTo: { vocals: 'https://bucket.example.com/x' } }, 422, 'INVALID_PARAMS'],
+    ['inputUrl for a workflow whose input is Input1', { name: 'x', workflow: 'music-ai/generate-chords', params: { inputUrl: 'https://e.com/a' } }, 422, 'INVALID_PARAMS'],
+    ['only the first input of a two-input workflow', { name: 'x', workflow: 'mashup-two-songs', params: { 'Input 1': 'https://e.com/a' } }, 422, 'INVALID_PARAMS'],
   ];
 
   it.each(cases)('refuses %s', async (_what, body, status, code) => {

@@ -36,6 +36,15 @@ describe('sunoapi simulator: request faults', () => {
     expect(limited.headers.get('retry-after')).toBe('10');
   });
 
+  it('answers HTTP 430 (body code 430, Retry-After) over the rate limit with rateLimitHttpStatus 430', async () => {
+    const { client, receiver } = await start({ rateLimitHttpStatus: 430, faults: { rateLimit: { limit: 1, windowMs: 60_000, retryAfterSeconds: 7 } } });
+    expect((await client.post('/api/v1/vocal-removal/generate', { ...create, callBackUrl: receiver.url })).http).toBe(200);
+    const limited = await client.post('/api/v1/vocal-removal/generate', { ...create, callBackUrl: receiver.url });
+    expect(limited.http).toBe(430);
+    expect(limited.body.code).toBe(430);
+    expect(limited.headers.get('retry-after')).toBe('7');
+  });
+
   it('spends one credit per create and answers body code 429 when none are left', async () => {
     const { client, receiver, sim } = await start({ credits: 1 });
     expect((await client.get('/api/v1/generate/credit')).body).toMatchObject({ code: 200, data: 1 });

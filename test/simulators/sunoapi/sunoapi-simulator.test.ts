@@ -116,6 +116,17 @@ describe('sunoapi simulator: vocal separation', () => {
     expect(info).not.toHaveProperty('instrumental_url');
   });
 
+  it('sends the stems under data.vocal_separation_info, as kie.ai does, with callbackShape kie', async () => {
+    const { client, receiver } = await start({ callbackShape: 'kie' });
+    const { taskId, final } = await separate(client, receiver.url);
+    const record = SunoSeparationRecord.parse(final);
+    const [cb] = await receiver.waitFor((r) => r.length === 1);
+    const body = cb!.body as { code: number; data: Record<string, Record<string, string> | string> };
+    expect(body).toMatchObject({ code: 200, data: { task_id: taskId } });
+    expect(body.data).not.toHaveProperty('vocal_removal_info');
+    expect(body.data['vocal_separation_info']).toEqual({ origin_url: record.response!.originUrl, instrumental_url: record.response!.instrumentalUrl, vocal_url: record.response!.vocalUrl });
+  });
+
   it('ends failed separations with a failure flag, error fields and a code-500 callback', async () => {
     const { client, receiver, sim } = await start({ faults: { jobFailureRate: 1 } });
     const { taskId, final } = await separate(client, receiver.url);
