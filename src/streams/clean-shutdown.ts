@@ -1,8 +1,8 @@
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { StoreCorruptError } from './errors.js';
-import { syncDirectory } from './snapshot-file.js';
+import { syncDirectory, writeFileDurably } from './snapshot-file.js';
 import { describeIssue } from './stored-record.js';
 
 /** The file, in the data directory, that a clean shutdown leaves behind. */
@@ -51,17 +51,7 @@ export async function readCleanShutdown(dir: string): Promise<CleanShutdown | un
 
 /** Writes the record durably (temporary file, fsync, rename, fsync of the directory). */
 export async function writeCleanShutdown(dir: string, record: CleanShutdown, fsync: boolean): Promise<void> {
-  const path = join(dir, CLEAN_SHUTDOWN_FILE);
-  const temp = `${path}.${process.pid}.tmp`;
-  const handle = await open(temp, 'w', 0o600);
-  try {
-    await handle.writeFile(`${JSON.stringify(record)}\n`);
-    if (fsync) await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(temp, path);
-  if (fsync) await syncDirectory(dir);
+  await writeFileDurably(join(dir, CLEAN_SHUTDOWN_FILE), `${JSON.stringify(record)}\n`, fsync);
 }
 
 /** Removes the record durably, before the store changes any file. */

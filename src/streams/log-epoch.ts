@@ -1,9 +1,9 @@
-import { open, readFile, rename } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { StoreCorruptError } from './errors.js';
 import { mintEpoch } from './job-id.js';
-import { syncDirectory } from './snapshot-file.js';
+import { writeFileDurably } from './snapshot-file.js';
 import { describeIssue } from './stored-record.js';
 
 /** The file, in the data directory, that names its change log. */
@@ -49,17 +49,7 @@ export async function readLogEpoch(dir: string): Promise<string | undefined> {
 
 /** Mints an epoch and records it durably (temporary file, fsync, rename, fsync of the directory). */
 export async function recordNewLogEpoch(dir: string, fsync: boolean): Promise<string> {
-  const path = join(dir, LOG_EPOCH_FILE);
   const record: LogEpoch = { format: 1, epoch: mintEpoch() };
-  const temp = `${path}.${process.pid}.tmp`;
-  const handle = await open(temp, 'w', 0o600);
-  try {
-    await handle.writeFile(`${JSON.stringify(record)}\n`);
-    if (fsync) await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(temp, path);
-  if (fsync) await syncDirectory(dir);
+  await writeFileDurably(join(dir, LOG_EPOCH_FILE), `${JSON.stringify(record)}\n`, fsync);
   return record.epoch;
 }

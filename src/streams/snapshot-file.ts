@@ -193,6 +193,23 @@ function parseHeader(text: string): z.infer<typeof Header> | undefined {
   }
 }
 
+/**
+ * Replaces a small file durably: writes `text` to a temporary file (mode 0600), fsyncs it,
+ * renames it into place and fsyncs the directory (the fsyncs only when `fsync`).
+ */
+export async function writeFileDurably(path: string, text: string, fsync: boolean): Promise<void> {
+  const temp = `${path}.${process.pid}.tmp`;
+  const handle = await open(temp, 'w', 0o600);
+  try {
+    await handle.writeFile(text);
+    if (fsync) await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(temp, path);
+  if (fsync) await syncDirectory(dirname(path));
+}
+
 /** Makes a rename or a new file in `dir` durable. */
 export async function syncDirectory(dir: string): Promise<void> {
   const handle = await open(dir, 'r');
