@@ -189,7 +189,8 @@ function classify(
   if (status === 429) throw new ProviderError(provider, 'rate-limited', what, { status, retryAfterMs, notCreated: true });
   if (status >= 500) throw new ProviderError(provider, 'unavailable', what, { status, retryAfterMs, notCreated: status === 503 });
   if (status === 401 || status === 403) throw new ProviderError(provider, 'unauthorized', what, { status });
-  throw new ProviderError(provider, 'rejected', what, { status });
+  // Kept for adapters whose provider uses another status for rate limits (sunoapi.org: 430).
+  throw new ProviderError(provider, 'rejected', what, { status, retryAfterMs });
 }
 
 /**

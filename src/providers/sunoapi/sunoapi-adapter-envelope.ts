@@ -95,7 +95,7 @@ function reclassified(error: unknown): unknown {
   // ProviderError prefixes the provider name; do not repeat it.
   const message = error.message.replace(/^sunoapi: /, '');
   if (error.status === 430) {
-    return new ProviderError('sunoapi', 'rate-limited', message, { status: 430, retryAfterMs: SUNOAPI_RATE_WINDOW_MS, cause: error });
+    return new ProviderError('sunoapi', 'rate-limited', message, { status: 430, retryAfterMs: error.retryAfterMs ?? SUNOAPI_RATE_WINDOW_MS, cause: error });
   }
   if (error.status === 455) return new ProviderError('sunoapi', 'unavailable', message, { status: 455, notCreated: true, cause: error });
   return error;

@@ -178,6 +178,7 @@ describe('sunoapi adapter: create', () => {
     ['HTTP 401', 401, {}, { failure: 'unauthorized', status: 401 }],
     ['HTTP 503', 503, {}, { failure: 'unavailable', status: 503 }],
     ['HTTP 430', 430, {}, { failure: 'rate-limited', retryAfterMs: 10_000 }],
+    ['HTTP 430 with Retry-After (its wait, not the default window)', 430, { 'retry-after': '3' }, { failure: 'rate-limited', retryAfterMs: 3000 }],
     ['HTTP 455', 455, {}, { failure: 'unavailable' }],
     ['HTTP 429 with Retry-After seconds', 429, { 'retry-after': '2' }, { failure: 'rate-limited', retryAfterMs: 2000 }],
   ])('classifies %s', async (_name, status, headers, expected) => {
