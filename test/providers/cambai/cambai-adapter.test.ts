@@ -140,77 +140,61 @@ describe('validate', () => {
   });
 });
 
+/** Answers the next `POST /transcribe` with a task id and keeps the form and headers it was sent. */
+function captureTranscribe(): { form?: FormData; headers: Record<string, string> } {
+  const sent: { form?: FormData; headers: Record<string, string> } = { headers: {} };
+  agent
+    .get(API)
+    .intercept({ path: '/apis/transcribe', method: 'POST' })
+    .reply(200, (opts) => {
+      sent.form = opts.body as unknown as FormData;
+      sent.headers = headersOf(opts.headers);
+      return { task_id: TASK };
+    }, JSON_HEADERS);
+  return sent;
+}
+
 describe('create', () => {
   it('posts multipart with the language as text and media_url, with x-api-key', async () => {
-    let form: FormData | undefined;
-    let headers: Record<string, string> = {};
-    agent
-      .get(API)
-      .intercept({ path: '/apis/transcribe', method: 'POST' })
-      .reply(200, (opts) => {
-        form = opts.body as unknown as FormData;
-        headers = headersOf(opts.headers);
-        return { task_id: TASK };
-      }, JSON_HEADERS);
+    const sent = captureTranscribe();
     const created = await adapter.create(request({ options: { language: 54, projectName: 'Pod', projectDescription: 'Ep 1' } }), { signal });
     expect(created).toEqual({ externalId: TASK });
-    expect(headers['x-api-key']).toBe(KEY);
-    expect(headers.authorization).toBeUndefined();
-    expect(form).toBeInstanceOf(FormData);
-    expect(form?.get('language')).toBe('54');
-    expect(form?.get('media_url')).toBe('https://example.com/talk.mp3');
-    expect(form?.get('media_file')).toBeNull();
-    expect(form?.get('project_name')).toBe('Pod');
-    expect(form?.get('project_description')).toBe('Ep 1');
+    expect(sent.headers['x-api-key']).toBe(KEY);
+    expect(sent.headers.authorization).toBeUndefined();
+    expect(sent.form).toBeInstanceOf(FormData);
+    expect(sent.form?.get('language')).toBe('54');
+    expect(sent.form?.get('media_url')).toBe('https://example.com/talk.mp3');
+    expect(sent.form?.get('media_file')).toBeNull();
+    expect(sent.form?.get('project_name')).toBe('Pod');
+    expect(sent.form?.get('project_description')).toBe('Ep 1');
   });
 
   it('sends "auto", transcription_mode and run_audio_cleaning as form fields (they were refused as unknown options)', async () => {
-    let form: FormData | undefined;
-    agent
-      .get(API)
-      .intercept({ path: '/apis/transcribe', method: 'POST' })
-      .reply(200, (opts) => {
-        form = opts.body as unknown as FormData;
-        return { task_id: TASK };
-      }, JSON_HEADERS);
+    const sent = captureTranscribe();
     await adapter.create(request({ options: { language: 'auto', transcriptionMode: 'slow', runAudioCleaning: false } }), { signal });
-    expect(form?.get('language')).toBe('auto');
-    expect(form?.get('transcription_mode')).toBe('slow');
-    expect(form?.get('run_audio_cleaning')).toBe('false');
+    expect(sent.form?.get('language')).toBe('auto');
+    expect(sent.form?.get('transcription_mode')).toBe('slow');
+    expect(sent.form?.get('run_audio_cleaning')).toBe('false');
   });
 
   it('leaves transcription_mode and run_audio_cleaning out when not asked for, so the API defaults apply', async () => {
-    let form: FormData | undefined;
-    agent
-      .get(API)
-      .intercept({ path: '/apis/transcribe', method: 'POST' })
-      .reply(200, (opts) => {
-        form = opts.body as unknown as FormData;
-        return { task_id: TASK };
-      }, JSON_HEADERS);
+    const sent = captureTranscribe();
     await adapter.create(request({ options: { language: 'EN_GB' } }), { signal });
-    expect(form?.get('language')).toBe('en-gb');
-    expect(form?.has('transcription_mode')).toBe(false);
-    expect(form?.has('run_audio_cleaning')).toBe(false);
+    expect(sent.form?.get('language')).toBe('en-gb');
+    expect(sent.form?.has('transcription_mode')).toBe(false);
+    expect(sent.form?.has('run_audio_cleaning')).toBe(false);
   });
 
   it('sends a file as media_file with its name, type and bytes', async () => {
     const path = join(dir, 'talk.wav');
     await writeFile(path, Buffer.from('RIFF....WAVE'));
-    let form: FormData | undefined;
-    agent
-      .get(API)
-      .intercept({ path: '/apis/transcribe', method: 'POST' })
-      .reply(200, (opts) => {
-        form = opts.body as unknown as FormData;
-        return { task_id: TASK };
-      }, JSON_HEADERS);
+    const sent = captureTranscribe();
     await adapter.create(request({ input: { type: 'file', path, filename: 'episode.wav', contentType: 'audio/wav' } }), { signal });
-    const file = form?.get('media_file') as File;
+    const file = sent.form?.get('media_file') as File;
     expect(file.name).toBe('episode.wav');
     expect(file.type).toBe('audio/wav');
     expect(await file.text()).toBe('RIFF....WAVE');
-    expect(form?.get('media_url')).toBeNull();
+    expect(sent.form?.get('media_url')).toBeNull();
   });
 
   it('refuses a file it cannot read before calling the API', async () => {

@@ -365,29 +365,14 @@ describe('sunoapi adapter: parseWebhook', () => {
     expect(parse({ code: 500, task_id: 'm1', data: null }).report?.error).toEqual({ code: 'TASK_FAILED', message: 'the task failed (code 500)' });
   });
 
-  it('reports a separation success with its stem URLs, like the poll does', () => {
-    const body = {
-      code: 200,
-      msg: 'vocal Removal generated successfully.',
-      data: { task_id: 's1', vocal_removal_info: { origin_url: 'https://c/o.mp3', instrumental_url: 'https://c/i.mp3', vocal_url: 'https://c/v.mp3' } },
-    };
-    expect(parse(body)).toEqual({
-      externalId: 's1',
-      report: {
-        status: 'succeeded',
-        providerStatus: 'SUCCESS',
-        result: { type: 'separate_vocal', urls: { origin: 'https://c/o.mp3', instrumental: 'https://c/i.mp3', vocal: 'https://c/v.mp3' } },
-      },
-    });
-    const split = parse({ code: 200, msg: 'ok', data: { task_id: 's1', vocal_removal_info: { vocal_url: 'https://c/v.mp3', backing_vocals_url: 'https://c/b.mp3' } } });
-    expect(split.report?.result).toEqual({ type: 'split_stem', urls: { vocal: 'https://c/v.mp3', backingVocals: 'https://c/b.mp3' } });
-  });
-
-  it('reports a kie.ai separation success (stems under data.vocal_separation_info) with its stem URLs, not as an empty MIDI result', () => {
+  it.each([
+    ['sunoapi.org', 'vocal_removal_info'],
+    ['kie.ai (not as an empty MIDI result)', 'vocal_separation_info'],
+  ])('reports a %s separation success (stems under data.%s) with its stem URLs, like the poll does', (_shape, key) => {
     const body = {
       code: 200,
       msg: 'vocal separation generated successfully.',
-      data: { task_id: 's1', vocal_separation_info: { origin_url: 'https://c/o.mp3', instrumental_url: 'https://c/i.mp3', vocal_url: 'https://c/v.mp3' } },
+      data: { task_id: 's1', [key]: { origin_url: 'https://c/o.mp3', instrumental_url: 'https://c/i.mp3', vocal_url: 'https://c/v.mp3' } },
     };
     expect(parse(body)).toEqual({
       externalId: 's1',
@@ -397,7 +382,9 @@ describe('sunoapi adapter: parseWebhook', () => {
         result: { type: 'separate_vocal', urls: { origin: 'https://c/o.mp3', instrumental: 'https://c/i.mp3', vocal: 'https://c/v.mp3' } },
       },
     });
-    expect(parse({ code: 200, msg: 'ok', data: { task_id: 's1', vocal_separation_info: { vocal_url: null } } })).toEqual({ externalId: 's1', confirm: true });
+    const split = parse({ code: 200, msg: 'ok', data: { task_id: 's1', [key]: { vocal_url: 'https://c/v.mp3', backing_vocals_url: 'https://c/b.mp3' } } });
+    expect(split.report?.result).toEqual({ type: 'split_stem', urls: { vocal: 'https://c/v.mp3', backingVocals: 'https://c/b.mp3' } });
+    expect(parse({ code: 200, msg: 'ok', data: { task_id: 's1', [key]: { vocal_url: null } } })).toEqual({ externalId: 's1', confirm: true });
   });
 
   it.each([
