@@ -295,7 +295,7 @@ export class RemoteClient {
       type: 'subscribe',
       sub: shared.id,
       ...(shared.filter === undefined ? {} : { filter: shared.filter }),
-      ...(shared.resume === undefined ? {} : { resume: shared.resume }),
+      ...(shared.resume === undefined ? {} : { resume: resumePoint(shared.resume, shared.latest) }),
     });
   }
 
@@ -324,6 +324,8 @@ export class RemoteClient {
     if (shared === undefined) return;
     switch (message.type) {
       case 'snapshot': {
+        // Resume by state: jobs the server does not have are no longer held.
+        for (const id of message.gone ?? []) shared.latest.delete(id);
         shared.pages.push(...message.jobs);
         if (message.more) return;
         const initial = shared.resume === undefined;
@@ -407,4 +409,22 @@ function browserSocket(url: string, token: string): WebSocketLike {
   const Socket = (globalThis as { WebSocket?: new (url: string) => WebSocketLike }).WebSocket;
   if (Socket === undefined) throw new ClientError('CONNECTION_FAILED', 'no global WebSocket here: import the client from "jobstream/client" in Node');
   return new Socket(`${url}?token=${encodeURIComponent(token)}`);
+}
+
+/**
+ * How many held jobs a resume point lists with their versions; above it the client sends only
+ * `{epoch, seq}` (the message would grow past the server's 64 KiB message limit).
+ */
+const MAX_SENT_VERSIONS = 1_000;
+
+/**
+ * The resume point of a subscription: where it stopped, plus the version of every job it holds
+ * when they are few enough to list, so a server that no longer has every missed change sends only
+ * the jobs newer than those (resume by state).
+ */
+function resumePoint(at: { epoch: string; seq: number }, latest: ReadonlyMap<string, JobSnapshot>): { epoch: string; seq: number; versions?: Record<string, number> } {
+  if (latest.size === 0 || latest.size > MAX_SENT_VERSIONS) return at;
+  // fromEntries defines own properties: an id such as `__proto__` stays a key.
+  const versions = Object.fromEntries(Array.from(latest, ([id, job]) => [id, job.version]));
+  return { ...at, versions };
 }

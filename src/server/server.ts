@@ -29,6 +29,11 @@ export interface ServerOptions {
   /** A store to use instead of a `FileStore` in `dataDir` (tests). */
   store?: JobStore;
   /**
+   * How many of the newest changes are kept (across restarts, in `dataDir`) for clients that
+   * resume. @default 10,000
+   */
+  changeLogSize?: number;
+  /**
    * The base URL providers call back to. @default `http://<host>:<port>` once listening
    */
   publicUrl?: string;
@@ -81,6 +86,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     providers: options.providers,
     dataDir,
     ...(options.store === undefined ? {} : { store: options.store }),
+    ...(options.changeLogSize === undefined ? {} : { changeLogSize: options.changeLogSize }),
     webhookUrl: (provider, token) => `${publicUrl}/v1/hooks/${provider}/${token}`,
   });
   // The data directory is ours now (the store holds its lock): what is in uploads/ is left over

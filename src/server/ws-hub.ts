@@ -284,11 +284,14 @@ export class WsHub {
       }
       return;
     }
-    const { seq, jobs } = this.#engine.snapshot(filter);
-    const reason = resume === undefined ? 'subscribe' : 'resume-unavailable';
+    const byState = resume === undefined ? undefined : this.#engine.newerThan(resume, filter);
+    const { seq, jobs } = byState ?? this.#engine.snapshot(filter);
+    const reason = resume === undefined ? 'subscribe' : byState === undefined ? 'resume-unavailable' : 'resume-by-state';
+    const gone = byState !== undefined && byState.gone.length > 0 ? { gone: byState.gone } : {};
     const size = this.#limits.snapshotPageSize;
     for (let i = 0; i === 0 || i < jobs.length; i += size) {
-      this.#send(client, { type: 'snapshot', sub: id, epoch, seq, reason, jobs: jobs.slice(i, i + size), more: i + size < jobs.length });
+      const first = i === 0 ? gone : {};
+      this.#send(client, { type: 'snapshot', sub: id, epoch, seq, reason, jobs: jobs.slice(i, i + size), ...first, more: i + size < jobs.length });
     }
   }
 

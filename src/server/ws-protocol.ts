@@ -9,8 +9,23 @@ import { JobStatus } from '../streams/job-status.js';
  * See docs/protocol.md for the conversation with examples.
  */
 
-/** A point in the change log to resume from: the last `epoch` and `seq` a client saw. */
-export const ResumePoint = z.object({ epoch: z.string().min(1), seq: z.number().int().nonnegative() });
+/** How many held versions a resume point may list. */
+export const MAX_RESUME_VERSIONS = 10_000;
+
+/**
+ * A point in the change log to resume from: the last `epoch` and `seq` a client saw, and
+ * optionally the version of every job it holds for this subscription (all of them, or none):
+ * when the log no longer has what was missed, the server then sends only the jobs newer than
+ * those (resume by state) instead of all of them.
+ */
+export const ResumePoint = z.object({
+  epoch: z.string().min(1),
+  seq: z.number().int().nonnegative(),
+  versions: z
+    .record(z.string().min(1).max(256), z.number().int().positive())
+    .refine((versions) => Object.keys(versions).length <= MAX_RESUME_VERSIONS, { message: `at most ${MAX_RESUME_VERSIONS} versions` })
+    .optional(),
+});
 export type ResumePoint = z.infer<typeof ResumePoint>;
 
 /** Names a subscription within one connection (chosen by the client). */
@@ -46,17 +61,25 @@ export const HelloMessage = z.object({
 
 /**
  * Server → client: the jobs matching a subscription as of `seq`. Large sets come in several
- * messages; the last has `more: false`. `reason` is `resume-unavailable` when the client asked
- * to resume but the server could not (another epoch, or changes no longer kept): the client
- * must replace what it had with this snapshot.
+ * messages; the last has `more: false`. `reason`:
+ *
+ * - `subscribe`: a new subscription; these are all the matching jobs.
+ * - `resume-unavailable`: the client asked to resume but the server could not (another epoch
+ *   and no versions, or a point in the future): the client must replace what it had with this
+ *   snapshot.
+ * - `resume-by-state`: the log no longer has every change the client missed, so these are only
+ *   the jobs newer than what it holds (see {@link ResumePoint}); it keeps the others, and drops
+ *   the ids listed in `gone` (jobs this server does not have).
  */
 export const SnapshotMessage = z.object({
   type: z.literal('snapshot'),
   sub: SubscriptionId,
   epoch: z.string(),
   seq: z.number().int().nonnegative(),
-  reason: z.enum(['subscribe', 'resume-unavailable']),
+  reason: z.enum(['subscribe', 'resume-unavailable', 'resume-by-state']),
   jobs: z.array(JobSnapshot),
+  /** `resume-by-state` only, first message only: held jobs this server does not have. */
+  gone: z.array(z.string()).optional(),
   more: z.boolean(),
 });
 

@@ -25,6 +25,23 @@ export class ChangeLog {
     this.#lastSeq = seq;
   }
 
+  /**
+   * Refills a log reopened after a restart with the tail its store kept: `changes` ascending and
+   * contiguous in seq (only the newest `capacity` are kept). Only before the first {@link push}.
+   */
+  restore(changes: readonly JobChange[]): void {
+    if (this.#count > 0 || this.#lastSeq > 0) throw new Error('a change log is restored only before its first change');
+    const first = changes[0];
+    if (first === undefined) return;
+    this.continueAfter(first.seq - 1);
+    for (const change of changes) this.push(change);
+  }
+
+  /** The kept changes, oldest first. */
+  *entries(): Generator<JobChange> {
+    for (let s = this.#lastSeq - this.#count + 1; s <= this.#lastSeq; s++) yield this.#ring[s % this.#ring.length] as JobChange;
+  }
+
   /** The seq of the newest change, 0 before the first. */
   get lastSeq(): number {
     return this.#lastSeq;

@@ -44,7 +44,7 @@ export type { EngineSnapshot } from './job-table.js';
  */
 export async function createEngine(options: EngineOptions): Promise<Engine> {
   const dataDir = options.dataDir ?? './data';
-  const store = options.store ?? (await FileStore.open({ dir: dataDir }));
+  const store = options.store ?? (await FileStore.open({ dir: dataDir, keepChanges: options.changeLogSize ?? 10_000 }));
   const resultsDir = options.resultsDir ?? (options.store === undefined ? join(dataDir, 'results') : false);
   const engine = new Engine({ ...options, resultsDir }, store);
   try {
@@ -315,8 +315,24 @@ export class Engine {
   }
 
   /**
-   * The changes of one job this engine still keeps (the last `changeLogSize` of all jobs, this
-   * epoch only), oldest first.
+   * Resume by state, the second line of defence when {@link changesSince} cannot serve a
+   * resume point: only the jobs a subscriber at `{epoch, seq}` (holding `versions`, when it
+   * says) lacks, instead of a whole {@link snapshot}. `undefined` when that cannot be told
+   * (another epoch and no versions). See docs/protocol.md, "Resuming".
+   *
+   * @example
+   * const missed = engine.changesSince(epoch, seq) ?? engine.newerThan({ epoch, seq, versions })?.jobs;
+   */
+  newerThan(
+    point: { epoch: string; seq: number; versions?: Readonly<Record<string, number>> | undefined },
+    jobFilter?: JobFilter,
+  ): (EngineSnapshot & { gone: string[] }) | undefined {
+    return this.#table.newerThan(point, jobFilter);
+  }
+
+  /**
+   * The changes of one job this engine still keeps (the last `changeLogSize` changes of all
+   * jobs, kept across restarts by the data directory), oldest first.
    *
    * @throws UnknownJobError for an unknown id.
    */

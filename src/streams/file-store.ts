@@ -5,6 +5,7 @@ import { Low } from 'lowdb';
 import { lockDirectory, type DirLock } from './dir-lock.js';
 import { JobstreamError, StoreCorruptError } from './errors.js';
 import { checkCleanShutdown, readCleanShutdown, removeCleanShutdown, writeCleanShutdown } from './clean-shutdown.js';
+import type { JsonValue } from './job-snapshot.js';
 import type { StoredJob, JobStore } from './job-store.js';
 import { encodeJournalBatch, readJournal } from './journal-file.js';
 import { asStoreCorrupt } from './line-reader.js';
@@ -36,6 +37,12 @@ export interface FileStoreOptions {
    * @default 32 KiB
    */
   inlineResultMaxBytes?: number;
+  /**
+   * How many of the newest changes (versions with their `seq`) the store keeps for the change
+   * log's tail across restarts and compactions: the engine's `changeLogSize`.
+   * @default 10,000
+   */
+  keepChanges?: number;
   /**
    * Opens a journal file for appending. A seam for tests that need faults a real file system
    * does not give on demand (a short write, EIO from `datasync`).
@@ -69,6 +76,46 @@ function journalName(generation: number): string {
 
 /** How long a compaction works on the event loop before it yields. */
 const YIELD_AFTER_MS = 8;
+
+function validKeepChanges(count: number): number {
+  if (!Number.isSafeInteger(count) || count < 0) throw new RangeError(`keepChanges must be a non-negative integer, not ${count}`);
+  return count;
+}
+
+/**
+ * Collects the stored versions that carry a `seq` while `load` reads the files, keeping only the
+ * newest `keep` seqs (and at most twice that in memory at any time).
+ */
+class TailCollector {
+  readonly #keep: number;
+  readonly #bySeq = new Map<number, { record: StoredRecord; from: string }>();
+  #maxSeq = 0;
+
+  constructor(keep: number) {
+    this.#keep = keep;
+  }
+
+  add(record: StoredRecord, from: string): void {
+    const { seq } = record;
+    if (seq === undefined || this.#keep === 0 || seq <= this.#maxSeq - this.#keep) return;
+    // A snapshot's job line may lack the previous status that its change line has.
+    if (record.previousStatus === undefined && this.#bySeq.get(seq)?.record.previousStatus !== undefined) return;
+    this.#bySeq.set(seq, { record, from });
+    if (seq > this.#maxSeq) this.#maxSeq = seq;
+    if (this.#bySeq.size > 2 * this.#keep) {
+      for (const kept of this.#bySeq.keys()) if (kept <= this.#maxSeq - this.#keep) this.#bySeq.delete(kept);
+    }
+  }
+
+  /** From the highest seq down, while the seqs are contiguous; at most `keep`. */
+  *newestFirst(): Generator<{ record: StoredRecord; from: string }> {
+    for (let seq = this.#maxSeq; seq > this.#maxSeq - this.#keep; seq--) {
+      const found = this.#bySeq.get(seq);
+      if (found === undefined) return;
+      yield found;
+    }
+  }
+}
 
 function validInlineMax(bytes: number): number {
   if (!Number.isSafeInteger(bytes) || bytes < 0) throw new RangeError(`inlineResultMaxBytes must be a non-negative integer, not ${bytes}`);
@@ -135,6 +182,9 @@ export class FileStore implements JobStore {
   /** Generation of the snapshot on disk; `undefined` while there is none. */
   #snapshotGeneration: number | undefined;
   #epoch: string | undefined;
+  readonly #keepChanges: number;
+  /** The change log's tail as `load` found it, until {@link loadedChanges} hands it over. */
+  #loadedChanges: StoredJob[] = [];
 
   private constructor(options: Required<FileStoreOptions>, lock: DirLock) {
     this.dir = options.dir;
@@ -142,6 +192,7 @@ export class FileStore implements JobStore {
     this.#lock = lock;
     this.#compactMinBytes = options.compactMinBytes;
     this.#fsync = options.fsync;
+    this.#keepChanges = options.keepChanges;
     this.#snapshot = new SnapshotFile(join(options.dir, SNAPSHOT), { fsync: options.fsync });
     this.#db = new Low(this.#snapshot, { format: SNAPSHOT_FORMAT, generation: 0, jobs: [] });
     this.#results = new ResultFiles({ dataDir: options.dir, inlineMaxBytes: options.inlineResultMaxBytes, fsync: options.fsync });
@@ -157,6 +208,7 @@ export class FileStore implements JobStore {
         compactMinBytes: options.compactMinBytes ?? 1024 * 1024,
         fsync: options.fsync ?? true,
         inlineResultMaxBytes,
+        keepChanges: validKeepChanges(options.keepChanges ?? 10_000),
         openJournal: options.openJournal ?? openForAppend,
       },
       lock,
@@ -170,6 +222,16 @@ export class FileStore implements JobStore {
   get epoch(): string {
     if (this.#epoch === undefined) throw new Error('FileStore.epoch is known only after load()');
     return this.#epoch;
+  }
+
+  /**
+   * The tail of the change log that {@link load} found (see {@link JobStore.loadedChanges}):
+   * handed over once, then forgotten here.
+   */
+  loadedChanges(): readonly StoredJob[] {
+    const changes = this.#loadedChanges;
+    this.#loadedChanges = [];
+    return changes;
   }
 
   /** Bytes written to the journal since the last compaction. */
@@ -199,6 +261,9 @@ export class FileStore implements JobStore {
       const snapshot = await this.#snapshot.read();
       const winners = new Map<string, { record: StoredRecord; from: string }>();
       for (const record of snapshot?.jobs ?? []) winners.set(record.job.id, { record, from: SNAPSHOT });
+      const tail = new TailCollector(this.#keepChanges);
+      for (const record of snapshot?.jobs ?? []) tail.add(record, SNAPSHOT);
+      for (const record of snapshot?.changes ?? []) tail.add(record, SNAPSHOT);
 
       const journals = await this.#journals();
       // Older than the snapshot: left behind by a crash between a compaction's rename and its clean-up.
@@ -223,6 +288,7 @@ export class FileStore implements JobStore {
       for (const [index, { file }] of live.entries()) {
         const path = join(this.dir, file);
         const scan = await readJournal(path, (record, line) => {
+          tail.add(record, `${file} line ${line}`);
           const known = winners.get(record.job.id);
           if (known === undefined || record.job.version >= known.record.job.version) winners.set(record.job.id, { record, from: `${file} line ${line}` });
         }).catch((error: unknown) => {
@@ -238,17 +304,22 @@ export class FileStore implements JobStore {
 
       // Large results: only those of the winning versions, one file at a time.
       const out: StoredJob[] = [];
+      const loaded = new Map<string, StoredJob>();
       for (const { record, from } of winners.values()) {
-        const { job, secret, resultFile, seq } = record;
-        const withSeq = seq === undefined ? {} : { seq };
+        const { job, secret, resultFile, seq, previousStatus } = record;
+        const extra = { ...(seq === undefined ? {} : { seq }), ...(previousStatus === undefined ? {} : { previousStatus }) };
+        let stored: StoredJob;
         if (resultFile === undefined) {
-          out.push({ job, secret, ...withSeq });
-          continue;
+          stored = { job, secret, ...extra };
+        } else {
+          const result = await this.#results.read(resultFile, job.id, from);
+          this.#results.loaded(job.id, job.version, result, resultFile);
+          stored = { job: { ...job, result }, secret, ...extra };
         }
-        const result = await this.#results.read(resultFile, job.id, from);
-        this.#results.loaded(job.id, job.version, result, resultFile);
-        out.push({ job: { ...job, result }, secret, ...withSeq });
+        out.push(stored);
+        loaded.set(job.id, stored);
       }
+      this.#loadedChanges = await this.#tailOf(tail, loaded);
 
       // Everything checked: from here on the directory changes, so the clean-shutdown record goes first.
       await this.#makeDirty();
@@ -308,10 +379,11 @@ export class FileStore implements JobStore {
    * loaded from format 1, gets one now). Once the snapshot is durable, the journals it covers
    * and the result files nothing refers to any more are removed.
    */
-  compact(all: () => Iterable<StoredJob>): Promise<void> {
+  compact(all: () => Iterable<StoredJob>, changes: () => Iterable<StoredJob> = () => []): Promise<void> {
     if (this.#compaction !== undefined) return this.#compaction;
     // Synchronously, before any later append: capture the state and switch to a new journal.
     const jobs = Array.from(all());
+    const tail = Array.from(changes()).slice(-this.#keepChanges);
     const previous = this.#journal;
     this.#journal = undefined;
     this.#generation += 1;
@@ -334,8 +406,16 @@ export class FileStore implements JobStore {
             slice = performance.now();
           }
         }
+        const changeRecords: StoredRecord[] = [];
+        for (const stored of tail) {
+          changeRecords.push(await this.#results.record(stored));
+          if (performance.now() - slice > YIELD_AFTER_MS) {
+            await yieldToLoop();
+            slice = performance.now();
+          }
+        }
         await this.#results.flush();
-        this.#db.data = { format: SNAPSHOT_FORMAT, generation, jobs: records };
+        this.#db.data = { format: SNAPSHOT_FORMAT, generation, jobs: records, changes: changeRecords };
         await this.#db.write();
         this.#db.data = { format: SNAPSHOT_FORMAT, generation, jobs: [] };
         this.#snapshotGeneration = generation;
@@ -362,6 +442,41 @@ export class FileStore implements JobStore {
       }
     })();
     return this.#closed;
+  }
+
+  /**
+   * The collected tail as the log's changes: ascending and contiguous up to the highest seq
+   * stored. A version that is its job's latest is the loaded job itself; an older one with a
+   * large result reads its file (once per file). A result file that cannot be read ends the
+   * tail there (it is only history: the jobs themselves loaded).
+   */
+  async #tailOf(tail: TailCollector, loaded: ReadonlyMap<string, StoredJob>): Promise<StoredJob[]> {
+    const out: StoredJob[] = [];
+    const results = new Map<string, JsonValue>();
+    for (const { record, from } of tail.newestFirst()) {
+      const { job, secret, seq, previousStatus, resultFile } = record;
+      if (seq === undefined || previousStatus === undefined) break;
+      const latest = loaded.get(job.id);
+      if (latest?.job.version === job.version) {
+        out.push({ ...latest, seq, previousStatus });
+        continue;
+      }
+      if (resultFile === undefined) {
+        out.push({ job, secret, seq, previousStatus });
+        continue;
+      }
+      let result = results.get(resultFile.name);
+      if (result === undefined) {
+        try {
+          result = await this.#results.read(resultFile, job.id, from);
+        } catch {
+          break;
+        }
+        results.set(resultFile.name, result);
+      }
+      out.push({ job: { ...job, result }, secret, seq, previousStatus });
+    }
+    return out.reverse();
   }
 
   async #openJournal(): Promise<JournalFile> {

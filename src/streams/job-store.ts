@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { JobSnapshot } from './job-snapshot.js';
+import { JobStatus } from './job-status.js';
 import { mintEpoch } from './job-id.js';
 
 /** What the store keeps per job: the snapshot and the job's webhook secret. */
@@ -12,6 +13,12 @@ export const StoredJob = z.object({
    * were stored). The highest one in a store is where its log continues after a restart.
    */
   seq: z.number().int().positive().optional(),
+  /**
+   * The job's status before this version (`null`: the version that created it), so the change
+   * can be replayed to a resuming subscriber with its transition. Absent in data written before
+   * it was stored.
+   */
+  previousStatus: JobStatus.nullable().optional(),
 });
 export type StoredJob = z.infer<typeof StoredJob>;
 
@@ -31,15 +38,27 @@ export interface JobStore {
   readonly epoch?: string;
   /** Reads every stored job (latest state per job). Fails loudly on damaged data. */
   load(): Promise<StoredJob[]>;
-  /** Records these states durably; resolves only when they would survive a crash. */
+  /**
+   * The tail of the change log that {@link load} found: stored versions with their `seq` and
+   * `previousStatus`, ascending and contiguous in `seq`, ending with the highest seq stored. At
+   * most the size the store was asked to keep. A store that keeps no log leaves it out (the
+   * log then starts empty after a restart, and resuming clients get a snapshot).
+   */
+  loadedChanges?(): readonly StoredJob[];
+  /**
+   * Records these versions durably, in order; resolves only when they would survive a crash.
+   * A batch may hold several versions of one job (each is a change of the log).
+   */
   append(batch: readonly StoredJob[]): Promise<void>;
   /** Whether the store would like {@link compact} to be called now. */
   readonly wantsCompaction: boolean;
   /**
    * Folds the journal into a fresh snapshot of `all` jobs. Appends may continue while it runs.
-   * `all` must reflect every batch appended so far.
+   * `all` must reflect every batch appended so far. `changes`, when given, is the tail of the
+   * change log to keep through the compaction (oldest first; versions that are a job's latest
+   * are in `all` already), so that {@link loadedChanges} still has it after a restart.
    */
-  compact(all: () => Iterable<StoredJob>): Promise<void>;
+  compact(all: () => Iterable<StoredJob>, changes?: () => Iterable<StoredJob>): Promise<void>;
   /** Finishes pending work and releases the data directory. Idempotent. */
   close(): Promise<void>;
 }

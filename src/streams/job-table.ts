@@ -67,6 +67,8 @@ export interface JobTableOptions {
 interface Pending {
   entry: JobEntry;
   job: JobSnapshot;
+  /** The status of the version before this one (`null` for the first). */
+  previousStatus: JobSnapshot['status'] | null;
   /**
    * The seq this change is published with, assigned when its batch is first written (in batch
    * order) and kept when a failed write is retried, so what is on disk matches what is published.
@@ -116,7 +118,7 @@ export class JobTable {
     this.#onPublished = options.onPublished;
     this.#onStoreError = options.onStoreError;
     this.#commit = new GroupCommit<Pending>({
-      write: (batch) => this.#store.append(latestPerJob(this.#assignSeqs(batch))),
+      write: (batch) => this.#store.append(this.#assignSeqs(batch).map(storedOf)),
       onDurable: (batch) => this.#publish(batch),
       onError: options.onStoreError,
       ...(options.onStoreRecovered === undefined ? {} : { onRecovered: options.onStoreRecovered }),
@@ -157,7 +159,9 @@ export class JobTable {
       if (seq !== undefined && seq > lastSeq) lastSeq = seq;
     }
     if (lastSeq > this.#seq) {
-      this.#log.continueAfter(lastSeq);
+      const tail = this.#loadedTail(lastSeq);
+      if (tail.length > 0) this.#log.restore(tail);
+      else this.#log.continueAfter(lastSeq);
       this.#seq = lastSeq;
       this.#assignedSeq = lastSeq;
     }
@@ -199,8 +203,9 @@ export class JobTable {
 
   /** Makes `next` the job's current state and queues it for the disk (publication follows). */
   commit(entry: JobEntry, next: JobSnapshot): void {
+    const previousStatus = entry.current === next ? null : entry.current.status;
     entry.current = next;
-    const durable = this.#commit.enqueue({ entry, job: next, seq: undefined });
+    const durable = this.#commit.enqueue({ entry, job: next, previousStatus, seq: undefined });
     entry.pending = durable;
     durable.then(
       () => {
@@ -279,6 +284,43 @@ export class JobTable {
     return changes.filter((change) => matches(change.job, change.previousStatus));
   }
 
+  /**
+   * Resume by state, for a subscriber whose resume point the log cannot serve (older than its
+   * tail, or of another epoch): the published jobs it lacks, as of the newest `seq`, instead of
+   * all of them. What it lacks:
+   *
+   * - when `point.epoch` is this log's and `point.seq` is not in the future: every job whose
+   *   last change came after `point.seq` (each version records its seq, across restarts);
+   * - when it says which versions it holds (`point.versions`, job id → version): every job it
+   *   does not hold, or holds at an older version;
+   *
+   * of those, the jobs that match the filter, or that it holds (so it sees a job leave the
+   * filter). Both rules together when both apply. `gone` lists the held jobs this log does not
+   * have (another epoch). `undefined` when neither rule applies: the caller sends a full
+   * snapshot.
+   */
+  newerThan(
+    point: { epoch: string; seq: number; versions?: Readonly<Record<string, number>> | undefined },
+    jobFilter?: JobFilter,
+  ): (EngineSnapshot & { gone: string[] }) | undefined {
+    const sameLog = point.epoch === this.epoch && point.seq <= this.#seq;
+    const held = point.versions === undefined ? undefined : new Map(Object.entries(point.versions));
+    if (!sameLog && held === undefined) return undefined;
+    const matches = compileFilter(jobFilter);
+    const jobs: JobSnapshot[] = [];
+    for (const entry of this.#jobs.values()) {
+      const job = entry.published;
+      if (job === undefined) continue;
+      const heldVersion = held?.get(job.id);
+      if (heldVersion !== undefined && heldVersion >= job.version) continue;
+      if (sameLog && entry.publishedSeq > 0 && entry.publishedSeq <= point.seq && (held === undefined || heldVersion !== undefined)) continue;
+      if (heldVersion !== undefined || matches(job)) jobs.push(job);
+    }
+    const gone: string[] = [];
+    if (held !== undefined) for (const id of held.keys()) if (this.#jobs.get(id)?.published === undefined) gone.push(id);
+    return { epoch: this.epoch, seq: this.#seq, jobs, gone };
+  }
+
   /** The kept changes of one job. @throws UnknownJobError */
   history(id: string): JobChange[] {
     if (this.#jobs.get(id)?.published === undefined) throw new UnknownJobError(id);
@@ -331,7 +373,7 @@ export class JobTable {
 
   /** Runs when a batch is durable: publishes each change in order, with the seq it was written with. */
   #publish(batch: readonly Pending[]): void {
-    for (const { entry, job, seq: assigned } of batch) {
+    for (const { entry, job, previousStatus, seq: assigned } of batch) {
       const previous = entry.published;
       const seq = assigned as number;
       entry.published = job;
@@ -340,7 +382,7 @@ export class JobTable {
       // is what makes `current` durable.
       if (entry.current === job) entry.pending = undefined;
       this.#seq = seq;
-      const change: JobChange = { epoch: this.epoch, seq, job, previousStatus: previous?.status ?? null };
+      const change: JobChange = { epoch: this.epoch, seq, job, previousStatus };
       this.#log.push(change);
       this.#watchers.get(job.id)?.next(job);
       this.#changes.next(change);
@@ -355,11 +397,42 @@ export class JobTable {
     }
     if (this.#store.wantsCompaction && this.#compaction === undefined) {
       this.#compaction = this.#store
-        .compact(() => this.#durableJobs())
+        .compact(
+          () => this.#durableJobs(),
+          () => this.#keptChanges(),
+        )
         .catch((error: unknown) => this.#onStoreError(error, 1))
         .finally(() => {
           this.#compaction = undefined;
         });
+    }
+  }
+
+  /**
+   * The changes the store kept (its log's tail), as the log's changes: ascending, contiguous and
+   * ending at `lastSeq`, or empty when the store kept none that reach it (data written before
+   * the tail was stored), in which case the log starts empty after `lastSeq`.
+   */
+  #loadedTail(lastSeq: number): JobChange[] {
+    const stored = this.#store.loadedChanges?.() ?? [];
+    const tail: JobChange[] = [];
+    let expected = lastSeq;
+    for (let i = stored.length - 1; i >= 0; i--) {
+      const { job, seq, previousStatus } = stored[i] as StoredJob;
+      if (seq !== expected || previousStatus === undefined) break;
+      // The latest version of a job is the object the table holds, so both stay one object.
+      const held = this.#jobs.get(job.id)?.published;
+      tail.push({ epoch: this.epoch, seq, job: held?.version === job.version ? held : job, previousStatus });
+      expected -= 1;
+    }
+    return tail.reverse();
+  }
+
+  /** The log's kept changes, as the store keeps them through a compaction. */
+  *#keptChanges(): Generator<StoredJob> {
+    for (const { seq, job, previousStatus } of this.#log.entries()) {
+      const entry = this.#jobs.get(job.id);
+      if (entry !== undefined) yield { job, secret: entry.secret, seq, previousStatus };
     }
   }
 
@@ -370,11 +443,12 @@ export class JobTable {
   }
 }
 
-/** A batch may hold several versions of one job; the journal only needs the last. */
-function latestPerJob(batch: readonly Pending[]): StoredJob[] {
-  const latest = new Map<string, StoredJob>();
-  for (const { entry, job, seq } of batch) latest.set(job.id, { job, secret: entry.secret, ...(seq === undefined ? {} : { seq }) });
-  return [...latest.values()];
+/**
+ * A change as the store records it. Every version is written, also several of one job in one
+ * batch: each is a change of the log that a resuming subscriber may need after a restart.
+ */
+function storedOf({ entry, job, seq, previousStatus }: Pending): StoredJob {
+  return { job, secret: entry.secret, ...(seq === undefined ? {} : { seq }), previousStatus };
 }
 
 function partition<T>(items: readonly T[], test: (item: T) => boolean): [T[], T[]] {

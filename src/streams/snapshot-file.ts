@@ -9,31 +9,43 @@ import { describeIssue, parseStoredRecord, StoredRecord } from './stored-record.
 
 export { describeIssue } from './stored-record.js';
 
-/** The snapshot format this version writes. It reads format 1 as well. */
-export const SNAPSHOT_FORMAT = 2;
+/** The snapshot format this version writes. It reads formats 1 and 2 as well. */
+export const SNAPSHOT_FORMAT = 3;
+
+const Format = z.union([z.literal(1), z.literal(2), z.literal(3)]);
 
 /**
  * The compacted snapshot file: every job as of journal generation `generation`, one line per
  * job. Format 2 adds `count` (the number of jobs, so a file cut short is recognised) and lets a
- * job's result live in a file of its own (`resultFile`, see `ResultFiles`).
+ * job's result live in a file of its own (`resultFile`, see `ResultFiles`). Format 3 adds
+ * `changes`: the tail of the change log as of the compaction (versions with their `seq` and
+ * `previousStatus`, oldest first), so a restart can still replay it to resuming subscribers.
  */
 export const SnapshotData = z.object({
-  format: z.union([z.literal(1), z.literal(2)]),
+  format: Format,
   /** Journals numbered from this generation on are replayed on top of `jobs`. */
   generation: z.number().int().nonnegative(),
   /** How many jobs follow (format 2). */
   count: z.number().int().nonnegative().optional(),
   jobs: z.array(StoredRecord),
+  /** How many changes follow the jobs (format 3). */
+  changeCount: z.number().int().nonnegative().optional(),
+  /** The change log's tail (format 3). */
+  changes: z.array(StoredRecord).optional(),
 });
 export type SnapshotData = z.infer<typeof SnapshotData>;
 
 /** The first line of a snapshot in its line-per-job layout, read as `line + ']}'`. */
 const Header = z.object({
-  format: z.union([z.literal(1), z.literal(2)]),
+  format: Format,
   generation: z.number().int().nonnegative(),
   count: z.number().int().nonnegative().optional(),
+  changeCount: z.number().int().nonnegative().optional(),
   jobs: z.tuple([]),
 });
+
+/** The line between the job list and the change list (format 3). */
+const CHANGES_LINE = '],"changes":[';
 
 /** How many jobs, or how many bytes of them, are serialised between two yields to the event loop. */
 const CHUNK_JOBS = 500;
@@ -82,9 +94,12 @@ export class SnapshotFile implements Adapter<SnapshotData> {
   async #read(): Promise<SnapshotData> {
     let header: z.infer<typeof Header> | undefined;
     const jobs: StoredRecord[] = [];
+    const changes: StoredRecord[] = [];
+    /** Where job lines go: the job list, then (format 3) the change list. */
+    let list = jobs;
     let size = 0;
     let ended = false;
-    /** The last job line, and whether it ended with the comma that promises another. */
+    /** The last line of a list, and whether it ended with the comma that promises another. */
     let previous: { number: number; comma: boolean } | undefined;
     for await (const line of readLines(this.file)) {
       size = line.end;
@@ -98,25 +113,38 @@ export class SnapshotFile implements Adapter<SnapshotData> {
         if (text.trim() !== '') throw new StoreCorruptError(this.file, `line ${line.number} follows the end of the job list`);
         continue;
       }
-      if (text === ']}') {
-        if (previous?.comma === true) throw new StoreCorruptError(this.file, `line ${previous.number} ends with a comma, but no job follows`);
-        ended = true;
+      if (text === ']}' || (text === CHANGES_LINE && header.format === 3 && list === jobs)) {
+        if (previous?.comma === true) throw new StoreCorruptError(this.file, `line ${previous.number} ends with a comma, but nothing follows it in its list`);
+        previous = undefined;
+        if (text === ']}') ended = true;
+        else list = changes;
         continue;
       }
       if (!line.complete) break;
       if (previous !== undefined && !previous.comma) throw new StoreCorruptError(this.file, `line ${previous.number} has no comma, but line ${line.number} follows it`);
       const comma = text.endsWith(',');
-      jobs.push(parseStoredRecord(comma ? text.slice(0, -1) : text, this.file, line.number));
+      list.push(parseStoredRecord(comma ? text.slice(0, -1) : text, this.file, line.number));
       previous = { number: line.number, comma };
     }
     if (header === undefined) return this.#readWhole();
-    if (!ended) throw new StoreCorruptError(this.file, `it ends after ${jobs.length} jobs, before the end of its job list: the file was cut short`);
+    if (!ended) throw new StoreCorruptError(this.file, `it ends after ${jobs.length} jobs and ${changes.length} changes, before the end of its lists: the file was cut short`);
     if (header.count !== undefined && header.count !== jobs.length) {
       throw new StoreCorruptError(this.file, `it holds ${jobs.length} jobs, but its first line says ${header.count}`);
     }
-    if (header.format === 2 && header.count === undefined) throw new StoreCorruptError(this.file, 'line 1: count: missing');
+    if (header.format >= 2 && header.count === undefined) throw new StoreCorruptError(this.file, 'line 1: count: missing');
+    if (header.format === 3) {
+      if (header.changeCount === undefined) throw new StoreCorruptError(this.file, 'line 1: changeCount: missing');
+      if (list !== changes) throw new StoreCorruptError(this.file, 'its change list is missing');
+      if (header.changeCount !== changes.length) throw new StoreCorruptError(this.file, `it holds ${changes.length} changes, but its first line says ${header.changeCount}`);
+    }
     this.bytes = size;
-    return { format: header.format, generation: header.generation, ...(header.count === undefined ? {} : { count: header.count }), jobs };
+    return {
+      format: header.format,
+      generation: header.generation,
+      ...(header.count === undefined ? {} : { count: header.count }),
+      jobs,
+      ...(header.format === 3 ? { changeCount: changes.length, changes } : {}),
+    };
   }
 
   /** A snapshot that is not in the line-per-job layout: one JSON document, read whole. */
@@ -157,20 +185,27 @@ export class SnapshotFile implements Adapter<SnapshotData> {
         await handle.write(buffer);
       };
       const { jobs } = data;
-      await put(`{"format":${SNAPSHOT_FORMAT},"generation":${data.generation},"count":${jobs.length},"jobs":[`);
-      let chunk: string[] = [];
-      let chunkBytes = 0;
-      for (let i = 0; i < jobs.length; i++) {
-        const line = JSON.stringify(jobs[i]);
-        chunk.push(line);
-        chunkBytes += line.length;
-        if (chunk.length >= CHUNK_JOBS || chunkBytes >= CHUNK_BYTES || i === jobs.length - 1) {
-          await put((i + 1 === chunk.length ? '\n' : ',\n') + chunk.join(',\n'));
-          chunk = [];
-          chunkBytes = 0;
-          await yieldToLoop();
+      const changes = data.changes ?? [];
+      await put(`{"format":${SNAPSHOT_FORMAT},"generation":${data.generation},"count":${jobs.length},"changeCount":${changes.length},"jobs":[`);
+      /** Writes one list, one record per line, in chunks between yields. */
+      const putList = async (records: readonly StoredRecord[]): Promise<void> => {
+        let chunk: string[] = [];
+        let chunkBytes = 0;
+        for (let i = 0; i < records.length; i++) {
+          const line = JSON.stringify(records[i]);
+          chunk.push(line);
+          chunkBytes += line.length;
+          if (chunk.length >= CHUNK_JOBS || chunkBytes >= CHUNK_BYTES || i === records.length - 1) {
+            await put((i + 1 === chunk.length ? '\n' : ',\n') + chunk.join(',\n'));
+            chunk = [];
+            chunkBytes = 0;
+            await yieldToLoop();
+          }
         }
-      }
+      };
+      await putList(jobs);
+      await put(`\n${CHANGES_LINE}`);
+      await putList(changes);
       await put('\n]}\n');
       if (this.#fsync) await handle.sync();
     } finally {

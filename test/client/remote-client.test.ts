@@ -11,8 +11,8 @@ afterEach(async () => {
   for (const step of cleanup.splice(0).reverse()) await step();
 });
 
-async function setup() {
-  const started = await startTestServer();
+async function setup(options: Parameters<typeof startTestServer>[0] = {}) {
+  const started = await startTestServer(options);
   cleanup.push(() => started.server.close());
   const open = async (url = started.server.url, options: { heartbeatMs?: number } = {}): Promise<RemoteClient> => {
     const client = await connect({ url, token: TOKEN, reconnect: { initialMs: 20, maxMs: 100 }, ...options });
@@ -125,6 +125,36 @@ describe('remote client', () => {
     expect(key(await flakySeen)).toEqual(key(await directSeen));
     expect(new Set(key(await flakySeen)).size).toBe(12);
     expect(states.filter((s) => s === 'resuming').length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('after an absence longer than the change log, is sent only the jobs that changed (resume by state), and still misses nothing', async () => {
+    const { open, server, submit, hook } = await setup({ changeLogSize: 2 });
+    const proxy: TcpProxy = await startTcpProxy(server.port);
+    cleanup.push(() => proxy.close());
+    const away = await open(`http://127.0.0.1:${proxy.port}`);
+    const jobs = [await submit(), await submit(), await submit()];
+    const set$ = away.jobs$().pipe(share({ connector: () => new ReplaySubject(1) }));
+    const held = set$.subscribe();
+    cleanup.push(() => Promise.resolve(held.unsubscribe()));
+    await firstValueFrom(set$.pipe(filter((set) => jobs.every((job) => set.has(job.id)))));
+    proxy.refusing = true;
+    expect(proxy.cutAll()).toBeGreaterThan(0);
+    await reached(away, 'resuming');
+    // More changes than the log keeps, all of the first job.
+    for (let step = 1; step <= 4; step++) await hook(0, { id: 'ext-1', status: 'WORKING', progress: step / 10 });
+    const final = server.engine.snapshot().jobs.find((job) => job.id === jobs[0]!.id)!;
+    proxy.takeDownstream();
+    proxy.refusing = false;
+    await reached(away, 'open');
+    const after = await firstValueFrom(set$.pipe(filter((set) => set.get(final.id)?.version === final.version)));
+    const onServer = new Map(server.engine.snapshot().jobs.map((job) => [job.id, job.version]));
+    // Nothing missed: the client holds every job at the server's version.
+    expect(jobs.map((job) => after.get(job.id)?.version)).toEqual(jobs.map((job) => onServer.get(job.id)));
+    const wire = proxy.takeDownstream();
+    expect(wire).toContain('"reason":"resume-by-state"');
+    expect(wire).toContain(jobs[0]!.id);
+    expect(wire).not.toContain(jobs[1]!.id);
+    expect(wire).not.toContain(jobs[2]!.id);
   });
 
   it('closes: changes$ completes, unsettled job$ and waitFor error with CLIENT_CLOSED, the state ends closed', async () => {

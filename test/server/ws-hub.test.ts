@@ -139,6 +139,48 @@ describe('WebSocket hub', () => {
     expect(snapshot.jobs).toHaveLength(1);
   });
 
+  it('resumes by state when the missed changes are no longer kept: only the jobs that changed since (was: every job again)', async () => {
+    const { open, server } = await setup({ changeLogSize: 3 });
+    const jobs = [];
+    for (let i = 0; i < 5; i++) jobs.push(await submit(server.engine));
+    const at = { epoch: server.engine.epoch, seq: server.engine.seq };
+    // More changes than the log keeps, to two of the five jobs.
+    for (const id of [jobs[1]!.id, jobs[3]!.id]) await server.engine.cancel(id);
+    await submit(server.engine, 'separation');
+    expect(server.engine.changesSince(at.epoch, at.seq)).toBeUndefined();
+
+    const client = await open();
+    client.send({ type: 'subscribe', sub: 's', filter: { kinds: ['transcription'] }, resume: at });
+    const snapshot = await client.next('snapshot');
+    expect(snapshot).toMatchObject({ reason: 'resume-by-state', epoch: at.epoch, seq: server.engine.seq, more: false });
+    expect(snapshot.jobs.map((j) => [j.id, j.status]).sort()).toEqual(
+      [
+        [jobs[1]!.id, 'canceled'],
+        [jobs[3]!.id, 'canceled'],
+      ].sort(),
+    );
+  });
+
+  it('resumes by the versions a client holds, also from another epoch, and names the jobs it does not have', async () => {
+    const { open, server } = await setup();
+    const a = await submit(server.engine);
+    const b = await submit(server.engine);
+    await server.engine.cancel(b.id);
+    const versionOf = (id: string) => server.engine.snapshot().jobs.find((j) => j.id === id)!.version;
+    const client = await open();
+    client.send({
+      type: 'subscribe',
+      sub: 's',
+      resume: { epoch: 'an-old-epoch', seq: 1, versions: { [a.id]: versionOf(a.id), [b.id]: 1, job_ghost: 4 } },
+    });
+    const snapshot = await client.next('snapshot');
+    expect(snapshot).toMatchObject({ reason: 'resume-by-state', gone: ['job_ghost'] });
+    expect(snapshot.jobs.map((j) => [j.id, j.version])).toEqual([[b.id, versionOf(b.id)]]);
+    // Versions are checked like any other field.
+    client.send({ type: 'subscribe', sub: 't', resume: { epoch: 'e', seq: 1, versions: { [a.id]: -1 } } });
+    expect(await client.next('error')).toMatchObject({ code: 'BAD_MESSAGE' });
+  });
+
   it('splits a large snapshot into pages', async () => {
     const { open, server } = await setup({ ws: { snapshotPageSize: 2 } });
     for (let i = 0; i < 5; i++) await submit(server.engine);

@@ -126,7 +126,7 @@ describe('JobTable', () => {
       expect(entry.pending).toBeUndefined();
       expect(changes).toEqual([{ epoch: 'epoch-1', seq: 1, job: entry.current, previousStatus: null }]);
       expect(published).toEqual([{ id: entry.current.id, version: 1, previousVersion: undefined }]);
-      expect(store.batches).toEqual([[{ job: entry.current, secret: entry.secret, seq: 1 }]]);
+      expect(store.batches).toEqual([[{ job: entry.current, secret: entry.secret, seq: 1, previousStatus: null }]]);
     });
 
     it('keeps published behind current while a write is in flight', async () => {
@@ -147,7 +147,7 @@ describe('JobTable', () => {
       expect(t.snapshot()).toEqual({ epoch: 'epoch-1', seq: 2, jobs: [running] });
     });
 
-    it('writes one state per job per batch but publishes every version, in order, with consecutive seqs', async () => {
+    it('writes and publishes every version, in order, with consecutive seqs (each is a change a restart must keep)', async () => {
       const { table: t, store, published } = table();
       const changes = record(t);
       const a = t.create(newJob(), T0);
@@ -171,11 +171,12 @@ describe('JobTable', () => {
         [6, a.current.id, 4, 'running'],
       ]);
       expect(published.map((p) => `${p.id === a.current.id ? 'a' : 'b'}${p.previousVersion ?? '-'}>${p.version}`)).toEqual(['a->1', 'b->1', 'a1>2', 'b1>2', 'a2>3', 'a3>4']);
-      // The journal needs only the newest state of each job in a batch.
+      // Every version is written with its seq and previous status, also several of one job in a batch.
       const last = store.batches.at(-1) ?? [];
-      expect(last.map((s) => [s.job.id, s.job.version])).toEqual([
-        [b.current.id, 2],
-        [a.current.id, 4],
+      expect(last.map((s) => [s.job.id, s.job.version, s.seq, s.previousStatus])).toEqual([
+        [b.current.id, 2, 4, 'queued'],
+        [a.current.id, 3, 5, 'running'],
+        [a.current.id, 4, 6, 'running'],
       ]);
       expect(a.published).toBe(done);
       expect(t.seq).toBe(6);

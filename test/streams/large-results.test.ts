@@ -142,7 +142,7 @@ describe('FileStore with large results (issue #10, point 8)', () => {
     await store.compact(() => loaded);
     expect(await resultFiles()).toEqual(['job_old.3.json']);
     expect(await sizeOf(/^jobs\.json$/)).toBeLessThan(4096);
-    expect(JSON.parse(await readFile(join(dir, 'jobs.json'), 'utf8'))).toMatchObject({ format: 2, generation: 3, count: 2 });
+    expect(JSON.parse(await readFile(join(dir, 'jobs.json'), 'utf8'))).toMatchObject({ format: 3, generation: 3, count: 2, changeCount: 0 });
     await store.close();
     const again = await storeOn();
     expect(new Map((await again.load()).map((s) => [s.job.id, s.job.result]))).toEqual(new Map([['job_old', big.job.result], ['job_tiny', 'r1']]));

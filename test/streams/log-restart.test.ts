@@ -71,9 +71,9 @@ describe('the change log across restarts (FileStore)', () => {
     const second = await openTable(await FileStore.open({ dir }));
     expect(second.table.epoch).toBe(epoch);
     expect(second.table.seq).toBe(seq);
-    // A client at exactly the last seq resumes; one further back is not served from an empty tail.
+    // The tail was kept: a client anywhere in it resumes with exactly what it missed.
     expect(second.table.changesSince(epoch, seq)).toEqual([]);
-    expect(second.table.changesSince(epoch, seq - 1)).toBeUndefined();
+    expect(second.table.changesSince(epoch, 0)).toEqual(first.changes);
     const entry = second.table.entry(entries[1]!.current.id)!;
     step(second.table, entry, 0.9);
     await second.table.flush();
@@ -140,6 +140,79 @@ describe('the change log across restarts (FileStore)', () => {
   });
 });
 
+describe("the change log's tail across restarts (FileStore, issue #12)", () => {
+  /** What a subscriber compares: everything of a change but object identity. */
+  const wire = (changes: readonly JobChange[] | undefined) => changes?.map((c) => JSON.parse(JSON.stringify(c)) as unknown);
+
+  /** How the first process ends: closed cleanly, or killed (its directory as it was while open). */
+  async function restartAfter(how: 'close' | 'crash', dir: string, table: JobTable): Promise<string> {
+    if (how === 'close') {
+      await close(table);
+      return dir;
+    }
+    const crashed = await tempDir();
+    await cp(dir, crashed, { recursive: true, filter: (source) => !source.endsWith('LOCK') });
+    return crashed;
+  }
+
+  for (const how of ['close', 'crash'] as const) {
+    for (const compactMinBytes of [1024 * 1024, 1]) {
+      const compacting = compactMinBytes === 1 ? ', compacting after every batch' : '';
+      it(`serves every resume point in the tail with exactly the missed changes after a ${how}${compacting} (was: only a client at the very last seq)`, async () => {
+        const dir = await tempDir();
+        const first = await openTable(await FileStore.open({ dir, compactMinBytes }));
+        const entries = await someChanges(first.table);
+        const { epoch, seq } = first.table;
+        const histories = entries.map((e) => wire(first.table.history(e.current.id)));
+        const from = await restartAfter(how, dir, first.table);
+
+        const second = await openTable(await FileStore.open({ dir: from, compactMinBytes }));
+        expect([second.table.epoch, second.table.seq]).toEqual([epoch, seq]);
+        for (let at = 0; at <= seq; at++) expect(wire(second.table.changesSince(epoch, at)), `resume at ${at}`).toEqual(wire(first.changes.slice(at)));
+        // The timeline of each job (history) is the same as before the restart.
+        expect(entries.map((e) => wire(second.table.history(e.current.id)))).toEqual(histories);
+        // New changes continue the same log, and a third start still has all of it.
+        step(second.table, second.table.entry(entries[0]!.current.id)!, 0.95);
+        await second.table.flush();
+        const all = [...first.changes, ...second.changes];
+        await close(second.table);
+        const third = await openTable(await FileStore.open({ dir: from, compactMinBytes }));
+        expect(wire(third.table.changesSince(epoch, 0))).toEqual(wire(all));
+      });
+    }
+  }
+
+  it('keeps only the newest changeLogSize changes: an older resume point gets undefined (a snapshot), not a gap', async () => {
+    const dir = await tempDir();
+    const first = await openTable(await FileStore.open({ dir, keepChanges: 5, compactMinBytes: 1 }), 5);
+    await someChanges(first.table);
+    const { epoch } = first.table;
+    await close(first.table);
+    const second = await openTable(await FileStore.open({ dir, keepChanges: 5 }), 5);
+    expect(second.table.changesSince(epoch, 7)?.map((c) => c.seq)).toEqual([8, 9, 10, 11, 12]);
+    expect(second.table.changesSince(epoch, 6)).toBeUndefined();
+    const snapshot = JSON.parse(await readFile(join(dir, 'jobs.json'), 'utf8')) as { changeCount: number };
+    expect(snapshot.changeCount).toBeLessThanOrEqual(5);
+  });
+
+  it('keeps a large result of an older version in the tail through compactions', async () => {
+    const dir = await tempDir();
+    const big = { notes: 'x'.repeat(64 * 1024) };
+    const first = await openTable(await FileStore.open({ dir, compactMinBytes: 1, inlineResultMaxBytes: 1024 }));
+    const a = first.table.create(newJob(), T0);
+    first.table.commit(a, reduce(a.current, { source: 'poll', observedAt: T0 + 1, status: 'running', result: big }));
+    first.table.commit(a, reduce(a.current, { source: 'poll', observedAt: T0 + 2, status: 'running', result: { notes: 'replaced' } }));
+    await first.table.flush();
+    step(first.table, a, 0.5);
+    await first.table.flush();
+    const before = wire(first.table.history(a.current.id));
+    await close(first.table);
+    const second = await openTable(await FileStore.open({ dir, compactMinBytes: 1, inlineResultMaxBytes: 1024 }));
+    expect(wire(second.table.history(a.current.id))).toEqual(before);
+    expect(second.table.history(a.current.id)[1]?.job.result).toEqual(big);
+  });
+});
+
 /** A store whose first `failures` appends fail; records every attempt. */
 class FlakyStore implements JobStore {
   readonly wantsCompaction = false;
@@ -187,7 +260,7 @@ describe('seq assignment and the group commit', () => {
     }
   });
 
-  it('a batch with several versions of one job writes the last one with its own seq', async () => {
+  it('a batch with several versions of one job writes each of them with its own seq', async () => {
     const store = new FlakyStore(0);
     const { table, changes } = await openTable(store);
     const a = table.create(newJob(), T0);
@@ -199,6 +272,10 @@ describe('seq assignment and the group commit', () => {
       [2, 2],
       [3, 3],
     ]);
-    expect(store.attempts.flat().map((s) => [s.job.version, s.seq])).toEqual([[3, 3]]);
+    expect(store.attempts.flat().map((s) => [s.job.version, s.seq])).toEqual([
+      [1, 1],
+      [2, 2],
+      [3, 3],
+    ]);
   });
 });

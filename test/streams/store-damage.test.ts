@@ -203,7 +203,7 @@ describe('a damaged data directory stops start-up with an error naming the file 
     await writeFile(path, `${lines.slice(0, 3).join('\n')}\n`);
     const error = await nextStart();
     expect(error).toMatchObject({ code: 'STORE_CORRUPT', file: path });
-    expect((error as Error).message).toContain('before the end of its job list: the file was cut short');
+    expect((error as Error).message).toContain('before the end of its lists: the file was cut short');
   });
 });
 
