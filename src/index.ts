@@ -43,6 +43,7 @@ export type { ProviderFailure, RequestIssue } from './streams/errors.js';
 export { JobInput } from './streams/provider-port.js';
 export type {
   CallContext,
+  CancelMode,
   CreateJobRequest,
   CreateJobResult,
   ParsedWebhook,

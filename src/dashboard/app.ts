@@ -9,6 +9,7 @@
 import { ClientError, connect, type JobSnapshot, type RemoteClient } from '../client/index.js';
 import { showConnection } from './connection-indicator.js';
 import { Counters } from './counters.js';
+import type { CancelModeInfo } from './cancel-confirmation.js';
 import { byId, setText } from './dom.js';
 import { JobFilters } from './job-filters.js';
 import { JobPanel } from './job-panel.js';
@@ -65,7 +66,14 @@ function start(client: RemoteClient): void {
       table.select(id);
     },
   });
-  const panel = new JobPanel({ element: byId('job-panel', HTMLElement), client, api, onClose: () => table.select(undefined) });
+  let cancelModes = new Map<string, CancelModeInfo>();
+  const panel = new JobPanel({
+    element: byId('job-panel', HTMLElement),
+    client,
+    api,
+    onClose: () => table.select(undefined),
+    cancelModeOf: (provider) => cancelModes.get(provider),
+  });
   const counters = new Counters(byId('counters', HTMLElement));
   const form = new NewJobForm({
     dialog: byId('new-job-dialog', HTMLDialogElement),
@@ -95,6 +103,8 @@ function start(client: RemoteClient): void {
     (providers) => {
       filters.setProviders(providers);
       form.setProviders(providers);
+      cancelModes = new Map(providers.map((p) => [p.name, p.cancel]));
+      panel.refresh();
     },
     () => undefined, // connect() just had them; the next reload will try again
   );

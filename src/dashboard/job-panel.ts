@@ -3,6 +3,7 @@ import type { Subscription } from 'rxjs';
 import type { JobSnapshot, RemoteClient } from '../client/index.js';
 import { isTerminal } from '../streams/job-status.js';
 import type { RestClient } from '../client/rest-client.js';
+import { cancelConfirmation, confirmAndCancel, type CancelConfirmation, type CancelModeInfo } from './cancel-confirmation.js';
 import { h, setAttribute, setText } from './dom.js';
 import { formatDateTime, percent } from './format.js';
 import { JobTimeline } from './job-timeline.js';
@@ -16,6 +17,13 @@ export interface JobPanelOptions {
   api: RestClient;
   /** The panel was closed by the user. */
   onClose: () => void;
+  /** What a cancel does at a provider (`GET /v1/providers`); `undefined` while unknown. */
+  cancelModeOf?: (provider: string) => CancelModeInfo;
+  /**
+   * Asks the user to confirm a cancel, resolving true to go ahead.
+   * @default `window.confirm` with the question and the action
+   */
+  confirm?: (confirmation: CancelConfirmation) => boolean | Promise<boolean>;
 }
 
 /**
@@ -45,7 +53,10 @@ export class JobPanel {
     if (this.#job?.id === job.id) return this.update(job);
     this.#live?.unsubscribe();
     const { client, api, element } = this.#options;
-    const view = new PanelView(job, client, api, () => this.#closeByUser());
+    const view = new PanelView(job, client, api, () => this.#closeByUser(), {
+      modeOf: this.#options.cancelModeOf ?? (() => undefined),
+      confirm: this.#options.confirm ?? ((c) => window.confirm(`${c.question}\n\n${c.action}?`)),
+    });
     this.#view = view;
     this.#job = job;
     element.replaceChildren(view.element);
@@ -73,6 +84,11 @@ export class JobPanel {
     if (job.version <= this.#job.version) return;
     this.#job = job;
     this.#view.show(job);
+  }
+
+  /** Draws the open job again, e.g. once the providers' cancel modes are known. */
+  refresh(): void {
+    if (this.#job !== undefined) this.#view?.show(this.#job);
   }
 
   close(): void {
@@ -106,8 +122,17 @@ class PanelView {
     cancelProblem: HTMLElement;
   };
 
-  constructor(job: JobSnapshot, client: RemoteClient, api: RestClient, close: () => void) {
+  readonly #modeOf: (provider: string) => CancelModeInfo;
+
+  constructor(
+    job: JobSnapshot,
+    client: RemoteClient,
+    api: RestClient,
+    close: () => void,
+    cancelling: { modeOf: (provider: string) => CancelModeInfo; confirm: (confirmation: CancelConfirmation) => boolean | Promise<boolean> },
+  ) {
     this.#results = new ResultFiles(client, api);
+    this.#modeOf = cancelling.modeOf;
     const closeButton = h('button', { type: 'button', class: 'icon-button', 'aria-label': 'Close', title: 'Close (Esc)' }, '×');
     closeButton.addEventListener('click', close);
     const cancel = h('button', { type: 'button', class: 'button danger small' }, 'Cancel job');
@@ -115,8 +140,12 @@ class PanelView {
     cancel.addEventListener('click', () => {
       cancel.disabled = true;
       cancelProblem.hidden = true;
-      client.cancel(job.id).then(
-        () => undefined, // the stream brings the canceled version
+      // The mode is read at the click: it may have arrived since the panel opened. The stream
+      // brings the canceled version.
+      confirmAndCancel(job, cancelling.modeOf(job.provider), cancelling.confirm, (id) => client.cancel(id)).then(
+        () => {
+          cancel.disabled = false;
+        },
         (error: unknown) => {
           cancel.disabled = false;
           cancelProblem.textContent = `Could not cancel: ${(error as Error).message}`;
@@ -166,7 +195,9 @@ class PanelView {
     setText(p.progress, pct === undefined ? '' : `${pct}%`);
     p.error.hidden = job.error === null;
     if (job.error !== null) {
-      p.error.replaceChildren(h('h3', {}, 'Error'), h('p', {}, h('code', { class: 'error-code' }, job.error.code)), h('p', { class: 'error-message' }, job.error.message));
+      // A canceled job's "error" says what the cancel did (TRACKING_STOPPED: the provider may still run it).
+      const heading = job.status === 'canceled' ? 'Canceled' : 'Error';
+      p.error.replaceChildren(h('h3', {}, heading), h('p', {}, h('code', { class: 'error-code' }, job.error.code)), h('p', { class: 'error-message' }, job.error.message));
     }
     this.#results.show(job);
     p.details.replaceChildren(
@@ -179,6 +210,7 @@ class PanelView {
       ...detail('Options', Object.keys(job.options).length === 0 ? 'none' : JSON.stringify(job.options, null, 2), true),
     );
     p.cancel.hidden = isTerminal(job.status);
+    setText(p.cancel, cancelConfirmation(job, this.#modeOf(job.provider)).action);
     if (isTerminal(job.status)) p.cancelProblem.hidden = true;
   }
 }

@@ -18,6 +18,8 @@ export interface AdapterSettings extends AdapterOptions {
    * setups such as the demo. @default false
    */
   allowPrivateUrls?: boolean;
+  /** sunoapi only: kie.ai's webhook HMAC key (see `SunoapiAdapterOptions.webhookKey`); other providers ignore it. @default none */
+  webhookKey?: string;
 }
 
 /** What is known about a provider independent of any key. */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { ProviderError } from '../streams/errors.js';
 import { parseRateLimitReset, parseRetryAfter } from './retry-after.js';
 import { describeIssue } from '../streams/snapshot-file.js';
@@ -11,7 +11,10 @@ import { UrlRefusedError } from './url-guard.js';
 export interface HttpOptions {
   /** Time to establish a connection. @default 10000 */
   connectTimeoutMs?: number;
-  /** Time from sending a request to receiving the response headers. @default 30000 */
+  /**
+   * Time from sending a request to receiving the response headers. Create calls wait longer:
+   * their adapter's `createTimeoutMs` (see {@link CREATE_TIMEOUT_MS}). @default 30000
+   */
   headersTimeoutMs?: number;
   /** Longest silence while a response body streams in. @default 60000 */
   bodyTimeoutMs?: number;
@@ -33,6 +36,25 @@ export function createDispatcher(options: HttpOptions = {}): Dispatcher {
     connections: options.connections ?? 16,
   });
 }
+
+/**
+ * How long a create call waits for its answer by default: 300 s, what the newer official SDKs
+ * wait (the Camb.ai SDK's create call; providers.md Round 2), against the dispatcher's 30 s
+ * for polls. A provider that takes an upload and answers late has still made (and bills) the
+ * job, so giving up early loses a job that exists.
+ */
+export const CREATE_TIMEOUT_MS = 300_000;
+
+/**
+ * The `createTimeoutMs` adapter option, for the adapters whose create call may answer slowly:
+ * whole milliseconds, at most an hour, {@link CREATE_TIMEOUT_MS} by default.
+ */
+export const CreateTimeoutOption = z
+  .number({ error: 'must be a number of milliseconds' })
+  .int('must be whole milliseconds')
+  .positive('must be positive')
+  .max(3_600_000, 'must be at most an hour (3600000)')
+  .default(CREATE_TIMEOUT_MS);
 
 /** What every adapter is built from. */
 export interface ProviderConnection {
@@ -66,6 +88,14 @@ export interface ProviderCall {
   headers?: Record<string, string>;
   body?: Dispatcher.DispatchOptions['body'];
   signal: AbortSignal;
+  /**
+   * Longest wait for the answer's headers after the request was sent, for this call only
+   * (`headersTimeout` of undici's request): create calls wait long (a provider may take minutes
+   * to take an upload and answer), polls keep the dispatcher's short default. When it passes,
+   * the call fails `unavailable` and not `notCreated`: the provider may have made the job.
+   * @default the dispatcher's `headersTimeoutMs`
+   */
+  headersTimeoutMs?: number;
   /**
    * Largest 2xx answer {@link callProvider} reads into memory; a larger one is `invalid-response`,
    * so a broken or hostile endpoint cannot exhaust the memory. @default MAX_ANSWER_BYTES (8 MiB)
@@ -152,15 +182,22 @@ async function send(provider: string, dispatcher: Dispatcher, call: ProviderCall
       dispatcher,
       ...(call.headers === undefined ? {} : { headers: call.headers }),
       ...(call.body === undefined ? {} : { body: call.body }),
+      ...(call.headersTimeoutMs === undefined ? {} : { headersTimeout: call.headersTimeoutMs }),
     });
   } catch (error) {
     if (call.signal.aborted) throw error;
     const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-    throw new ProviderError(provider, 'unavailable', `no answer from ${new URL(call.url).host} (${detail})`, {
+    const waited = call.headersTimeoutMs !== undefined && isHeadersTimeout(error) ? ` within ${call.headersTimeoutMs} ms` : '';
+    throw new ProviderError(provider, 'unavailable', `no answer from ${new URL(call.url).host}${waited} (${detail})`, {
       cause: error,
       notCreated: neverConnected(error),
     });
   }
+}
+
+/** Whether undici gave up waiting for the answer's headers (the request was sent). */
+function isHeadersTimeout(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === 'UND_ERR_HEADERS_TIMEOUT';
 }
 
 /** Error codes of a connection that was never made: the request cannot have been sent. */

@@ -21,6 +21,7 @@ export class HttpError extends JobstreamError {
 const STATUS_BY_CODE: Record<string, ContentfulStatusCode> = {
   INVALID_REQUEST: 400,
   INVALID_WEBHOOK: 400,
+  WEBHOOK_SIGNATURE_INVALID: 401,
   UNKNOWN_PROVIDER: 400,
   UNKNOWN_JOB: 404,
   UNKNOWN_WEBHOOK_TOKEN: 404,

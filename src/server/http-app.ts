@@ -75,8 +75,10 @@ export function createHttpApp(options: HttpAppOptions): Hono<{ Bindings: HttpBin
 
   app.use('/v1/*', async (c, next) => (c.req.path.startsWith('/v1/hooks/') ? next() : requireToken(c, next)));
   app.get('/v1/stats', (c) => c.json(metrics.stats()));
+  // `cancel`: whether cancelling a job stops it at the provider (`provider`) or only stops
+  // tracking it here (`tracking-only`: the provider may still run and bill it).
   app.get('/v1/providers', (c) =>
-    c.json({ providers: engine.providers.map((name) => ({ name, kinds: engine.kindsOf(name) ?? [] })) }),
+    c.json({ providers: engine.providers.map((name) => ({ name, kinds: engine.kindsOf(name) ?? [], cancel: engine.cancelModeOf(name) ?? 'tracking-only' })) }),
   );
   app.route(
     '/v1/jobs',

@@ -1,3 +1,4 @@
+import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -5,7 +6,9 @@ import { createAdaptorServer, type Http2Bindings, type HttpBindings } from '@hon
 import type { Hono } from 'hono';
 import type { ProviderAdapter } from '../streams/provider-port.js';
 import { createEngine, type Engine } from '../streams/engine.js';
+import { lockDirectory, type DirLock } from '../streams/dir-lock.js';
 import type { JobStore } from '../streams/job-store.js';
+import type { ClusterBackend } from '../streams/shared-log.js';
 import { tokenChecker } from './auth.js';
 import { dashboardRoutes } from './dashboard-routes.js';
 import { logServerEvents, requestLogger } from './event-log.js';
@@ -28,6 +31,15 @@ export interface ServerOptions {
   dataDir?: string;
   /** A store to use instead of a `FileStore` in `dataDir` (tests). */
   store?: JobStore;
+  /**
+   * Run as one member of a cluster (see `redisCluster` in `jobstream/cluster`): jobs, change
+   * log, poll schedule and rate budgets are shared; `dataDir` then holds only uploads in transit
+   * (one directory per member: it is locked), and result copies go to `resultsDir`, which every
+   * member must share.
+   */
+  cluster?: ClusterBackend;
+  /** Where result copies are kept. @default `<dataDir>/results` */
+  resultsDir?: string;
   /**
    * How many of the newest changes are kept (across restarts, in `dataDir`) for clients that
    * resume. @default 10,000
@@ -82,12 +94,19 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // The callback URL needs the port, which port 0 only tells after listening; webhook URLs are
   // only built when a job is submitted, after that.
   let publicUrl = options.publicUrl?.replace(/\/+$/, '');
+  // A cluster member has no store in its data directory, but its uploads are its own.
+  const lock = options.cluster === undefined ? undefined : await lockClusterDataDir(dataDir, options.cluster);
   const engine = await createEngine({
     providers: options.providers,
     dataDir,
     ...(options.store === undefined ? {} : { store: options.store }),
+    ...(options.cluster === undefined ? {} : { cluster: options.cluster }),
+    ...(options.resultsDir === undefined ? {} : { resultsDir: options.resultsDir }),
     ...(options.changeLogSize === undefined ? {} : { changeLogSize: options.changeLogSize }),
     webhookUrl: (provider, token) => `${publicUrl}/v1/hooks/${provider}/${token}`,
+  }).catch(async (error: unknown) => {
+    await lock?.release();
+    throw error;
   });
   // The data directory is ours now (the store holds its lock): what is in uploads/ is left over
   // from a process that stopped mid-upload.
@@ -96,6 +115,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     await clearUploads(uploadDir);
   } catch (error) {
     await engine.close();
+    await lock?.release();
     throw error;
   }
   const authorize = tokenChecker(options.token);
@@ -141,6 +161,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     await hub.close();
     metrics.close();
     await engine.close();
+    await lock?.release();
     events.unsubscribe();
     requests.stop();
     throw error;
@@ -164,6 +185,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         await hub.close();
         server.closeIdleConnections();
         await engine.close();
+        await lock?.release();
         metrics.close();
         server.closeAllConnections();
         await stopped;
@@ -174,4 +196,19 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       return closing;
     },
   };
+}
+
+/**
+ * Takes a cluster member's data directory (uploads in transit only), so that two members never
+ * share one: each clears its uploads at start. On failure the cluster backend is closed too
+ * (the engine that would have owned it never started).
+ */
+async function lockClusterDataDir(dataDir: string, cluster: ClusterBackend): Promise<DirLock> {
+  try {
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    return await lockDirectory(dataDir);
+  } catch (error) {
+    await cluster.close();
+    throw error;
+  }
 }

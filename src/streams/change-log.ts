@@ -42,6 +42,11 @@ export class ChangeLog {
     for (let s = this.#lastSeq - this.#count + 1; s <= this.#lastSeq; s++) yield this.#ring[s % this.#ring.length] as JobChange;
   }
 
+  /** How many changes it keeps. */
+  get capacity(): number {
+    return this.#ring.length;
+  }
+
   /** The seq of the newest change, 0 before the first. */
   get lastSeq(): number {
     return this.#lastSeq;

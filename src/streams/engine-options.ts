@@ -1,6 +1,7 @@
 import type { SchedulerLike } from 'rxjs';
 import type { ProviderAdapter } from './provider-port.js';
 import type { JobStore } from './job-store.js';
+import type { ClusterBackend } from './shared-log.js';
 import type { JobSnapshot } from './job-snapshot.js';
 import type { JobStatus } from './job-status.js';
 import type { LaneEvent, PollOutcome } from './poll-scheduler.js';
@@ -16,6 +17,13 @@ export interface EngineOptions {
   dataDir?: string;
   /** A store to use instead of a `FileStore` in `dataDir` (e.g. `new MemoryStore()`). */
   store?: JobStore;
+  /**
+   * Run as one member of a cluster: jobs, the change log, the poll schedule and the rate budgets
+   * live in a shared store (e.g. `await redisCluster({ url })` from `jobstream/cluster`) instead
+   * of `dataDir`/`store`, so any member answers for any job. The engine closes it when it closes.
+   * Result copies still go to `resultsDir`, which every member must share.
+   */
+  cluster?: ClusterBackend;
   /**
    * Builds the URL a provider calls back to for a job, from the provider name and the job's
    * secret webhook token. Without it, no webhooks are requested and every job is polled.

@@ -1,5 +1,14 @@
-import { asyncScheduler, defer, firstValueFrom, last, Subject, throwError, timeout, type Observable, type SchedulerLike } from 'rxjs';
-import type { CreateJobRequest, JobInput, ProviderAdapter, ResultDownload, ResultFile } from './provider-port.js';
+import { asyncScheduler, defer, firstValueFrom, last, Subject, throwError, timeout, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
+import {
+  cancelModeOf,
+  TRACKING_STOPPED,
+  type CancelMode,
+  type CreateJobRequest,
+  type JobInput,
+  type ProviderAdapter,
+  type ResultDownload,
+  type ResultFile,
+} from './provider-port.js';
 import { parseRequest, SubmitRequest, TrackRequest } from './engine-requests.js';
 import {
   describeStoreError,
@@ -27,7 +36,8 @@ import { isTerminal } from './job-status.js';
 import type { EngineEvent, EngineHealth, EngineOptions, WebhookResult } from './engine-options.js';
 import type { JobStore } from './job-store.js';
 import { JobTable, type EngineSnapshot, type JobEntry } from './job-table.js';
-import { PollScheduler } from './poll-scheduler.js';
+import { PollScheduler, type PollSchedule, type PollSchedulerOptions } from './poll-scheduler.js';
+import type { ClusterBackend } from './shared-log.js';
 import { WaitingJobs } from './waiting-jobs.js';
 import { ResultCopier } from './result-copier.js';
 
@@ -44,6 +54,17 @@ export type { EngineSnapshot } from './job-table.js';
  */
 export async function createEngine(options: EngineOptions): Promise<Engine> {
   const dataDir = options.dataDir ?? './data';
+  if (options.cluster !== undefined) {
+    if (options.store !== undefined) throw new Error('createEngine: `store` and `cluster` exclude each other');
+    const engine = new Engine({ ...options, resultsDir: options.resultsDir ?? join(dataDir, 'results') }, undefined);
+    try {
+      await engine.restore();
+    } catch (error) {
+      await engine.close();
+      throw error;
+    }
+    return engine;
+  }
   const store = options.store ?? (await FileStore.open({ dir: dataDir, keepChanges: options.changeLogSize ?? 10_000 }));
   const resultsDir = options.resultsDir ?? (options.store === undefined ? join(dataDir, 'results') : false);
   const engine = new Engine({ ...options, resultsDir }, store);
@@ -69,7 +90,9 @@ export class Engine {
   readonly #adapters = new Map<string, ProviderAdapter>();
   readonly #table: JobTable;
   readonly #events = new Subject<EngineEvent>();
-  readonly #polls: PollScheduler;
+  readonly #polls: PollSchedule;
+  readonly #cluster: ClusterBackend | undefined;
+  readonly #graceTimers = new Set<Subscription>();
   readonly #scheduler: SchedulerLike;
   readonly #webhookUrl: ((provider: string, token: string) => string) | undefined;
   readonly #submitAttempts: number;
@@ -80,7 +103,7 @@ export class Engine {
   #closing: Promise<void> | undefined;
 
   /** @internal Use {@link createEngine}. */
-  constructor(options: EngineOptions, store: JobStore) {
+  constructor(options: EngineOptions, store: JobStore | undefined) {
     for (const adapter of options.providers) {
       if (this.#adapters.has(adapter.provider)) throw new Error(`provider "${adapter.provider}" is configured twice`);
       this.#adapters.set(adapter.provider, adapter);
@@ -90,19 +113,21 @@ export class Engine {
     setMaxListeners(0, this.#abort.signal);
     this.#webhookUrl = options.webhookUrl;
     this.#submitAttempts = Math.max(1, Math.floor(options.submitAttempts ?? 5));
+    this.#cluster = options.cluster;
     this.#table = new JobTable({
-      store,
+      ...(options.cluster === undefined ? { store: storeOrThrow(store) } : { shared: options.cluster.log }),
       changeLogSize: options.changeLogSize ?? 10_000,
-      onPublished: (job, previous) => this.#published(job, previous),
+      onPublished: (job, previous, local) => this.#published(job, previous, local),
       onStoreError: (error, attempt) => this.#events.next({ type: 'store-error', error, attempt, reason: describeStoreError(error) }),
       onStoreRecovered: (recovery) => this.#events.next({ type: 'store-recovered', ...recovery }),
     });
-    this.#polls = new PollScheduler({
+    const pollOptions: PollSchedulerOptions = {
       poll: (jobId) => defer(() => this.#fold.poll(jobId)),
       scheduler: this.#scheduler,
       ...(options.random === undefined ? {} : { random: options.random }),
       onLaneEvent: (event) => this.#events.next({ ...event, provider: providerOfLane(event.lane) }),
-    });
+    };
+    this.#polls = options.cluster?.pollSchedule(pollOptions) ?? new PollScheduler(pollOptions);
     for (const adapter of this.#adapters.values()) this.#polls.defineLane(laneOf(adapter), adapter.pollPolicy);
     this.#copier =
       options.resultsDir === undefined || options.resultsDir === false
@@ -191,6 +216,8 @@ export class Engine {
       if (job.externalId === null && job.after !== null && job.after.startedAt === null) {
         // A pipeline step still waiting: it never reached its provider, so it can wait on.
         this.#waiting.wait(entry).catch((error: unknown) => this.#events.next({ type: 'store-error', error, attempt: 1 }));
+      } else if (job.externalId === null && this.#cluster !== undefined) {
+        this.#failIfStillUnsubmitted(entry);
       } else if (job.externalId === null) {
         // The process stopped between recording the job and hearing back from the provider.
         this.#fold.apply(entry, {
@@ -406,8 +433,25 @@ export class Engine {
   }
 
   /**
-   * Cancels a job: at the provider where it can cancel (Music.AI deletes the job), then here.
-   * A finished job is returned as it is.
+   * What cancelling a job of this provider does (see {@link CancelMode}), or `undefined` for a
+   * provider that is not configured.
+   *
+   * @example if (engine.cancelModeOf('klangio') === 'tracking-only') warn('Klangio may still bill the job');
+   */
+  cancelModeOf(provider: string): CancelMode | undefined {
+    const adapter = this.#adapters.get(provider);
+    return adapter === undefined ? undefined : cancelModeOf(adapter);
+  }
+
+  /**
+   * Cancels a job. Where the provider can cancel (Music.AI deletes the job) it is cancelled
+   * there first, and the job ends `canceled` with provider status `canceled`. Where it cannot
+   * (Klangio, Camb.ai, sunoapi.org: {@link cancelModeOf} is `tracking-only`), or while the
+   * provider has not yet named the job (its create call is under way), jobstream only stops
+   * following it: the job ends `canceled` with provider status `tracking-stopped` and an
+   * `error` of code `TRACKING_STOPPED` saying that the provider may still run it and bill for
+   * it. A job still waiting for another (never sent) is simply `canceled`. A finished job is
+   * returned as it is. A submission whose create call fails after a cancel is not retried.
    *
    * @throws UnknownJobError for an unknown id; ProviderError when the provider refuses;
    *   StoreUnavailableError while the store cannot write (the cancellation is kept once it can).
@@ -416,11 +460,25 @@ export class Engine {
     this.#assertOpen();
     const entry = this.#table.entry(id);
     if (entry?.published === undefined) throw new UnknownJobError(id);
-    if (!isTerminal(entry.current.status)) {
-      const adapter = this.#adapters.get(entry.current.provider);
-      const ref = refOf(entry.current);
-      if (adapter?.cancel !== undefined && ref !== undefined) await adapter.cancel(ref, { signal: this.#abort.signal });
-      this.#fold.apply(entry, { status: 'canceled', providerStatus: 'canceled', source: 'cancel', observedAt: this.#now() });
+    const job = entry.current;
+    if (!isTerminal(job.status)) {
+      const adapter = this.#adapters.get(job.provider);
+      const ref = refOf(job);
+      const neverSent = job.externalId === null && job.after !== null && job.after.startedAt === null;
+      if (adapter?.cancel !== undefined && ref !== undefined) {
+        await adapter.cancel(ref, { signal: this.#abort.signal });
+        this.#fold.apply(entry, { status: 'canceled', providerStatus: 'canceled', source: 'cancel', observedAt: this.#now() });
+      } else if (neverSent) {
+        this.#fold.apply(entry, { status: 'canceled', providerStatus: 'canceled', source: 'cancel', observedAt: this.#now() });
+      } else {
+        this.#fold.apply(entry, {
+          status: 'canceled',
+          providerStatus: TRACKING_STOPPED,
+          error: { code: 'TRACKING_STOPPED', message: trackingStopped(job.provider, adapter === undefined ? undefined : cancelModeOf(adapter), ref !== undefined) },
+          source: 'cancel',
+          observedAt: this.#now(),
+        });
+      }
     }
     await entry.pending;
     return entry.published ?? entry.current;
@@ -460,10 +518,12 @@ export class Engine {
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      for (const timer of this.#graceTimers) timer.unsubscribe();
       this.#polls.close();
       this.#abort.abort();
       await this.#copier?.close();
       await this.#table.close();
+      await this.#cluster?.close();
       this.#events.complete();
     })();
     return this.#closing;
@@ -488,6 +548,8 @@ export class Engine {
     for (let attempt = 1; ; attempt++) {
       await this.#polls.acquire(lane);
       this.#assertOpen();
+      // Canceled while a retry waited: nothing was created, so nothing is sent.
+      if (isTerminal(entry.current.status)) return;
       try {
         const created = await adapter.create({ ...fields, webhookUrl }, { signal: this.#abort.signal });
         this.#polls.reportSuccess(lane);
@@ -514,11 +576,15 @@ export class Engine {
     const adapter = this.#adapters.get(entry.current.provider);
     if (adapter === undefined) return this.#fold.fail(entry, 'UNKNOWN_PROVIDER', `provider "${entry.current.provider}" is not configured`, 'submit');
     // Durable before the provider call: a crash from here on is a possibly-submitted job.
-    const started = markStarted(entry.current, this.#now(), options);
+    const at = this.#now();
+    const start = (current: JobSnapshot) => markStarted(current, at, options);
+    const started = start(entry.current);
     if (started === entry.current) return;
-    this.#table.commit(entry, started);
+    // In a cluster another member may start the same step first: then this one must not.
+    const won = new Promise<boolean>((resolve) => this.#table.commit(entry, started, start, resolve));
     // No caller to answer 503 to: wait out a full disk rather than strand the step.
     await this.#table.durable(entry);
+    if (!(await won)) return;
     const { kind, name, metadata } = entry.current;
     await this.#createAtProvider(entry, adapter, { kind, input, name, metadata, options });
   }
@@ -541,9 +607,35 @@ export class Engine {
   }
 
   /** After each published change: start result copies, release pipeline steps. */
-  #published(job: JobSnapshot, previous: JobSnapshot | undefined): void {
-    if (job.artifacts?.state === 'pending' && previous?.artifacts?.state !== 'pending') this.#copier?.enqueue(job);
+  /**
+   * After each published change: start result copies (on the member that made the change, so
+   * once per cluster), release pipeline steps (on every member that waits for this job: the
+   * step's start is a compare-and-set, so one member starts it).
+   */
+  #published(job: JobSnapshot, previous: JobSnapshot | undefined, local: boolean): void {
+    if (local && job.artifacts?.state === 'pending' && previous?.artifacts?.state !== 'pending') this.#copier?.enqueue(job);
     if (isSettled(job) && (previous === undefined || !isSettled(previous))) this.#waiting.release(job.id);
+  }
+
+  /**
+   * In a cluster, a job recorded but not yet confirmed by its provider may be another member's
+   * submission in flight, not an interrupted one: it fails as interrupted only when it is still
+   * unconfirmed `SUBMIT_GRACE_MS` after it was recorded (any member may do it; the first wins).
+   */
+  #failIfStillUnsubmitted(entry: JobEntry): void {
+    const delay = Math.max(0, entry.current.updatedAt + SUBMIT_GRACE_MS - this.#now());
+    const timer = this.#scheduler.schedule(() => {
+      this.#graceTimers.delete(timer);
+      const job = entry.current;
+      if (this.#closing !== undefined || job.externalId !== null || isTerminal(job.status)) return;
+      this.#fold.apply(entry, {
+        status: 'failed',
+        error: { code: 'SUBMIT_INTERRUPTED', message: 'the engine that submitted this job stopped before the provider confirmed it' },
+        source: 'restore',
+        observedAt: this.#now(),
+      });
+    }, delay);
+    this.#graceTimers.add(timer);
   }
 
   #offeredFiles(job: JobSnapshot): ResultFile[] {
@@ -565,8 +657,9 @@ export class Engine {
   #recordArtifacts(id: string, artifacts: JobArtifacts): void {
     const entry = this.#table.entry(id);
     if (entry === undefined || this.#closing !== undefined) return;
-    const next = recordArtifacts(entry.current, artifacts, this.#now());
-    if (next !== entry.current) this.#table.commit(entry, next);
+    const record = (current: JobSnapshot) => recordArtifacts(current, artifacts, this.#now());
+    const next = record(entry.current);
+    if (next !== entry.current) this.#table.commit(entry, next, record);
   }
 }
 
@@ -587,6 +680,20 @@ function providerOfLane(lane: string): string {
   return lane.slice(0, lane.indexOf(':'));
 }
 
+/**
+ * The message of a `TRACKING_STOPPED` cancel: what jobstream did, and what the provider may
+ * still do. `named` is whether the provider had named the job (its create call had returned).
+ */
+function trackingStopped(provider: string, mode: CancelMode | undefined, named: boolean): string {
+  const why =
+    mode === undefined
+      ? `${provider} is not configured here, so the job could not be cancelled there`
+      : !named
+        ? `the job was canceled while its submission to ${provider} was under way, so ${provider} may have created it`
+        : `${provider} has no way to cancel a job`;
+  return `jobstream stopped tracking this job; it was not cancelled at the provider (${why}). ${provider} may still run it and bill for it.`;
+}
+
 /** The message of a `SUBMIT_UNCERTAIN` failure: what happened, what it may mean, what to do. */
 function uncertainSubmit(error: ProviderError, provider: string, kind: string): string {
   return (
@@ -601,3 +708,15 @@ function submitErrorCode(error: unknown): string {
   if (error instanceof JobstreamError) return error.code;
   return 'SUBMIT_FAILED';
 }
+
+function storeOrThrow(store: JobStore | undefined): JobStore {
+  if (store === undefined) throw new Error('an engine needs a store or a cluster');
+  return store;
+}
+
+/**
+ * How long, in a cluster, a job may stay recorded without its provider's answer before a member
+ * that did not submit it takes it for interrupted: longer than a create call may take (uploads
+ * wait up to 300 s for an answer) with its retries.
+ */
+const SUBMIT_GRACE_MS = 15 * 60_000;

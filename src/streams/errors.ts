@@ -69,6 +69,21 @@ export class InvalidWebhookError extends JobstreamError {
   }
 }
 
+/**
+ * A webhook failed the provider's signature check (a signing key is configured): the signature
+ * or its timestamp is missing, does not match, or the timestamp is outside the accepted window.
+ * Nothing was stored and no poll was hurried; over HTTP it is a 401.
+ *
+ * @example new WebhookSignatureError('sunoapi', 'the X-Webhook-Timestamp is 412 s old (at most 300 s)')
+ */
+export class WebhookSignatureError extends JobstreamError {
+  readonly provider: string;
+  constructor(provider: string, problem: string) {
+    super('WEBHOOK_SIGNATURE_INVALID', `unauthenticated ${provider} webhook: ${problem}`);
+    this.provider = provider;
+  }
+}
+
 /** Why a provider call failed, which decides what the engine does next. */
 export type ProviderFailure =
   /** Too many requests (HTTP 429, sunoapi body code 430): slow the whole credential down. */

@@ -1,8 +1,8 @@
 import type { CreateJobResult, ProviderAdapter, ProviderJobRef, ProviderReport } from './provider-port.js';
-import { InvalidWebhookError, ProviderError, UnknownProviderError, UnknownWebhookTokenError } from './errors.js';
+import { InvalidWebhookError, ProviderError, UnknownProviderError, UnknownWebhookTokenError, WebhookSignatureError } from './errors.js';
 import type { EngineEvent, WebhookResult } from './engine-options.js';
 import { parseWebhookToken, secretsEqual } from './job-id.js';
-import { reduce } from './job-reducer.js';
+import { recordProviderData, reduce } from './job-reducer.js';
 import type { JobSnapshot, Observation, ObservationSource } from './job-snapshot.js';
 import { isTerminal, type JobStatus } from './job-status.js';
 import type { JobEntry, JobTable } from './job-table.js';
@@ -98,14 +98,16 @@ export class JobFold {
    * @example fold.apply(entry, { status: 'canceled', providerStatus: 'canceled', source: 'cancel', observedAt: now })
    */
   apply(entry: JobEntry, observation: Observation): boolean {
-    let next = reduce(entry.current, observation);
-    if (next === entry.current) return false;
-    if (next.status === 'succeeded' && this.#copiesResults(next)) {
+    const fold = (current: JobSnapshot): JobSnapshot => {
+      const next = reduce(current, observation);
       // Part of the same change: the job is not settled until its files are copied.
-      next = { ...next, artifacts: { state: 'pending', files: [], error: null } };
-    }
+      if (next !== current && next.status === 'succeeded' && this.#copiesResults(next)) return { ...next, artifacts: { state: 'pending', files: [], error: null } };
+      return next;
+    };
+    const next = fold(entry.current);
+    if (next === entry.current) return false;
     if (isTerminal(next.status)) this.#polls.remove(next.id);
-    this.#table.commit(entry, next);
+    this.#table.commit(entry, next, fold);
     return true;
   }
 
@@ -122,7 +124,16 @@ export class JobFold {
   created(entry: JobEntry, result: CreateJobResult, target: PollTarget): void {
     const id = entry.current.id;
     this.#table.index(entry.current.provider, result.externalId, id);
-    this.apply(entry, observe(result.report ?? { status: 'queued', providerStatus: 'created' }, 'submit', this.#now(), result.externalId));
+    const observation = observe(result.report ?? { status: 'queued', providerStatus: 'created' }, 'submit', this.#now(), result.externalId);
+    const data = result.providerData ?? null;
+    if (data !== null) observation.providerData = data;
+    this.apply(entry, observation);
+    if (data !== null) {
+      // A webhook that named the job first made the reducer refuse this answer: keep the data anyway.
+      const record = (current: JobSnapshot) => recordProviderData(current, result.externalId, data, this.#now());
+      const next = record(entry.current);
+      if (next !== entry.current) this.#table.commit(entry, next, record);
+    }
     if (!isTerminal(entry.current.status)) this.#polls.add(id, target);
     if (this.#confirmAfterCreate.delete(id)) this.#polls.pollNow(id);
   }
@@ -207,8 +218,9 @@ export class JobFold {
    * answers with is durable.
    *
    * @throws UnknownProviderError; UnknownWebhookTokenError; InvalidWebhookError for a body that
-   *   cannot be understood or names another task (nothing is stored); StoreUnavailableError while
-   *   the store cannot write.
+   *   cannot be understood or names another task (nothing is stored); WebhookSignatureError for a
+   *   delivery that fails the adapter's signature check (nothing is stored, no poll hurried);
+   *   StoreUnavailableError while the store cannot write.
    */
   async ingestWebhook(delivery: IncomingWebhook): Promise<WebhookResult> {
     const adapter = this.#adapters.get(delivery.provider);
@@ -218,9 +230,9 @@ export class JobFold {
     if (adapter.parseWebhook === undefined) throw new InvalidWebhookError(adapter.provider, 'this provider does not send webhooks');
     let parsed;
     try {
-      parsed = adapter.parseWebhook({ body: delivery.body, headers: delivery.headers ?? {} });
+      parsed = adapter.parseWebhook({ body: delivery.body, headers: delivery.headers ?? {}, receivedAt: this.#now() });
     } catch (error) {
-      if (error instanceof InvalidWebhookError) throw error;
+      if (error instanceof InvalidWebhookError || error instanceof WebhookSignatureError) throw error;
       throw new InvalidWebhookError(adapter.provider, error instanceof Error ? error.message : String(error));
     }
     const known = entry.current.externalId;
@@ -252,7 +264,11 @@ export class JobFold {
 
 /** How a provider addresses a job, or `undefined` before the provider has named it. */
 export function refOf(job: JobSnapshot): ProviderJobRef | undefined {
-  return job.externalId === null ? undefined : { externalId: job.externalId, kind: job.kind, options: job.options };
+  if (job.externalId === null) return undefined;
+  const ref: ProviderJobRef = { externalId: job.externalId, kind: job.kind, options: job.options };
+  // `?? null`: a snapshot built in code before the field existed may lack it.
+  if ((job.providerData ?? null) !== null) ref.providerData = job.providerData;
+  return ref;
 }
 
 /**

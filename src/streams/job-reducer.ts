@@ -38,6 +38,7 @@ export function createSnapshot(job: NewJob): JobSnapshot {
     source: 'submit',
     artifacts: null,
     after: job.after ?? null,
+    providerData: null,
   };
 }
 
@@ -76,6 +77,8 @@ export function reduce(snapshot: JobSnapshot, observation: Observation): JobSnap
     result: gainsResult ? (observation.result ?? null) : snapshot.result,
     error: gainsError ? (observation.error ?? null) : snapshot.error,
     externalId: snapshot.externalId ?? observation.externalId ?? null,
+    // Kept with the external id it came with, once: a later observation never rewrites it.
+    providerData: gainsExternalId ? (observation.providerData ?? null) : snapshot.providerData,
     version: snapshot.version + 1,
     updatedAt: Math.max(snapshot.updatedAt, observation.observedAt),
     source: observation.source,
@@ -100,6 +103,18 @@ export function recordArtifacts(snapshot: JobSnapshot, artifacts: JobArtifacts, 
   const allowed = snapshot.status === 'succeeded' && (from === null ? artifacts.state === 'pending' : from === 'pending' && artifacts.state !== 'pending');
   if (!allowed) return snapshot;
   return { ...snapshot, artifacts, version: snapshot.version + 1, updatedAt: Math.max(snapshot.updatedAt, at), source: 'results' };
+}
+
+/**
+ * Keeps the adapter's data of a create answer (`providerData`) that `reduce` could not take with
+ * it: a webhook had named the job and raised its status before the create call returned, so the
+ * answer's lower status was refused. Pure, and once, like the external id: only where nothing is
+ * kept yet, for the job's own external id, before it is terminal (the same object comes back
+ * otherwise). Bumps `version`.
+ */
+export function recordProviderData(snapshot: JobSnapshot, externalId: string, data: JsonValue, at: number): JobSnapshot {
+  if (isTerminal(snapshot.status) || (snapshot.providerData ?? null) !== null || snapshot.externalId !== externalId) return snapshot;
+  return { ...snapshot, providerData: data, version: snapshot.version + 1, updatedAt: Math.max(snapshot.updatedAt, at), source: 'submit' };
 }
 
 /**

@@ -101,6 +101,12 @@ export const JobSnapshot = z.object({
   artifacts: JobArtifacts.nullable().default(null),
   /** The job this one waits for, in a pipeline; `null` for a job started at once. */
   after: JobLink.nullable().default(null),
+  /**
+   * What the provider's adapter kept of the create answer (e.g. Klangio's `gen_*` flags: the
+   * result files the provider promised); `null` when it kept nothing. Set once, with the
+   * external id.
+   */
+  providerData: JsonValue.nullable().default(null),
 });
 export type JobSnapshot = z.infer<typeof JobSnapshot>;
 
@@ -115,6 +121,8 @@ export const Observation = z.object({
   result: JsonValue.optional(),
   error: JobError.optional(),
   externalId: z.string().min(1).optional(),
+  /** The adapter's data from the create answer (see `JobSnapshot.providerData`); only with `externalId`. */
+  providerData: JsonValue.optional(),
   source: ObservationSource,
   observedAt: z.number(),
 });

@@ -21,6 +21,8 @@ import { mintEpoch, newJobId, newSecret } from './job-id.js';
 import { createSnapshot, isSettled, type NewJob } from './job-reducer.js';
 import type { JobSnapshot } from './job-snapshot.js';
 import type { JobStore, StoredJob } from './job-store.js';
+import type { LoggedChange, SharedLog } from './shared-log.js';
+import { SharedCommit } from './shared-commit.js';
 
 /** One job in the table. */
 export interface JobEntry {
@@ -41,6 +43,13 @@ export interface JobEntry {
   publishedSeq: number;
 }
 
+/**
+ * Derives a job's next version again from a newer `current` (the same observation, folded into
+ * what another cluster member stored first). Returns `current` itself when the observation adds
+ * nothing any more.
+ */
+export type Redo = (current: JobSnapshot) => JobSnapshot;
+
 /** A consistent view of the jobs matching a filter, as of change `seq` of `epoch`. */
 export interface EngineSnapshot {
   epoch: string;
@@ -50,23 +59,40 @@ export interface EngineSnapshot {
 
 /** Options of {@link JobTable}. */
 export interface JobTableOptions {
-  store: JobStore;
+  /** Where jobs are kept, in one process. Exactly one of `store` and `shared`. */
+  store?: JobStore;
+  /**
+   * The state and change log shared by a cluster: commits become compare-and-set steps on it,
+   * and every member publishes every change, in the log's order, as it reads it back.
+   */
+  shared?: SharedLog;
   /**
    * Names the change log. @default the store's {@link JobStore.epoch} once loaded, else a fresh
    * one per table.
    */
   epoch?: string;
   changeLogSize: number;
-  /** After each published change, in order (result copies, pipeline steps hang off it). */
-  onPublished: (job: JobSnapshot, previous: JobSnapshot | undefined) => void;
+  /**
+   * After each published change, in order (result copies, pipeline steps hang off it). `local`:
+   * this table committed the change (always, in one process; in a cluster, only on the member
+   * that committed it), for side effects that must run once.
+   */
+  onPublished: (job: JobSnapshot, previous: JobSnapshot | undefined, local: boolean) => void;
   onStoreError: (error: unknown, attempt: number) => void;
   /** A write succeeded after failed ones (see {@link GroupCommit}). */
   onStoreRecovered?: (recovery: { attempts: number; downMs: number }) => void;
 }
 
-interface Pending {
+/** @internal One change on its way to the store (exported for {@link SharedCommit}). */
+export interface Pending {
   entry: JobEntry;
   job: JobSnapshot;
+  /** How to derive this change again on a newer state (cluster: after a version conflict). */
+  redo: Redo | undefined;
+  /** The version this change was derived from (0: it creates the job). */
+  baseVersion: number;
+  /** Hears whether this change (or its redo) was written, or dropped as adding nothing (cluster). */
+  written: ((yes: boolean) => void) | undefined;
   /** The status of the version before this one (`null` for the first). */
   previousStatus: JobSnapshot['status'] | null;
   /**
@@ -92,14 +118,15 @@ interface Pending {
 export class JobTable {
   readonly #epochOption: string | undefined;
   #epoch: string | undefined;
-  readonly #store: JobStore;
+  readonly #store: JobStore | undefined;
+  readonly #shared: SharedCommit | undefined;
   readonly #jobs = new Map<string, JobEntry>();
   /** `provider \n externalId` → job id, so a provider job is adopted once. */
   readonly #byExternalId = new Map<string, string>();
   readonly #watchers = new Map<string, Subject<JobSnapshot>>();
   readonly #views = new Map<string, Observable<JobSnapshot>>();
   readonly #changes = new Subject<JobChange>();
-  readonly #log: ChangeLog;
+  #log: ChangeLog;
   readonly #commit: GroupCommit<Pending>;
   readonly #onPublished: JobTableOptions['onPublished'];
   readonly #onStoreError: JobTableOptions['onStoreError'];
@@ -113,13 +140,30 @@ export class JobTable {
 
   constructor(options: JobTableOptions) {
     this.#epochOption = options.epoch;
+    if ((options.store === undefined) === (options.shared === undefined)) throw new Error('a job table needs exactly one of store and shared');
     this.#store = options.store;
     this.#log = new ChangeLog(options.changeLogSize);
     this.#onPublished = options.onPublished;
     this.#onStoreError = options.onStoreError;
+    this.#shared =
+      options.shared === undefined
+        ? undefined
+        : new SharedCommit({
+            log: options.shared,
+            changeLogSize: options.changeLogSize,
+            publish: (change, local) => this.#publishLogged(change, local),
+            resync: (jobs, seq) => this.#resync(jobs, seq),
+            onError: (error) => this.#onStoreError(error, 1),
+          });
+    const shared = this.#shared;
+    const store = this.#store;
     this.#commit = new GroupCommit<Pending>({
-      write: (batch) => this.#store.append(this.#assignSeqs(batch).map(storedOf)),
-      onDurable: (batch) => this.#publish(batch),
+      // One process: number, write, then publish. A cluster: compare-and-set each change on the
+      // shared log; it is published when this member reads it back (before the write resolves).
+      write: shared === undefined ? (batch) => (store as JobStore).append(this.#assignSeqs(batch).map(storedOf)) : (batch) => shared.write(batch),
+      onDurable: (batch) => {
+        if (shared === undefined) this.#publish(batch);
+      },
       onError: options.onStoreError,
       ...(options.onStoreRecovered === undefined ? {} : { onRecovered: options.onStoreRecovered }),
     });
@@ -136,9 +180,9 @@ export class JobTable {
     return this.#seq;
   }
 
-  /** Why the store cannot write, while it cannot; `undefined` while it can. */
+  /** Why the store cannot write (or, in a cluster, be read), while it cannot; `undefined` while it can. */
   get storeFailure(): CommitFailure | undefined {
-    return this.#commit.failure;
+    return this.#commit.failure ?? this.#shared?.failure;
   }
 
   get closing(): boolean {
@@ -150,8 +194,9 @@ export class JobTable {
    * epoch and continues after the highest seq stored.
    */
   async load(): Promise<StoredJob[]> {
-    const stored = await this.#store.load();
-    this.#epoch = this.#epochOption ?? this.#store.epoch ?? this.#epoch ?? mintEpoch();
+    if (this.#shared !== undefined) return this.#loadShared(this.#shared);
+    const stored = await (this.#store as JobStore).load();
+    this.#epoch = this.#epochOption ?? this.#store?.epoch ?? this.#epoch ?? mintEpoch();
     let lastSeq = 0;
     for (const { job, secret, seq } of stored) {
       this.#jobs.set(job.id, { current: job, published: job, secret, pending: undefined, rejectedPolls: 0, publishedSeq: seq ?? 0 });
@@ -201,11 +246,16 @@ export class JobTable {
     return entry;
   }
 
-  /** Makes `next` the job's current state and queues it for the disk (publication follows). */
-  commit(entry: JobEntry, next: JobSnapshot): void {
-    const previousStatus = entry.current === next ? null : entry.current.status;
+  /**
+   * Makes `next` the job's current state and queues it for the disk (publication follows).
+   * `redo` derives it again from a newer state when, in a cluster, another member changed the
+   * job first; `written` hears whether it (or its redo) was written, or dropped because the
+   * newer state already had what it adds.
+   */
+  commit(entry: JobEntry, next: JobSnapshot, redo?: Redo, written?: (yes: boolean) => void): void {
+    const base = entry.current === next ? undefined : entry.current;
     entry.current = next;
-    const durable = this.#commit.enqueue({ entry, job: next, previousStatus, seq: undefined });
+    const durable = this.#commit.enqueue({ entry, job: next, redo, written, baseVersion: base?.version ?? 0, previousStatus: base?.status ?? null, seq: undefined });
     entry.pending = durable;
     durable.then(
       () => {
@@ -355,7 +405,8 @@ export class JobTable {
     this.#closing ??= (async () => {
       await this.#commit.close();
       await this.#compaction;
-      await this.#store.close();
+      await this.#shared?.close();
+      await this.#store?.close();
       for (const waiters of this.#durableWaiters.values()) for (const waiter of waiters) waiter.reject(new EngineClosedError());
       this.#durableWaiters.clear();
       for (const watcher of this.#watchers.values()) watcher.error(new EngineClosedError());
@@ -373,7 +424,8 @@ export class JobTable {
 
   /** Runs when a batch is durable: publishes each change in order, with the seq it was written with. */
   #publish(batch: readonly Pending[]): void {
-    for (const { entry, job, previousStatus, seq: assigned } of batch) {
+    for (const { entry, job, previousStatus, written, seq: assigned } of batch) {
+      written?.(true);
       const previous = entry.published;
       const seq = assigned as number;
       entry.published = job;
@@ -386,17 +438,12 @@ export class JobTable {
       this.#log.push(change);
       this.#watchers.get(job.id)?.next(job);
       this.#changes.next(change);
-      this.#onPublished(job, previous);
-      const waiters = this.#durableWaiters.get(job.id);
-      if (waiters !== undefined) {
-        const [done, waiting] = partition(waiters, (waiter) => waiter.version <= job.version);
-        if (waiting.length === 0) this.#durableWaiters.delete(job.id);
-        else this.#durableWaiters.set(job.id, waiting);
-        for (const waiter of done) waiter.resolve();
-      }
+      this.#onPublished(job, previous, true);
+      this.#settleDurableWaiters(job);
     }
-    if (this.#store.wantsCompaction && this.#compaction === undefined) {
-      this.#compaction = this.#store
+    const store = this.#store;
+    if (store?.wantsCompaction === true && this.#compaction === undefined) {
+      this.#compaction = store
         .compact(
           () => this.#durableJobs(),
           () => this.#keptChanges(),
@@ -409,12 +456,118 @@ export class JobTable {
   }
 
   /**
+   * A cluster member's start: every job as the shared log has it, the tail of the log (up to
+   * `changeLogSize` changes) for resuming clients and history, then following the log from
+   * there: each change any member commits is published here as it is read.
+   */
+  async #loadShared(shared: SharedCommit): Promise<StoredJob[]> {
+    const { jobs, seq, tail } = await shared.load();
+    this.#epoch = this.#epochOption ?? shared.epoch;
+    for (const { job, secret, seq: jobSeq } of jobs) {
+      this.#jobs.set(job.id, { current: job, published: job, secret, pending: undefined, rejectedPolls: 0, publishedSeq: jobSeq ?? 0 });
+      if (job.externalId !== null) this.index(job.provider, job.externalId, job.id);
+    }
+    const reached = tail.at(-1)?.seq ?? seq;
+    // Changes made while the jobs were read: the newest version of each job wins.
+    for (const change of tail) {
+      const entry = this.#jobs.get(change.job.id);
+      if (entry?.published !== undefined && entry.published.version >= change.job.version) continue;
+      if (entry === undefined) {
+        this.#jobs.set(change.job.id, { current: change.job, published: change.job, secret: change.secret, pending: undefined, rejectedPolls: 0, publishedSeq: change.seq });
+      } else {
+        entry.current = entry.published = change.job;
+        entry.publishedSeq = change.seq;
+      }
+      if (change.job.externalId !== null) this.index(change.job.provider, change.job.externalId, change.job.id);
+    }
+    if (tail.length > 0) this.#log.restore(tail.map((change) => ({ epoch: this.epoch, seq: change.seq, job: this.#heldVersion(change.job), previousStatus: change.previousStatus })));
+    else this.#log.continueAfter(seq);
+    this.#seq = reached;
+    shared.follow(reached);
+    const out: StoredJob[] = [];
+    for (const entry of this.#jobs.values()) {
+      if (entry.published !== undefined) out.push({ job: entry.published, secret: entry.secret, seq: entry.publishedSeq });
+    }
+    return out;
+  }
+
+  /** The object the table holds when it is this very version (so both stay one object). */
+  #heldVersion(job: JobSnapshot): JobSnapshot {
+    const held = this.#jobs.get(job.id)?.published;
+    return held?.version === job.version ? held : job;
+  }
+
+  /**
+   * Publishes one change read from the shared log (any member's), in the log's order. A version
+   * not newer than the one held (read while loading) is kept in the log but not shown again.
+   * `local` says this member committed it: only then do its side effects run here (result
+   * copies, pipeline steps), so each runs once in the cluster.
+   */
+  #publishLogged(logged: LoggedChange, local: boolean): void {
+    const { job, secret, seq, previousStatus } = logged;
+    let entry = this.#jobs.get(job.id);
+    if (entry === undefined) {
+      entry = { current: job, published: undefined, secret, pending: undefined, rejectedPolls: 0, publishedSeq: 0 };
+      this.#jobs.set(job.id, entry);
+    }
+    if (job.externalId !== null) this.index(job.provider, job.externalId, job.id);
+    const change: JobChange = { epoch: this.epoch, seq, job, previousStatus };
+    this.#log.push(change);
+    this.#seq = seq;
+    const previous = entry.published;
+    if (previous !== undefined && previous.version >= job.version) return;
+    entry.published = job;
+    entry.publishedSeq = seq;
+    // Another member moved the job on: what this one holds as current is behind (its own
+    // pending change, if any, will meet a version conflict and be derived again).
+    if (entry.current.version <= job.version) entry.current = job;
+    this.#watchers.get(job.id)?.next(job);
+    this.#changes.next(change);
+    this.#onPublished(job, previous, local);
+    this.#settleDurableWaiters(job);
+  }
+
+  /**
+   * The shared log lost changes this member had not read (trimmed past it): start over from
+   * the shared state. Jobs that moved on are published as they are now; the log continues
+   * after `seq` (clients further back resume by state).
+   */
+  #resync(jobs: readonly StoredJob[], seq: number): void {
+    this.#log = new ChangeLog(this.#log.capacity);
+    this.#log.continueAfter(seq);
+    this.#seq = seq;
+    for (const { job, secret, seq: jobSeq } of jobs) {
+      let entry = this.#jobs.get(job.id);
+      if (entry === undefined) {
+        entry = { current: job, published: undefined, secret, pending: undefined, rejectedPolls: 0, publishedSeq: 0 };
+        this.#jobs.set(job.id, entry);
+      }
+      const previous = entry.published;
+      if (previous !== undefined && previous.version >= job.version) continue;
+      entry.published = job;
+      entry.publishedSeq = jobSeq ?? 0;
+      if (entry.current.version <= job.version) entry.current = job;
+      this.#watchers.get(job.id)?.next(job);
+      this.#settleDurableWaiters(job);
+    }
+  }
+
+  #settleDurableWaiters(job: JobSnapshot): void {
+    const waiters = this.#durableWaiters.get(job.id);
+    if (waiters === undefined) return;
+    const [done, waiting] = partition(waiters, (waiter) => waiter.version <= job.version);
+    if (waiting.length === 0) this.#durableWaiters.delete(job.id);
+    else this.#durableWaiters.set(job.id, waiting);
+    for (const waiter of done) waiter.resolve();
+  }
+
+  /**
    * The changes the store kept (its log's tail), as the log's changes: ascending, contiguous and
    * ending at `lastSeq`, or empty when the store kept none that reach it (data written before
    * the tail was stored), in which case the log starts empty after `lastSeq`.
    */
   #loadedTail(lastSeq: number): JobChange[] {
-    const stored = this.#store.loadedChanges?.() ?? [];
+    const stored = this.#store?.loadedChanges?.() ?? [];
     const tail: JobChange[] = [];
     let expected = lastSeq;
     for (let i = stored.length - 1; i >= 0; i--) {

@@ -84,6 +84,28 @@ export interface PollTarget {
   dueAt?: number;
 }
 
+/**
+ * What the engine asks of a poll scheduler: {@link PollScheduler} in one process, or a shared
+ * one (due times, leases and rate budgets in a shared store) when engines form a cluster (see
+ * `ClusterBackend`). The semantics are {@link PollScheduler}'s: a shared one also makes sure each
+ * due poll is made by one member, and that the whole cluster keeps one rate budget, one
+ * Retry-After block and one outage probe per lane.
+ */
+export interface PollSchedule {
+  /** Number of jobs this member knows to be polled (for a shared schedule: its local view). */
+  readonly size: number;
+  defineLane(key: string, policy: PollPolicy): void;
+  add(jobId: string, target: PollTarget): void;
+  remove(jobId: string): void;
+  has(jobId: string): boolean;
+  noteWebhook(jobId: string): void;
+  pollNow(jobId: string): void;
+  acquire(laneKey: string): Promise<void>;
+  reportSuccess(laneKey: string): void;
+  reportFailure(laneKey: string, outcome: Extract<PollOutcome, { type: 'rate-limited' | 'unavailable' }>): void;
+  close(): void;
+}
+
 interface Lane {
   readonly key: string;
   readonly policy: PollPolicy;
@@ -135,7 +157,7 @@ interface Entry extends HeapItem {
  * polls.defineLane('klangio:ab12', policy);
  * polls.add(jobId, { lane: 'klangio:ab12', hooked: true });
  */
-export class PollScheduler {
+export class PollScheduler implements PollSchedule {
   readonly #poll: (jobId: string) => ObservableInput<PollOutcome>;
   readonly #scheduler: SchedulerLike;
   readonly #random: () => number;

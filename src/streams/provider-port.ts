@@ -37,6 +37,12 @@ export interface ProviderJobRef {
   externalId: string;
   kind: string;
   options: Record<string, JsonValue>;
+  /**
+   * What the adapter kept of the provider's create answer ({@link CreateJobResult.providerData}),
+   * as stored with the job, so also after a restart. Absent for an adopted job (`track`) and for
+   * one recorded before the adapter kept anything: an adapter must cope without it.
+   */
+  providerData?: JsonValue | undefined;
 }
 
 /** Everything an adapter needs to create a job. */
@@ -56,6 +62,13 @@ export interface CreateJobResult {
   externalId: string;
   /** The state the provider reported on creation, if any (defaults to queued). */
   report?: ProviderReport | undefined;
+  /**
+   * Facts of the create answer the adapter needs later and cannot ask for again (Klangio: the
+   * `gen_*` flags that say which result files the job will have). The engine stores them with
+   * the job (`JobSnapshot.providerData`) and hands them back in every {@link ProviderJobRef};
+   * adapters hold no state. Small JSON only.
+   */
+  providerData?: JsonValue | undefined;
 }
 
 /** One webhook delivery as received. */
@@ -63,6 +76,12 @@ export interface WebhookDelivery {
   /** The parsed JSON body (the server parses; adapters never see raw bytes). */
   body: unknown;
   headers: Readonly<Record<string, string | undefined>>;
+  /**
+   * When the engine received it (epoch ms, the engine's clock), for adapters that check a
+   * signed timestamp's age; `parseWebhook` stays pure. Set by the engine; may be absent when a
+   * delivery is built by hand.
+   */
+  receivedAt?: number | undefined;
 }
 
 /** What an adapter made of a webhook body. */
@@ -109,7 +128,8 @@ export interface CallContext {
  * - A report with a terminal status is final: it must carry the result (or the error). When a
  *   provider signals completion without the data, report the provider status at `running` rank
  *   and set `confirm` so the engine polls for the rest.
- * - `parseWebhook` is pure: no I/O. It throws `InvalidWebhookError` naming the problem.
+ * - `parseWebhook` is pure: no I/O. It throws `InvalidWebhookError` naming the problem, or
+ *   `WebhookSignatureError` for a delivery that fails the provider's signature check.
  */
 export interface ProviderAdapter {
   /** The provider's name, as used in URLs and configuration: `klangio`, `musicai`, … */
@@ -130,10 +150,29 @@ export interface ProviderAdapter {
   create(request: CreateJobRequest, context: CallContext): Promise<CreateJobResult>;
   poll(job: ProviderJobRef, context: CallContext): Promise<ProviderReport>;
   parseWebhook?(delivery: WebhookDelivery): ParsedWebhook;
-  /** Cancels at the provider, where it can; without it, a cancel only stops tracking. */
+  /**
+   * Cancels (or deletes) the job at the provider, where its API can. Without it a cancel only
+   * stops tracking: the job is `canceled` here with provider status `tracking-stopped`, and may
+   * still run (and be billed) at the provider. See {@link CancelMode}.
+   */
   cancel?(job: ProviderJobRef, context: CallContext): Promise<void>;
   /** The files a succeeded job's result offers. Pure: derived from the job and its result. */
   resultFiles?(job: ProviderJobRef, result: JsonValue): ResultFile[];
   /** Downloads one of {@link resultFiles}; rejects with `ProviderError` (`rejected` for an unknown name). */
   download?(job: ProviderJobRef, result: JsonValue, name: string, context: CallContext): Promise<ResultDownload>;
 }
+
+/**
+ * What cancelling a job of a provider does: `provider`, the provider's API cancels or deletes
+ * the job (Music.AI); `tracking-only`, the provider has no cancel (Klangio, Camb.ai,
+ * sunoapi.org), so jobstream only stops following the job, which may still run and be billed.
+ */
+export type CancelMode = 'provider' | 'tracking-only';
+
+/** The {@link CancelMode} of an adapter: `provider` when it has `cancel`. */
+export function cancelModeOf(adapter: Pick<ProviderAdapter, 'cancel'>): CancelMode {
+  return adapter.cancel === undefined ? 'tracking-only' : 'provider';
+}
+
+/** The provider status of a job canceled where its provider cannot cancel (see {@link CancelMode}). */
+export const TRACKING_STOPPED = 'tracking-stopped';

@@ -4,6 +4,9 @@ describeProviderContract({
   provider: 'klangio',
   // The body is thin ({ job_id, status }, no result): the adapter confirms by polling (providers.md §1.4, §7).
   webhooks: { sends: true, terminal: 'confirming-poll' },
+  // Every create answer's gen_* flags differ from the request where they can (here: no GP5),
+  // as in Klangio's own example: the files offered must follow the flags (providers.md Round 2).
+  simulator: { outputFlagDriftRate: 1 },
   submissions: [
     { kind: 'transcription', input: 'wav', options: { model: 'guitar', outputs: ['mxml', 'gp5', 'midi', 'midi_quant', 'pdf'], title: 'Take' } },
     { kind: 'chord-recognition', input: 'wav', options: { vocabulary: 'full' } },
@@ -29,8 +32,10 @@ describeProviderContract({
 
 describeProviderContract({
   provider: 'sunoapi',
-  // One callback per task at its end, carrying the whole outcome (providers.md §3.4).
-  webhooks: { sends: true, terminal: 'webhook' },
+  // One callback per task at its end (providers.md §3.4), carrying the whole outcome, except a
+  // separation's success: it has the stem URLs but not the record's originData (the track ids a
+  // MIDI job takes), so the adapter confirms it by polling (providers.md, Round 2).
+  webhooks: { sends: true, terminal: (job) => (job.kind === 'vocal-separation' && job.status === 'succeeded' ? 'confirming-poll' : 'webhook') },
   submissions: [
     { kind: 'vocal-separation', input: 'none', options: { taskId: 'music-1', audioId: 'track-1', type: 'separate_vocal' } },
     { kind: 'midi', input: 'none', dependsOn: { kind: 'vocal-separation', options: (separation) => ({ taskId: separation.externalId! }) } },

@@ -31,10 +31,13 @@ import { essence, expectFormat } from './expect-format.js';
  *   comes from a webhook and no poll is needed.
  * - `terminal: 'confirming-poll'`: a callback is only a hint: webhook-sourced changes stay below
  *   the terminal rank, and the poll the hint asks for brings the outcome.
+ * - `terminal: (job) => …`: one of the two per finished job (its kind and status), where a
+ *   provider's callbacks differ.
  */
+export type ContractTerminal = 'webhook' | 'confirming-poll';
 export type ContractWebhooks =
   | { sends: false; skipReason: string }
-  | { sends: true; terminal: 'webhook' | 'confirming-poll' };
+  | { sends: true; terminal: ContractTerminal | ((job: JobSnapshot) => ContractTerminal) };
 
 /** One representative job the contract submits. */
 export interface ContractSubmission {
@@ -57,6 +60,11 @@ export interface ContractSubject {
   /** At least one submission per job kind the adapter declares. */
   submissions: readonly ContractSubmission[];
   webhooks: ContractWebhooks;
+  /**
+   * Simulator options beyond speed and seed, for the stricter variants of a provider (Klangio:
+   * create answers whose `gen_*` flags differ from the request). @default {}
+   */
+  simulator?: Readonly<Record<string, unknown>>;
 }
 
 /** Quick polls; a webhook provider's watchdog is set per case. */
@@ -135,7 +143,7 @@ export function describeProviderContract(subject: ContractSubject): void {
 
     /** A simulator, the catalog's adapter for it, an engine and, for webhook providers, an intake. */
     async function rig(options: RigOptions = {}): Promise<Rig> {
-      const sim = await startSimulator(subject.provider, { speed: options.speed ?? SPEED, seed: SEED });
+      const sim = await startSimulator(subject.provider, { ...subject.simulator, speed: options.speed ?? SPEED, seed: SEED });
       cleanups.push(() => sim.close());
       // Bounded, so that no download or poll of a stuck simulator can hang a test.
       const dispatcher = createDispatcher({ headersTimeoutMs: 5000, bodyTimeoutMs: 5000 });
@@ -291,7 +299,8 @@ export function describeProviderContract(subject: ContractSubject): void {
           const fromHooks = changesOf(r, job).filter((c) => c.job.source === 'webhook');
           expect(fromHooks.length, `${job.kind}: no change came from a webhook`).toBeGreaterThan(0);
           const terminal = terminalChange(r, job);
-          if (webhooks.terminal === 'webhook') {
+          const mode = typeof webhooks.terminal === 'string' ? webhooks.terminal : webhooks.terminal(job);
+          if (mode === 'webhook') {
             // The callback carried the outcome; the watchdog never had to poll.
             expect(terminal.job.source).toBe('webhook');
             expect(pollsOf(r, job.id)).toEqual([]);

@@ -175,9 +175,10 @@ describe('sunoapi result URLs from webhooks (issue #10 point 4: a forged vocal_u
       report: { status: 'running', providerStatus: 'SUCCESS' },
       confirm: true,
     });
-    // The documented file hosts are taken as they are.
+    // Nor URLs on the documented file hosts: a separation callback never sets the result (it
+    // lacks the record's originData), the confirming poll does.
     const own = 'https://tempfile.aiquickdraw.com/v/94322944_vocal.mp3';
-    expect(adapter.parseWebhook!({ body: forged('t1', own), headers: {} }).report).toMatchObject({ status: 'succeeded', result: { urls: { vocal: own } } });
+    expect(adapter.parseWebhook!({ body: forged('t1', own), headers: {} })).toEqual({ externalId: 't1', report: { status: 'running', providerStatus: 'SUCCESS' }, confirm: true });
   });
 
   it('takes the result of a webhook with a foreign vocal_url from a confirming poll instead, and never fetches the forged URL', async () => {

@@ -40,13 +40,21 @@ interface Rig {
 }
 
 /** A Music.AI simulator, reached through `dispatcher` at `baseUrl` (a proxy in front of it, or the simulator itself). */
-async function rig(options: { via?: (simUrl: string) => Promise<string>; dispatcher?: Dispatcher; submitAttempts?: number } = {}): Promise<Rig> {
+async function rig(
+  options: { via?: (simUrl: string) => Promise<string>; dispatcher?: Dispatcher; submitAttempts?: number; createTimeoutMs?: number } = {},
+): Promise<Rig> {
   const sim = await startMusicaiSimulator({ speed: 500, seed: 3 });
   cleanups.push(() => sim.close());
   const base = options.via === undefined ? sim.url : await options.via(sim.url);
   const dispatcher = options.dispatcher ?? createDispatcher();
   cleanups.push(() => dispatcher.close());
-  const adapter = createMusicaiAdapter({ apiKey: sim.apiKey, baseUrl: `${base}/v1`, dispatcher, pollPolicy: FAST });
+  const adapter = createMusicaiAdapter({
+    apiKey: sim.apiKey,
+    baseUrl: `${base}/v1`,
+    dispatcher,
+    pollPolicy: FAST,
+    ...(options.createTimeoutMs === undefined ? {} : { createTimeoutMs: options.createTimeoutMs }),
+  });
   const engine = await createEngine({ providers: [adapter], store: new MemoryStore(), ...(options.submitAttempts === undefined ? {} : { submitAttempts: options.submitAttempts }) });
   cleanups.push(() => engine.close());
   const direct = createDispatcher();
@@ -150,7 +158,8 @@ describe('Engine.submit: a create that may have made a job is not repeated', () 
 
   it('fails a create whose answer timed out after it was sent with SUBMIT_UNCERTAIN, calling create once (was: PROVIDER_UNAVAILABLE)', async () => {
     const p = proxied(first(1, isCreate, { type: 'forward-then-hang' }));
-    const r = await rig({ via: p.via, dispatcher: createDispatcher({ headersTimeoutMs: 300 }) });
+    // A create call waits createTimeoutMs for its answer (the dispatcher's timeout is for polls).
+    const r = await rig({ via: p.via, createTimeoutMs: 300 });
     const job = await r.engine.submit({ provider: 'musicai', kind: 'workflow', input: URL_INPUT, options: WORKFLOW });
     expect(job).toMatchObject({ status: 'failed', externalId: null, error: { code: 'SUBMIT_UNCERTAIN' } });
     expect(creates(p.proxy())).toBe(1);

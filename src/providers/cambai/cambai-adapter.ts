@@ -14,7 +14,7 @@ import type {
   ProviderReport,
 } from '../../streams/provider-port.js';
 import { requestIssuesOf, scaffoldAdapter, type AdapterOptions, type ProviderProfile, type ResultFileTable } from '../adapter-scaffold.js';
-import { callProvider, expectShape, joinUrl, jsonOf, type ProviderConnection } from '../provider-http.js';
+import { callProvider, CreateTimeoutOption, expectShape, joinUrl, jsonOf, type ProviderConnection } from '../provider-http.js';
 import {
   CambaiCreatedAnswer,
   CambaiStatusAnswer,
@@ -51,6 +51,14 @@ export interface CambaiAdapterOptions extends AdapterOptions {
   apiKey: string;
   /** The API base; paths are relative to it. @default 'https://client.camb.ai/apis' */
   baseUrl?: string;
+  /**
+   * How long `POST /transcribe` waits for Camb.ai's answer once the media is sent (the newer
+   * official SDK waits 300 s); polls keep the dispatcher's short timeout. A create that times
+   * out is not repeated: the job fails with `SUBMIT_UNCERTAIN` (Camb.ai may have made the task;
+   * adopt it with `track`).
+   * @default 300000 (5 minutes, see `CREATE_TIMEOUT_MS`)
+   */
+  createTimeoutMs?: number;
 }
 
 /** Camb.ai's fixed part (see {@link CambaiAdapterOptions}). */
@@ -61,7 +69,8 @@ const CAMBAI = {
   webhooks: false,
   baseUrl: CAMBAI_DEFAULT_BASE_URL,
   pollPolicy: CAMBAI_POLL_POLICY,
-} satisfies ProviderProfile;
+  options: { createTimeoutMs: CreateTimeoutOption },
+} satisfies ProviderProfile<z.ZodRawShape>;
 
 /**
  * Options of a `transcription` job. `language` is the spoken language: one of Camb.ai's
@@ -94,11 +103,11 @@ export type CambaiTranscriptionOptions = z.infer<typeof CambaiTranscriptionOptio
  *   options: { language: 1 } });
  */
 export function createCambaiAdapter(options: CambaiAdapterOptions): ProviderAdapter {
-  const { port, connection, serveFiles } = scaffoldAdapter(CAMBAI, options);
+  const { port, connection, serveFiles, settings } = scaffoldAdapter(CAMBAI, options);
   return {
     ...port,
     validate: validateCambaiRequest,
-    create: (request, context) => createTask(connection, request, context),
+    create: (request, context) => createTask(connection, request, context, settings.createTimeoutMs),
     poll: (job, context) => pollTask(connection, job, context),
     ...serveFiles(CAMBAI_FILES),
   };
@@ -130,7 +139,7 @@ function headersOf(connection: ProviderConnection): Record<string, string> {
 async function apiJson<S extends z.ZodType>(
   connection: ProviderConnection,
   schema: S,
-  call: { method: Dispatcher.HttpMethod; path: string; body?: FormData },
+  call: { method: Dispatcher.HttpMethod; path: string; body?: FormData; headersTimeoutMs?: number },
   signal: AbortSignal,
 ): Promise<z.infer<S>> {
   const what = `${call.method} /${call.path}`;
@@ -139,12 +148,13 @@ async function apiJson<S extends z.ZodType>(
     url: joinUrl(connection.baseUrl, call.path),
     headers: headersOf(connection),
     ...(call.body === undefined ? {} : { body: call.body }),
+    ...(call.headersTimeoutMs === undefined ? {} : { headersTimeoutMs: call.headersTimeoutMs }),
     signal,
   });
   return expectShape(PROVIDER, schema, jsonOf(PROVIDER, answer, what), what);
 }
 
-async function createTask(connection: ProviderConnection, request: CreateJobRequest, { signal }: CallContext): Promise<CreateJobResult> {
+async function createTask(connection: ProviderConnection, request: CreateJobRequest, { signal }: CallContext, createTimeoutMs: number): Promise<CreateJobResult> {
   const problems = validateCambaiRequest(request);
   const options = CambaiTranscriptionOptions.safeParse(request.options);
   if (problems.length > 0 || !options.success || request.input === undefined) throw new InvalidRequestError(problems);
@@ -155,7 +165,7 @@ async function createTask(connection: ProviderConnection, request: CreateJobRequ
   if (options.data.projectDescription !== undefined) form.append('project_description', options.data.projectDescription);
   if (options.data.transcriptionMode !== undefined) form.append('transcription_mode', options.data.transcriptionMode);
   if (options.data.runAudioCleaning !== undefined) form.append('run_audio_cleaning', String(options.data.runAudioCleaning));
-  const created = await apiJson(connection, CambaiCreatedAnswer, { method: 'POST', path: 'transcribe', body: form }, signal);
+  const created = await apiJson(connection, CambaiCreatedAnswer, { method: 'POST', path: 'transcribe', body: form, headersTimeoutMs: createTimeoutMs }, signal);
   const taskId = created.task_id?.trim();
   if (taskId === undefined || taskId === '') {
     throw new ProviderError(PROVIDER, 'invalid-response', 'POST /transcribe: the answer has no task_id');

@@ -3,11 +3,12 @@ import { z } from 'zod';
 import { ProviderError, type RequestIssue } from '../../streams/errors.js';
 import type { JsonValue } from '../../streams/job-snapshot.js';
 import type { PollPolicy } from '../../streams/poll-scheduler.js';
-import type { ProviderAdapter } from '../../streams/provider-port.js';
+import type { CreateJobResult, ProviderAdapter } from '../../streams/provider-port.js';
 import { jobOptionsOrReject, scaffoldAdapter, type AdapterOptions, type ProviderProfile } from '../adapter-scaffold.js';
-import { callProvider, expectShape, joinUrl, jsonOf } from '../provider-http.js';
+import { callProvider, CreateTimeoutOption, expectShape, joinUrl, jsonOf } from '../provider-http.js';
 import type { OutsideUrlOptions } from '../url-guard.js';
 import { klangioFiles } from './klangio-adapter-files.js';
+import { genFlagsOf, transcriptionFormats } from './klangio-adapter-flags.js';
 import { klangioUpload } from './klangio-adapter-input.js';
 import { isJsonKind, KLANGIO_KINDS, parseKlangioOptions, type KlangioJobOptions } from './klangio-adapter-options.js';
 import { KLANGIO_JSON_ANSWERS, KLANGIO_STEMS } from './klangio-adapter-results.js';
@@ -60,6 +61,13 @@ export interface KlangioAdapterOptions extends AdapterOptions, OutsideUrlOptions
    * @default 209715200 (200 MiB)
    */
   maxInputBytes?: number;
+  /**
+   * How long a create call (the upload) waits for Klangio's answer once the audio is sent; polls
+   * keep the dispatcher's short timeout. A create that times out is not repeated: the job fails
+   * with `SUBMIT_UNCERTAIN` (Klangio may have made it; adopt it with `track`).
+   * @default 300000 (5 minutes, see `CREATE_TIMEOUT_MS`)
+   */
+  createTimeoutMs?: number;
 }
 
 /** Klangio's fixed part and the schemas of its own options (see {@link KlangioAdapterOptions}). */
@@ -74,13 +82,16 @@ const KLANGIO = {
     separationPath: z.string().regex(/^\/[\w\-./]*$/, 'must be a path starting with "/"').default('/source-separation'),
     maxInputBytes: z.number().int().positive().default(200 * 1024 * 1024),
     separationFormatParam: z.enum(['output', 'format']).default('output'),
+    createTimeoutMs: CreateTimeoutOption,
   },
 } satisfies ProviderProfile<z.ZodRawShape>;
 
 /**
- * Creates the Klangio adapter (api.klang.io): uploads the audio as multipart `file`, polls
- * `GET /job/{id}/status`, reads the thin `{ job_id, status }` webhooks and serves the result
- * files. Klangio has no cancel endpoint, so the adapter has no `cancel`: cancelling a Klangio
+ * Creates the Klangio adapter (api.klang.io): uploads the audio as multipart `file` (waiting
+ * up to `createTimeoutMs` for the answer), polls `GET /job/{id}/status`, reads the thin
+ * `{ job_id, status }` webhooks and serves the result files: for a transcription, the formats
+ * the create answer's `gen_*` flags promised (kept as the job's `providerData`), which may
+ * differ from the requested `outputs`. Klangio has no cancel endpoint, so the adapter has no `cancel`: cancelling a Klangio
  * job only stops tracking it (the job runs on, and may use quota).
  *
  * @throws TypeError when an option is invalid.
@@ -92,7 +103,7 @@ const KLANGIO = {
  */
 export function createKlangioAdapter(options: KlangioAdapterOptions): ProviderAdapter {
   const { port, connection, settings, outside, serveFiles } = scaffoldAdapter(KLANGIO, options);
-  const { baseUrl, separationPath, maxInputBytes, separationFormatParam } = settings;
+  const { baseUrl, separationPath, maxInputBytes, separationFormatParam, createTimeoutMs } = settings;
   const headers = { 'kl-api-key': connection.apiKey, accept: 'application/json' };
   const files = serveFiles(klangioFiles('midi_quant'));
   const fallbackFiles = serveFiles(klangioFiles('midi_unq'));
@@ -125,14 +136,24 @@ export function createKlangioAdapter(options: KlangioAdapterOptions): ProviderAd
       if (opts.kind === 'transcription') for (const output of opts.outputs) form.append('outputs', output);
       const path = opts.kind === 'source-separation' ? separationPath : `/${opts.kind}`;
       const url = joinUrl(baseUrl, path, { ...queryOf(opts, separationFormatParam), webhook_url: request.webhookUrl });
-      const answer = await callProvider('klangio', connection.dispatcher, { method: 'POST', url, headers, body: form, signal: context.signal });
+      const answer = await callProvider('klangio', connection.dispatcher, {
+        method: 'POST',
+        url,
+        headers,
+        body: form,
+        signal: context.signal,
+        headersTimeoutMs: createTimeoutMs,
+      });
       const created = expectShape('klangio', CreateAnswer, jsonOf('klangio', answer, `POST ${path}`), `POST ${path}`);
       const externalId = created.job_id ?? created.id;
       if (externalId === undefined) throw new ProviderError('klangio', 'invalid-response', `POST ${path}: the answer has no job_id`);
-      if (created.status === undefined) return { externalId };
+      // The flags say which files the job will have (they may differ from `outputs`): kept with it.
+      const flags = opts.kind === 'transcription' ? genFlagsOf(created) : undefined;
+      const result: CreateJobResult = flags === undefined ? { externalId } : { externalId, providerData: flags };
+      if (created.status === undefined) return result;
       const state = klangioState({ status: created.status });
       // A create answer carries no result, so only a non-terminal status is worth reporting.
-      return state.type === 'pending' ? { externalId, report: state.report } : { externalId };
+      return state.type === 'pending' ? { ...result, report: state.report } : result;
     },
 
     async poll(job, context) {
@@ -145,7 +166,7 @@ export function createKlangioAdapter(options: KlangioAdapterOptions): ProviderAd
         const jsonWhat = `GET /job/${job.externalId}/json`;
         result = expectShape('klangio', KLANGIO_JSON_ANSWERS[job.kind], await get(`job/${id}/json`, context.signal, jsonWhat), jsonWhat);
       } else {
-        result = resultOf(optionsOf(job.kind, job.options));
+        result = resultOf(optionsOf(job.kind, job.options), job.providerData);
       }
       return { status: 'succeeded', providerStatus: state.providerStatus, result };
     },
@@ -171,7 +192,7 @@ const QUANTIZED_MIDI_FILE = 'quantized.mid';
 
 const JobId = z.union([z.string().trim().min(1), z.number().int().nonnegative().transform(String)]);
 
-/** A create answer: `job_id` (also accepted: `id`), maybe a status; dates and `gen_*` flags are not needed. */
+/** A create answer: `job_id` (also accepted: `id`), maybe a status, and the `gen_*` flags (read by `genFlagsOf`); dates are not needed. */
 const CreateAnswer = z.looseObject({ job_id: JobId.optional(), id: JobId.optional(), status: z.string().optional() });
 
 /** A job's options with defaults, or `rejected` (only reachable for jobs adopted with bad options). */
@@ -194,11 +215,14 @@ function queryOf(opts: KlangioJobOptions, formatParam: 'output' | 'format'): Rec
   }
 }
 
-/** The result of a completed job whose outputs are files: what can be fetched. */
-function resultOf(opts: KlangioJobOptions): JsonValue {
+/**
+ * The result of a completed job whose outputs are files: what can be fetched. A transcription's
+ * formats follow the create answer's `gen_*` flags where the job kept them (`providerData`).
+ */
+function resultOf(opts: KlangioJobOptions, providerData: JsonValue | undefined): JsonValue {
   switch (opts.kind) {
     case 'transcription':
-      return { formats: opts.outputs };
+      return { formats: transcriptionFormats(opts.outputs, providerData) };
     case 'source-separation':
       return { model: opts.model, format: opts.format, stems: KLANGIO_STEMS[opts.model] };
     default:

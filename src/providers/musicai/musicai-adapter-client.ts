@@ -56,7 +56,13 @@ export function musicaiConnection(options: MusicaiConnectionOptions): MusicaiCon
 async function apiJson<S extends z.ZodType>(
   connection: MusicaiConnection,
   schema: S,
-  call: { method: Dispatcher.HttpMethod; path: string; query?: Record<string, string | readonly string[] | undefined>; json?: unknown },
+  call: {
+    method: Dispatcher.HttpMethod;
+    path: string;
+    query?: Record<string, string | readonly string[] | undefined>;
+    json?: unknown;
+    headersTimeoutMs?: number | undefined;
+  },
   signal: AbortSignal,
 ): Promise<z.infer<S>> {
   const what = `${call.method} ${call.path}`;
@@ -69,6 +75,7 @@ async function apiJson<S extends z.ZodType>(
       ...(call.json === undefined ? {} : { 'content-type': 'application/json' }),
     },
     ...(call.json === undefined ? {} : { body: JSON.stringify(call.json) }),
+    ...(call.headersTimeoutMs === undefined ? {} : { headersTimeoutMs: call.headersTimeoutMs }),
     signal,
   });
   if (answer.status !== 200) {
@@ -87,8 +94,11 @@ export interface MusicaiNewJob {
   copyResultsTo?: Record<string, string>;
 }
 
-/** `POST /job`; resolves with the new job's id. */
-export async function createMusicaiJob(connection: MusicaiConnection, job: MusicaiNewJob, signal: AbortSignal): Promise<string> {
+/**
+ * `POST /job`; resolves with the new job's id. `timeoutMs` is how long to wait for the answer
+ * once the request is sent (default: the dispatcher's headers timeout).
+ */
+export async function createMusicaiJob(connection: MusicaiConnection, job: MusicaiNewJob, signal: AbortSignal, timeoutMs?: number): Promise<string> {
   const body = {
     name: job.name,
     workflow: job.workflow,
@@ -97,7 +107,7 @@ export async function createMusicaiJob(connection: MusicaiConnection, job: Music
     ...(Object.keys(job.metadata).length === 0 ? {} : { metadata: job.metadata }),
     ...(job.copyResultsTo === undefined ? {} : { copyResultsTo: job.copyResultsTo }),
   };
-  const created = await apiJson(connection, MusicaiCreatedAnswer, { method: 'POST', path: 'job', json: body }, signal);
+  const created = await apiJson(connection, MusicaiCreatedAnswer, { method: 'POST', path: 'job', json: body, headersTimeoutMs: timeoutMs }, signal);
   return created.id;
 }
 
@@ -125,6 +135,8 @@ export async function deleteMusicaiJob(connection: MusicaiConnection, id: string
  * Uploads a local file the way Music.AI expects: `GET /upload` for a pair of signed URLs, then
  * the bytes streamed with `PUT` to `uploadUrl`. Resolves with `downloadUrl`, the job's input.
  * Unlike the SDK, the PUT's status is checked. The storage host gets no `Authorization` header.
+ * `timeoutMs` is how long the PUT waits for the storage's answer once the bytes are sent
+ * (default: the dispatcher's headers timeout).
  *
  * @throws InvalidRequestError when the file cannot be read or is not a regular file (naming it by
  *   its filename, never by its path).
@@ -133,6 +145,7 @@ export async function uploadMusicaiFile(
   connection: MusicaiConnection,
   file: { path: string; filename?: string | undefined; contentType?: string | undefined },
   signal: AbortSignal,
+  timeoutMs?: number,
 ): Promise<string> {
   const { size } = await checkedFile(file);
   const slot = await apiJson(connection, MusicaiUploadAnswer, { method: 'GET', path: 'upload' }, signal);
@@ -148,6 +161,7 @@ export async function uploadMusicaiFile(
       },
       body,
       signal,
+      ...(timeoutMs === undefined ? {} : { headersTimeoutMs: timeoutMs }),
     });
   } catch (error) {
     // A refused signed URL says nothing about our API key.

@@ -10,6 +10,7 @@ import type {
   ProviderReport,
 } from '../../streams/provider-port.js';
 import { requestIssuesOf, scaffoldAdapter, type AdapterOptions, type ProviderProfile, type ResultFileTable } from '../adapter-scaffold.js';
+import { CreateTimeoutOption } from '../provider-http.js';
 import type { OutsideUrlOptions } from '../url-guard.js';
 import {
   createMusicaiJob,
@@ -45,7 +46,16 @@ export const MUSICAI_POLL_POLICY: Readonly<PollPolicy> = Object.freeze({
  * are downloaded through the guard of {@link OutsideUrlOptions}: only public addresses, unless
  * `allowPrivateUrls`.
  */
-export interface MusicaiAdapterOptions extends MusicaiConnectionOptions, AdapterOptions, OutsideUrlOptions {}
+export interface MusicaiAdapterOptions extends MusicaiConnectionOptions, AdapterOptions, OutsideUrlOptions {
+  /**
+   * How long a create call (`POST /job`, and the upload's `PUT` before it) waits for the answer
+   * once the request is sent; polls keep the dispatcher's short timeout. A `POST /job` that
+   * times out is not repeated: the job fails with `SUBMIT_UNCERTAIN` (Music.AI may have made it;
+   * adopt it with `track`). An upload that times out made nothing, so it is retried.
+   * @default 300000 (5 minutes, see `CREATE_TIMEOUT_MS`)
+   */
+  createTimeoutMs?: number;
+}
 
 /** Music.AI's fixed part (see {@link MusicaiAdapterOptions}). */
 const MUSICAI = {
@@ -55,7 +65,8 @@ const MUSICAI = {
   webhooks: false,
   baseUrl: MUSICAI_DEFAULT_BASE_URL,
   pollPolicy: MUSICAI_POLL_POLICY,
-} satisfies ProviderProfile;
+  options: { createTimeoutMs: CreateTimeoutOption },
+} satisfies ProviderProfile<z.ZodRawShape>;
 
 /**
  * Options of a `workflow` job: `{ workflow: 'stems-four', inputParam?, params?, copyResultsTo? }`.
@@ -102,11 +113,11 @@ export type MusicaiWorkflowOptions = z.infer<typeof MusicaiWorkflowOptions>;
  * //              copyResultsTo: { chords: 'https://bucket.example/chords.json?sig=…' } }
  */
 export function createMusicaiAdapter(options: MusicaiAdapterOptions): ProviderAdapter {
-  const { port, connection, serveFiles } = scaffoldAdapter(MUSICAI, options);
+  const { port, connection, serveFiles, settings } = scaffoldAdapter(MUSICAI, options);
   return {
     ...port,
     validate: validateMusicaiRequest,
-    create: (request, context) => createJob(connection, request, context),
+    create: (request, context) => createJob(connection, request, context, settings.createTimeoutMs),
     poll: async (job, context) => musicaiReport(await getMusicaiJob(connection, job.externalId, context.signal)),
     cancel: (job, context) => deleteMusicaiJob(connection, job.externalId, context.signal),
     ...serveFiles(MUSICAI_FILES),
@@ -142,14 +153,14 @@ function validateMusicaiRequest(request: Omit<CreateJobRequest, 'webhookUrl'>): 
   return issues;
 }
 
-async function createJob(connection: MusicaiConnection, request: CreateJobRequest, { signal }: CallContext): Promise<CreateJobResult> {
+async function createJob(connection: MusicaiConnection, request: CreateJobRequest, { signal }: CallContext, timeoutMs: number): Promise<CreateJobResult> {
   const problems = validateMusicaiRequest(request);
   const options = MusicaiWorkflowOptions.safeParse(request.options);
   if (problems.length > 0 || !options.success || request.input === undefined) throw new InvalidRequestError(problems);
   const { input } = request;
   let inputUrl: string;
   try {
-    inputUrl = input.type === 'url' ? input.url : await uploadMusicaiFile(connection, input, signal);
+    inputUrl = input.type === 'url' ? input.url : await uploadMusicaiFile(connection, input, signal, timeoutMs);
   } catch (error) {
     // The upload slot and the PUT come before POST /job: nothing exists at Music.AI yet.
     throw error instanceof ProviderError ? error.beforeCreate() : error;
@@ -164,6 +175,7 @@ async function createJob(connection: MusicaiConnection, request: CreateJobReques
       ...(options.data.copyResultsTo === undefined ? {} : { copyResultsTo: options.data.copyResultsTo }),
     },
     signal,
+    timeoutMs,
   );
   return { externalId };
 }

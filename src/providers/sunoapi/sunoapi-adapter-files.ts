@@ -23,7 +23,10 @@ export function extensionOf(url: string): string {
 /**
  * The files a succeeded sunoapi.org job offers, from its stored result: one `<stem>.<ext>` per
  * separated stem (the extension taken from the stem's URL), or `notes.json` for a MIDI job,
- * served from the stored result without calling the provider. Stems are fetched without the API
+ * served from the stored result without calling the provider. A MIDI job that found no notes
+ * (empty MIDI is a real outcome) still offers `notes.json`, holding `{"instruments":[]}`: the
+ * file says what the provider said, and nothing is made up. The separation's `originData`
+ * tracks are part of the result, not files. Stems are fetched without the API
  * key: the URLs are public file links, often on another host, and any URL off the base URL's
  * origin goes through the guard (see `FileSource`).
  */

@@ -39,12 +39,63 @@ export const SunoapiMidiResult = z.object({
 });
 export type SunoapiMidiResult = z.infer<typeof SunoapiMidiResult>;
 
-/** A succeeded `vocal-separation` job's result: the separation type and one URL per stem. */
+/**
+ * One separated track as the record's `originData` lists it, with the provider's field names:
+ * `id` is what a `midi` job takes as `audioId`; `audio_url`, `stem_type_group_name` (`Vocals`,
+ * `Instrumental`, `Drums`, …) and `duration` (seconds) where the record gives them.
+ */
+export const SunoapiTrack = z.object({
+  id: z.string(),
+  audio_url: z.string().exactOptional(),
+  stem_type_group_name: z.string().exactOptional(),
+  duration: z.number().exactOptional(),
+});
+export type SunoapiTrack = z.infer<typeof SunoapiTrack>;
+
+/**
+ * A succeeded `vocal-separation` job's result: the separation type, one URL per stem and, when
+ * the record lists them (kie.ai does; docs.sunoapi.org does not document them), the separated
+ * tracks of `originData` (see {@link SunoapiTrack}).
+ */
 export const SunoapiSeparationResult = z.object({
   type: z.enum(['separate_vocal', 'split_stem']),
   urls: z.record(z.string(), z.string()),
+  originData: z.array(SunoapiTrack).exactOptional(),
 });
 export type SunoapiSeparationResult = z.infer<typeof SunoapiSeparationResult>;
+
+/**
+ * One `originData` entry of a record, read tolerantly: the id may be a number, `duration` a
+ * numeric string; fields of another type, and fields the docs do not list, are left out.
+ */
+const OriginDataEntry = z
+  .looseObject({
+    id: z.union([z.string().trim().min(1), z.number().int().transform(String)]),
+    audio_url: z.unknown().optional(),
+    stem_type_group_name: z.unknown().optional(),
+    duration: z.unknown().optional(),
+  })
+  .transform((entry): SunoapiTrack => {
+    const track: SunoapiTrack = { id: entry.id };
+    if (typeof entry.audio_url === 'string' && entry.audio_url !== '') track.audio_url = entry.audio_url;
+    if (typeof entry.stem_type_group_name === 'string' && entry.stem_type_group_name !== '') track.stem_type_group_name = entry.stem_type_group_name;
+    const duration = Num.safeParse(entry.duration);
+    if (duration.success && duration.data >= 0) track.duration = duration.data;
+    return track;
+  });
+
+/**
+ * The tracks of a record's `originData`: entries without an id are skipped (they name nothing a
+ * MIDI job could take); `undefined` when the record has no `originData` list.
+ */
+export function originDataOf(response: Record<string, unknown>): SunoapiTrack[] | undefined {
+  const list = response['originData'];
+  if (!Array.isArray(list)) return undefined;
+  return list.flatMap((entry) => {
+    const parsed = OriginDataEntry.safeParse(entry);
+    return parsed.success ? [parsed.data] : [];
+  });
+}
 
 /**
  * The stem URLs of a separation record (`vocalUrl`, `backingVocalsUrl`, …) or callback
@@ -69,9 +120,9 @@ const SEPARATE_VOCAL_STEMS = new Set(['origin', 'instrumental', 'vocal']);
  * does not say which type was asked for): anything beyond origin, instrumental and vocal means
  * `split_stem`.
  */
-export function separationResult(urls: Record<string, string>): SunoapiSeparationResult {
+export function separationResult(urls: Record<string, string>, originData?: SunoapiTrack[]): SunoapiSeparationResult {
   const split = Object.keys(urls).some((stem) => !SEPARATE_VOCAL_STEMS.has(stem));
-  return { type: split ? 'split_stem' : 'separate_vocal', urls };
+  return { type: split ? 'split_stem' : 'separate_vocal', urls, ...(originData === undefined ? {} : { originData }) };
 }
 
 /** `data` of `GET /api/v1/vocal-removal/record-info`, read tolerantly. */
@@ -89,7 +140,8 @@ const SEPARATION_FAILURES: Record<string, string> = {
 };
 
 /**
- * Maps a vocal-separation record: PENDING → running; SUCCESS → succeeded with the stem URLs;
+ * Maps a vocal-separation record: PENDING → running; SUCCESS → succeeded with the stem URLs and
+ * the record's `originData` tracks (see {@link SunoapiSeparationResult});
  * CREATE_TASK_FAILED, GENERATE_AUDIO_FAILED → failed with that code and the `errorMessage`;
  * CALLBACK_EXCEPTION (every callback attempt failed) → succeeded when the record has the
  * audio, else failed with that code; anything else → queued with the raw status.
@@ -102,14 +154,15 @@ export function separationReport(data: unknown, what: string): ProviderReport {
   const flag = providerStatus.trim().toUpperCase();
   const urls = stemUrls(record.response ?? {});
   const hasAudio = Object.keys(urls).length > 0;
+  const result = (): SunoapiSeparationResult => separationResult(urls, originDataOf(record.response ?? {}));
   switch (flag) {
     case 'PENDING':
       return { status: 'running', providerStatus };
     case 'SUCCESS':
       if (!hasAudio) throw new ProviderError('sunoapi', 'invalid-response', `${what}: status SUCCESS but no audio URL in the record`);
-      return { status: 'succeeded', providerStatus, result: separationResult(urls) };
+      return { status: 'succeeded', providerStatus, result: result() };
     case 'CALLBACK_EXCEPTION':
-      if (hasAudio) return { status: 'succeeded', providerStatus, result: separationResult(urls) };
+      if (hasAudio) return { status: 'succeeded', providerStatus, result: result() };
       return { status: 'failed', providerStatus, error: failure(flag, record.errorMessage, record.errorCode, SEPARATION_FAILURES[flag]) };
     case 'CREATE_TASK_FAILED':
     case 'GENERATE_AUDIO_FAILED':
@@ -122,7 +175,11 @@ export function separationReport(data: unknown, what: string): ProviderReport {
 /** `data` of `GET /api/v1/midi/record-info`, read tolerantly. */
 const MidiRecordAnswer = z.looseObject({
   successFlag: z.union([z.number().int(), z.string().trim().regex(/^\d+$/).transform(Number)]),
-  midiData: z.looseObject({ instruments: SunoapiInstruments }).nullish(),
+  // "midiData may be empty" (docs): null, {}, "" or [] all mean no instruments.
+  midiData: z.preprocess(
+    (value) => (value === '' || (Array.isArray(value) && value.length === 0) ? null : value),
+    z.looseObject({ instruments: SunoapiInstruments }).nullish(),
+  ),
   errorCode: z.union([z.number(), z.string()]).nullish(),
   errorMessage: z.string().nullish(),
 });
@@ -134,7 +191,8 @@ const MIDI_FAILURES: Record<number, { code: string; text: string }> = {
 
 /**
  * Maps a MIDI record: `successFlag` 0 → running; 1 → succeeded with the instruments (none is
- * a valid result); 2 → failed `TASK_CREATE_FAILED`; 3 → failed `MIDI_GENERATION_FAILED` (the
+ * a valid result with no notes: empty MIDI is documented for `split_stem` sources and happens
+ * for `separate_vocal` ones; an empty `midiData` reads the same); 2 → failed `TASK_CREATE_FAILED`; 3 → failed `MIDI_GENERATION_FAILED` (the
  * provider's `errorCode` goes into the message); anything else → queued with the raw flag.
  *
  * @throws ProviderError `invalid-response` for a record of another shape.

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { InvalidWebhookError } from '../../streams/errors.js';
 import type { ParsedWebhook, WebhookDelivery } from '../../streams/provider-port.js';
-import { separationResult, stemUrls, SunoapiInstruments } from './sunoapi-adapter-records.js';
+import { stemUrls, SunoapiInstruments } from './sunoapi-adapter-records.js';
+import { verifySunoapiSignature } from './sunoapi-webhook-signature.js';
 
 const TaskId = z.union([z.string().trim().min(1), z.number().int().nonnegative().transform(String)]);
 
@@ -26,60 +27,42 @@ export const SunoapiCallbackAnswer = z.looseObject({
     .nullish(),
 });
 
-/**
- * Hosts sunoapi.org serves result files from, subdomains included: `tempfile.aiquickdraw.com`
- * and `file.aiquickdraw.com` (stems), `cdn1.suno.ai` (the original track), as the callback
- * examples of docs.sunoapi.org and docs.kie.ai show them. Only https URLs on these hosts (or on
- * the configured base URL's origin) are taken from a callback; see {@link parseSunoapiWebhook}.
- */
-export const SUNOAPI_RESULT_HOSTS: readonly string[] = ['aiquickdraw.com', 'suno.ai'];
-
-/**
- * Whether a result URL is the provider's own: on the configured base URL's origin, or https on
- * one of `hosts` or a subdomain of one.
- *
- * @example ownResultUrl('https://api.sunoapi.org', SUNOAPI_RESULT_HOSTS)('https://tempfile.aiquickdraw.com/v/x.mp3') // true
- */
-export function ownResultUrl(baseUrl: string, hosts: readonly string[]): (url: string) => boolean {
-  const base = new URL(baseUrl).origin;
-  const names = hosts.map((host) => host.trim().toLowerCase().replace(/^\*?\./, '')).filter((host) => host !== '');
-  return (text) => {
-    let url: URL;
-    try {
-      url = new URL(text);
-    } catch {
-      return false;
-    }
-    if (url.origin === base) return true;
-    const host = url.hostname.toLowerCase();
-    return url.protocol === 'https:' && names.some((name) => host === name || host.endsWith(`.${name}`));
-  };
+/** Options of {@link parseSunoapiWebhook}. */
+export interface SunoapiWebhookOptions {
+  /**
+   * kie.ai's webhook HMAC key: when set, every callback must carry a valid `X-Webhook-Timestamp`
+   * and `X-Webhook-Signature` (see {@link verifySunoapiSignature}). @default none (unsigned callbacks are read)
+   */
+  webhookKey?: string | undefined;
 }
 
 /**
- * Reads a sunoapi.org callback. Callbacks come once per task, at its end, and carry the whole
- * outcome, so they are reported as terminal:
+ * Reads a sunoapi.org callback. Callbacks come once per task, at its end:
+ * - with a `webhookKey`, the signature is checked first (after the task id is found, since it
+ *   is signed): a delivery that fails it throws `WebhookSignatureError` and changes nothing;
  * - code 200 with `data.vocal_removal_info` (docs.sunoapi.org) or `data.vocal_separation_info`
- *   (kie.ai) → succeeded with the stem URLs (a separation), when every URL is the provider's
- *   own (`isOwnResultUrl`); otherwise `running` with `confirm`, so the result comes from the
- *   provider's own poll answer: anyone who learns a job's webhook URL could post a body, and its
- *   URLs would be fetched by the server and served as the result;
+ *   (kie.ai) and stem URLs → `running` at provider status `SUCCESS`, with `confirm`: the
+ *   callback carries only URLs, while the record (`record-info`) also lists `originData`, the
+ *   track ids a MIDI job takes as `audioId`, and a terminal result can never be completed later;
+ *   it also means no URL from a callback body (which anyone who learns the webhook URL could
+ *   post) ever becomes a result. The same without any URL → only `confirm`;
  * - code 200 with `data.state` `complete` or a `data.instruments` list → succeeded with the
- *   instruments (a MIDI task; missing or empty `instruments` is a valid, empty result);
+ *   instruments (a MIDI task; missing or empty `instruments` is a valid result with no notes,
+ *   as for `separate_vocal` sources and often `split_stem` ones);
  * - code 400 and above → failed, code `TASK_FAILED`, with the provider's `msg` (a callback
  *   does not say which step failed; a later poll cannot change a terminal job);
  * - anything else → no report, `confirm`: a body the adapter does not fully recognise never
  *   ends a job nor invents a result, the poll answer decides. Bodies of an unknown shape (no
  *   `data`, another code, a `data` that is neither a separation nor a MIDI result) are also
- *   marked `unrecognised`; a separation without URLs is a known shape and is not.
+ *   marked `unrecognised`; a separation callback is a known shape and is not.
  *
  * `providerStatus` is `data.state` where given (`complete`, `failed`), `SUCCESS` for a separation's
- * success callback (the record's word for it), else the code. Without `isOwnResultUrl` no URL
- * is trusted (the adapter passes {@link ownResultUrl} of its base URL and result hosts).
+ * success callback (the record's word for it), else the code.
  *
- * @throws InvalidWebhookError for a body of another shape or without a task id.
+ * @throws InvalidWebhookError for a body of another shape or without a task id;
+ *   WebhookSignatureError when `webhookKey` is set and the signature check fails.
  */
-export function parseSunoapiWebhook(delivery: WebhookDelivery, isOwnResultUrl: (url: string) => boolean = () => false): ParsedWebhook {
+export function parseSunoapiWebhook(delivery: WebhookDelivery, options: SunoapiWebhookOptions = {}): ParsedWebhook {
   const parsed = SunoapiCallbackAnswer.safeParse(delivery.body);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -89,6 +72,7 @@ export function parseSunoapiWebhook(delivery: WebhookDelivery, isOwnResultUrl: (
   const data = body.data ?? undefined;
   const externalId = body.task_id ?? data?.task_id ?? data?.taskId ?? body.taskId;
   if (externalId === undefined) throw new InvalidWebhookError('sunoapi', 'the body has no task id (task_id, data.task_id, data.taskId or taskId)');
+  if (options.webhookKey !== undefined) verifySunoapiSignature(delivery, externalId, options.webhookKey);
   // The callback's own word where it has one; a separation's success callback has none, so it
   // gets the status its record says at that point (SUCCESS), as a poll would report.
   const providerStatus =
@@ -101,10 +85,8 @@ export function parseSunoapiWebhook(delivery: WebhookDelivery, isOwnResultUrl: (
   if (body.code !== 200 || data === undefined) return { externalId, confirm: true, unrecognised: true };
   const info = separationInfo(data);
   if (info !== undefined) {
-    const urls = stemUrls(info ?? {});
-    if (Object.keys(urls).length === 0) return { externalId, confirm: true };
-    if (!Object.values(urls).every(isOwnResultUrl)) return { externalId, report: { status: 'running', providerStatus }, confirm: true };
-    return { externalId, report: { status: 'succeeded', providerStatus, result: separationResult(urls) } };
+    if (Object.keys(stemUrls(info ?? {})).length === 0) return { externalId, confirm: true };
+    return { externalId, report: { status: 'running', providerStatus }, confirm: true };
   }
   const raw = (delivery.body as { data: Record<string, unknown> }).data;
   if (data.state === 'complete' || Array.isArray(raw.instruments)) {

@@ -8,11 +8,11 @@ import { callSunoapi } from './sunoapi-adapter-envelope.js';
 import { SUNOAPI_FILES } from './sunoapi-adapter-files.js';
 import { parseSunoapiOptions, SUNOAPI_KINDS, type SunoapiJobOptions } from './sunoapi-adapter-options.js';
 import { midiReport, separationReport } from './sunoapi-adapter-records.js';
-import { ownResultUrl, parseSunoapiWebhook, SUNOAPI_RESULT_HOSTS } from './sunoapi-adapter-webhook.js';
+import { parseSunoapiWebhook } from './sunoapi-adapter-webhook.js';
 import type { OutsideUrlOptions } from '../url-guard.js';
 
 export { SUNOAPI_KINDS } from './sunoapi-adapter-options.js';
-export { SUNOAPI_RESULT_HOSTS } from './sunoapi-adapter-webhook.js';
+export { SUNOAPI_WEBHOOK_TOLERANCE_MS } from './sunoapi-webhook-signature.js';
 
 /**
  * How sunoapi.org tasks are polled by default. The docs advise polling every 10–30 s; callbacks
@@ -32,9 +32,9 @@ export const SUNOAPI_POLL_POLICY: PollPolicy = {
 export const SUNOAPI_BASE_URL = 'https://api.sunoapi.org';
 
 /**
- * Options of {@link createSunoapiAdapter}. Result URLs (from callbacks or records) not on the
- * base URL's origin are downloaded through the guard of {@link OutsideUrlOptions}: only public
- * addresses, unless `allowPrivateUrls`.
+ * Options of {@link createSunoapiAdapter}. Result URLs (from records) not on the base URL's
+ * origin are downloaded through the guard of {@link OutsideUrlOptions}: only public addresses,
+ * unless `allowPrivateUrls`.
  */
 export interface SunoapiAdapterOptions extends AdapterOptions, OutsideUrlOptions {
   /** The sunoapi.org API key, sent as `Authorization: Bearer`. */
@@ -42,12 +42,15 @@ export interface SunoapiAdapterOptions extends AdapterOptions, OutsideUrlOptions
   /** The API's base URL (a reseller's, or a simulator's in tests). @default 'https://api.sunoapi.org' */
   baseUrl?: string;
   /**
-   * Hosts (subdomains included, https only) whose result URLs a callback may set as the result;
-   * a callback with URLs elsewhere is confirmed by polling the record instead. The base URL's
-   * origin is always included. Add a reseller's file host here to save that poll.
-   * @default SUNOAPI_RESULT_HOSTS (aiquickdraw.com, suno.ai)
+   * kie.ai's webhook HMAC key (its settings page's `webhookHmacKey`; env `SUNOAPI_WEBHOOK_KEY`).
+   * When set, every callback must carry `X-Webhook-Timestamp` (Unix seconds, within
+   * {@link SUNOAPI_WEBHOOK_TOLERANCE_MS} of its arrival) and `X-Webhook-Signature` =
+   * base64(HMAC-SHA256(taskId + "." + timestamp, key)); one that does not is refused with
+   * `WEBHOOK_SIGNATURE_INVALID` (HTTP 401) and changes nothing. Leave it unset for sunoapi.org,
+   * which documents no signature.
+   * @default none (unsigned callbacks are accepted)
    */
-  resultHosts?: readonly string[];
+  webhookKey?: string;
 }
 
 /** sunoapi.org's fixed part (see {@link SunoapiAdapterOptions}). */
@@ -58,7 +61,13 @@ const SUNOAPI = {
   webhooks: true,
   baseUrl: SUNOAPI_BASE_URL,
   pollPolicy: SUNOAPI_POLL_POLICY,
-} satisfies ProviderProfile;
+  options: {
+    webhookKey: z
+      .string({ error: 'must be a string' })
+      .refine((key) => key.trim() !== '', 'must be a non-empty string (leave it out to accept unsigned callbacks)')
+      .optional(),
+  },
+} satisfies ProviderProfile<{ webhookKey: z.ZodOptional<z.ZodString> }>;
 
 /** Create answer `data`: the new task id in `taskId` (also accepted: `task_id`). */
 const CreateData = z
@@ -87,8 +96,8 @@ const PATHS = {
  * await engine.submit({ provider: 'sunoapi', kind: 'midi', options: { taskId: done.externalId! } });
  */
 export function createSunoapiAdapter(options: SunoapiAdapterOptions): ProviderAdapter {
-  const { port, connection, serveFiles } = scaffoldAdapter(SUNOAPI, options);
-  const isOwnResultUrl = ownResultUrl(connection.baseUrl, options.resultHosts ?? SUNOAPI_RESULT_HOSTS);
+  const { port, connection, serveFiles, settings } = scaffoldAdapter(SUNOAPI, options);
+  const webhookOptions = { webhookKey: settings.webhookKey };
 
   return {
     ...port,
@@ -130,7 +139,7 @@ export function createSunoapiAdapter(options: SunoapiAdapterOptions): ProviderAd
       return kind === 'vocal-separation' ? separationReport(data, what) : midiReport(data, what);
     },
 
-    parseWebhook: (delivery) => parseSunoapiWebhook(delivery, isOwnResultUrl),
+    parseWebhook: (delivery) => parseSunoapiWebhook(delivery, webhookOptions),
 
     ...serveFiles(SUNOAPI_FILES),
   };

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { cambaiSourceLanguages } from './cambai-languages.js';
@@ -21,6 +22,8 @@ export interface CambaiApiDeps {
   now: () => number;
   /** The simulator's base URL (known once it listens). */
   baseUrl: () => string;
+  /** How long `POST /transcribe` waits after creating the task before it answers. @default 0 */
+  createDelayMs?: number;
 }
 
 /**
@@ -42,7 +45,10 @@ export function cambaiApiRoutes(deps: CambaiApiDeps): Hono {
     const parsed = parseTranscribeForm(form);
     if (!parsed.ok) problems.push(...parsed.issues);
     if (!parsed.ok || problems.length > 0) return validationError(problems);
-    return c.json({ task_id: store.create(parsed.request.media) });
+    const taskId = store.create(parsed.request.media);
+    // The task exists from here on, whether or not the client waits for this answer.
+    if ((deps.createDelayMs ?? 0) > 0) await sleep(deps.createDelayMs, undefined, { ref: false });
+    return c.json({ task_id: taskId });
   });
 
   api.get('/transcribe/:task_id', (c) => {

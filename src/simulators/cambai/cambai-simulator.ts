@@ -64,12 +64,20 @@ export interface CambaiSimulatorOptions extends SimulatorOptions {
    * `Retry-After` is absent). @default 'retry-after'
    */
   rateLimitHeader?: 'retry-after' | 'x-ratelimit-reset';
+  /**
+   * How long `POST /transcribe` waits, after the task was created, before it answers: a slow
+   * create answer, for tests of create timeouts. Not divided by `speed`.
+   * @default 0
+   */
+  createDelayMs?: number;
 }
 
 /** A running Camb.ai simulator. */
 export interface RunningCambaiSimulator extends RunningSimulator {
   /** The value for the SDK's `baseUrl`: {@link RunningSimulator.url} + `/apis`. */
   readonly baseUrl: string;
+  /** The ids of every task it holds, in creation order: what Camb.ai would bill. */
+  taskIds(): string[];
 }
 
 /**
@@ -108,14 +116,21 @@ export function startCambaiSimulator(options: CambaiSimulatorOptions = {}): Prom
       if (kit.saved !== undefined) store.restore(kit.saved);
       return {
         routes: (app) => {
-          app.route('/apis', cambaiApiRoutes({ store, now, baseUrl: kit.url }));
+          app.route('/apis', cambaiApiRoutes({ store, now, baseUrl: kit.url, createDelayMs: delayOf(options.createDelayMs) }));
           app.route('/', cambaiFileRoutes(store));
           app.notFound(() => detail(404, 'Not Found'));
         },
         outcome: (taskId) => store.outcome(taskId),
         save: () => ({ format: 1, provider: 'cambai', ...store.save() }) satisfies CambaiState,
-        handle: (url) => ({ baseUrl: `${url}/apis` }),
+        handle: (url) => ({ baseUrl: `${url}/apis`, taskIds: () => store.save().tasks.map((task) => task.taskId) }),
       };
     },
   });
+}
+
+/** A delay in ms (finite, not negative), or a RangeError naming the option. */
+function delayOf(ms: number | undefined): number {
+  const value = ms ?? 0;
+  if (!Number.isFinite(value) || value < 0) throw new RangeError(`createDelayMs must be a number of milliseconds ≥ 0, got ${String(ms)}`);
+  return value;
 }

@@ -12,7 +12,7 @@ import type { Random } from './seeded-random.js';
 import { createRandom } from './seeded-random.js';
 import { readStateFile, writeStateFile } from './state-file.js';
 import { SimulatorTimers } from './timers.js';
-import { WebhookSender } from './webhook-sender.js';
+import { WebhookSender, type WebhookSenderOptions } from './webhook-sender.js';
 
 /**
  * The handle every simulator returns.
@@ -218,8 +218,11 @@ export interface SimulatorSpec<State, StateIn, Extra> {
   api: ApiGuard;
   /** Streams forked from the seed, in this order (see {@link RandomStream}). */
   randomStreams: readonly RandomStream[];
-  /** Webhook retry policy, for providers that push; delays are divided by `speed`. */
-  webhooks?: { timeoutMs: number; retryDelaysMs: readonly number[] };
+  /**
+   * Webhook retry policy, for providers that push; delays are divided by `speed`. `headers`
+   * adds headers to each attempt (see `WebhookSenderOptions.headers`).
+   */
+  webhooks?: { timeoutMs: number; retryDelaysMs: readonly number[]; headers?: WebhookSenderOptions['headers'] };
   /** The schema of the provider's state file. */
   state: z.ZodType<State, StateIn>;
   /** Builds the provider's job model; may read `kit.saved` (before the server listens). */
@@ -279,6 +282,7 @@ export async function startSimulatorServer<State, StateIn, Extra>(
         timeoutMs: spec.webhooks.timeoutMs,
         retryDelaysMs: spec.webhooks.retryDelaysMs.map((d) => d / o.speed),
         allowRemote: o.allowRemoteWebhooks,
+        ...(spec.webhooks.headers === undefined ? {} : { headers: spec.webhooks.headers }),
       });
       return webhooks;
     },

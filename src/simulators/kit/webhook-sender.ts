@@ -44,6 +44,11 @@ export interface WebhookSenderOptions {
   allowRemote?: boolean;
   /** Dispatcher for the POSTs. @default a private undici Agent, closed by `close()` */
   dispatcher?: Dispatcher;
+  /**
+   * Extra headers of each attempt, computed when it is sent (a provider that signs its
+   * callbacks with a timestamp signs every retry anew). @default none
+   */
+  headers?: (delivery: { url: string; body: unknown; key: string; attempt: number }) => Record<string, string>;
 }
 
 /** Thrown by {@link WebhookSender.send} for a URL it refuses to call. */
@@ -216,7 +221,7 @@ export class WebhookSender {
     try {
       const res = await request(d.url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'user-agent': 'jobstream-simulator' },
+        headers: { ...this.#opts.headers?.(base), 'content-type': 'application/json', 'user-agent': 'jobstream-simulator' },
         body: JSON.stringify(d.body),
         signal,
         dispatcher: this.#dispatcher,

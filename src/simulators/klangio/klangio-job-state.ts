@@ -4,7 +4,8 @@ import { KlangioJobKind, KlangioSimStatus } from './klangio-jobs.js';
 import { KlangioOutput, KlangioSeparationModel, KlangioVocabulary } from '../../providers/klangio/klangio-schemas.js';
 
 /**
- * A job as the state file keeps it: the request (with `outputs` as a list), the planned
+ * A job as the state file keeps it: the request (with `outputs` as a list: the outputs it
+ * produces, which its create answer flagged and which may differ from those asked for), the planned
  * timeline in absolute times, the decided outcome and the seed its results are drawn from.
  */
 export const KlangioJobState = z.object({

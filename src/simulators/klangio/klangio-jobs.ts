@@ -4,6 +4,7 @@ import { planTimeline, stepAt } from '../kit/job-timeline.js';
 import { hexId, pick } from '../kit/seeded-random.js';
 import type { JobModelOptions } from '../kit/simulator.js';
 import { WebhookUrlError } from '../kit/webhook-sender.js';
+import { driftsFor, producedOutputs } from './klangio-output-flags.js';
 import type { KlangioJobState } from './klangio-job-state.js';
 import type { KlangioJobKind, KlangioOutput, KlangioSeparationModel, KlangioVocabulary } from '../../providers/klangio/klangio-schemas.js';
 
@@ -26,7 +27,10 @@ export interface KlangioJobSpec {
   audioFormat?: 'wav' | 'mp3';
 }
 
-/** A simulated job: its request, planned timeline and decided outcome. */
+/**
+ * A simulated job: its request, planned timeline and decided outcome. Its `outputs` are the ones
+ * it produces (and its create answer flags), which may differ from the request.
+ */
 export interface KlangioJob extends KlangioJobSpec {
   readonly id: string;
   readonly createdAt: number;
@@ -47,7 +51,13 @@ export const KLANGIO_ERRORS = [
 ] as const;
 
 /** Options of {@link KlangioJobs}. */
-export type KlangioJobsOptions = JobModelOptions;
+export interface KlangioJobsOptions extends JobModelOptions {
+  /**
+   * Probability that a transcription produces other outputs than it asked for (see
+   * `producedOutputs`), decided per job from its seed. @default 0
+   */
+  outputFlagDriftRate?: number;
+}
 
 /**
  * The simulator's job table: plans each job's IN_QUEUE → IN_PROGRESS → COMPLETED | FAILED
@@ -78,14 +88,19 @@ export class KlangioJobs {
       ],
     });
     const id = this.#newId();
+    // Drawn in this order (error, then seed), as always: a seed means the same jobs as before.
+    const error = failed ? pick(random, KLANGIO_ERRORS) : undefined;
+    const resultSeed = Math.floor(random() * 2 ** 32);
+    const drift = driftsFor(resultSeed, this.#opts.outputFlagDriftRate ?? 0);
     const job: KlangioJob = {
       ...spec,
+      ...(spec.outputs === undefined ? {} : { outputs: producedOutputs(spec.outputs, drift) }),
       id,
       createdAt,
       timeline,
       outcome: failed ? 'failed' : 'succeeded',
-      ...(failed ? { error: pick(random, KLANGIO_ERRORS) } : {}),
-      resultSeed: Math.floor(random() * 2 ** 32),
+      ...(error === undefined ? {} : { error }),
+      resultSeed,
     };
     this.#jobs.set(job.id, job);
     if (spec.webhookUrl !== undefined) this.#scheduleWebhooks(job, spec.webhookUrl, createdAt);

@@ -20,7 +20,11 @@
  *   separation jobs.
  * - Transcription `outputs` may be repeated form fields (as Python `requests` sends a list) or
  *   one comma-separated value; when absent it defaults to `mxml`. The create answer carries
- *   `gen_xml`, `gen_midi`, `gen_midi_quant`, `gen_gp5`, `gen_pdf` (newer flag names only). The
+ *   `gen_xml`, `gen_midi`, `gen_midi_quant`, `gen_gp5`, `gen_pdf` (newer flag names only), and
+ *   they may differ from the request, as in Klangio's own example (asked midi, pdf, gp5;
+ *   answered `gen_xml: true`, `gen_gp5: false`): with probability `outputFlagDriftRate`
+ *   (decided per job from its seed) MusicXML is produced unasked and the first of gp5, pdf,
+ *   midi_quant asked for is not. Only the flagged formats are served; the others answer 404. The
  *   quantized MIDI is served under `/job/{id}/midi_quant` (`quantizedMidiPath: 'midi_unq'`
  *   serves it under `/job/{id}/midi_unq` instead; Klangio's docs name both), the other path
  *   answers 404.
@@ -48,6 +52,7 @@
  *   not kept; after a restart only the changes still ahead of the clock are sent, so a client
  *   learns about changes made while the simulator was down by polling.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context, Hono } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { RunningSimulator, SimulatorOptions } from '../kit/simulator.js';
@@ -58,6 +63,7 @@ import type { KlangioJob } from './klangio-jobs.js';
 import { KlangioState } from './klangio-job-state.js';
 import { KlangioJobKind, KlangioJobs } from './klangio-jobs.js';
 import { formatsOf, resultFile, stemsOf, type QuantizedMidiPath } from './klangio-result-files.js';
+import { genFlags } from './klangio-output-flags.js';
 import { KlangioStem } from '../../providers/klangio/klangio-schemas.js';
 
 /** Options of {@link startKlangioSimulator}. */
@@ -74,6 +80,19 @@ export interface KlangioSimulatorOptions extends SimulatorOptions {
    * @default 'midi_quant'
    */
   quantizedMidiPath?: QuantizedMidiPath;
+  /**
+   * Probability that a transcription's create answer flags (and so the files it serves) differ
+   * from the outputs asked for (see the module notes), decided per job from its seed; `0` makes
+   * every job produce exactly what it asked for, `1` every job whose request can drift.
+   * @default 0.25
+   */
+  outputFlagDriftRate?: number;
+  /**
+   * How long a create call waits, after the job was created, before it answers: a slow upload
+   * answer, for tests of create timeouts. Not divided by `speed`.
+   * @default 0
+   */
+  createDelayMs?: number;
 }
 
 /** The running Klangio simulator. */
@@ -81,6 +100,8 @@ export interface KlangioSimulator extends RunningSimulator {
   readonly webhooks: WebhookSender;
   /** The current status of a job as the simulator sees it, or `undefined`. */
   status(jobId: string): string | undefined;
+  /** The ids of every job it holds, in creation order: what Klangio would bill. */
+  jobIds(): string[];
 }
 
 const RETENTION_DAYS = 14;
@@ -116,7 +137,7 @@ export function startKlangioSimulator(options: KlangioSimulatorOptions = {}): Pr
     webhooks: { timeoutMs: options.webhookTimeoutMs ?? 10_000, retryDelaysMs: options.webhookRetryDelaysMs ?? [1000, 5000, 15_000] },
     state: KlangioState,
     create: (kit) => {
-      const jobs = new KlangioJobs(jobModelOptions(kit));
+      const jobs = new KlangioJobs({ ...jobModelOptions(kit), outputFlagDriftRate: driftRate(options.outputFlagDriftRate) });
       return {
         routes: (app) =>
           klangioRoutes(app, {
@@ -125,6 +146,7 @@ export function startKlangioSimulator(options: KlangioSimulatorOptions = {}): Pr
             allowRemoteWebhooks: kit.options.allowRemoteWebhooks,
             formatParam: options.separationFormatParam ?? 'output',
             quantizedPath: options.quantizedMidiPath ?? 'midi_quant',
+            createDelayMs: delayOf(options.createDelayMs),
           }),
         outcome: (id) => jobs.get(id)?.outcome,
         resume: () => jobs.restore(kit.saved?.jobs ?? []),
@@ -135,6 +157,7 @@ export function startKlangioSimulator(options: KlangioSimulatorOptions = {}): Pr
             const job = jobs.get(id);
             return job === undefined ? undefined : jobs.status(job);
           },
+          jobIds: () => jobs.save().map((job) => job.id),
         }),
       };
     },
@@ -150,7 +173,15 @@ function klangioRoutes(
     allowRemoteWebhooks,
     formatParam,
     quantizedPath,
-  }: { jobs: KlangioJobs; baseUrl: () => string; allowRemoteWebhooks: boolean; formatParam: SeparationFormatParam; quantizedPath: QuantizedMidiPath },
+    createDelayMs,
+  }: {
+    jobs: KlangioJobs;
+    baseUrl: () => string;
+    allowRemoteWebhooks: boolean;
+    formatParam: SeparationFormatParam;
+    quantizedPath: QuantizedMidiPath;
+    createDelayMs: number;
+  },
 ): void {
   for (const kind of KlangioJobKind.options) {
     app.post(`/${kind}`, async (c) => {
@@ -163,16 +194,10 @@ function klangioRoutes(
         deletion_date: isoDay(job.createdAt + RETENTION_DAYS * 86_400_000),
         status_endpoint_url: `${baseUrl()}/job/${job.id}/status`,
       };
-      if (kind === 'transcription') {
-        const outputs = job.outputs ?? new Set();
-        Object.assign(body, {
-          gen_xml: outputs.has('mxml'),
-          gen_midi: outputs.has('midi'),
-          gen_midi_quant: outputs.has('midi_quant'),
-          gen_gp5: outputs.has('gp5'),
-          gen_pdf: outputs.has('pdf'),
-        });
-      }
+      // What the job produces, which may differ from what was asked for.
+      if (kind === 'transcription') Object.assign(body, genFlags(job.outputs ?? new Set()));
+      // The job exists from here on, whether or not the client waits for this answer.
+      if (createDelayMs > 0) await sleep(createDelayMs, undefined, { ref: false });
       return c.json(body, 200);
     });
   }
@@ -223,4 +248,18 @@ function klangioRoutes(
   );
 
   app.notFound((c) => detail(c, 404, 'Not Found'));
+}
+
+/** A rate in [0, 1], or a RangeError naming the option. */
+function driftRate(rate: number | undefined): number {
+  const value = rate ?? 0.25;
+  if (!(value >= 0 && value <= 1)) throw new RangeError(`outputFlagDriftRate must be between 0 and 1, got ${String(rate)}`);
+  return value;
+}
+
+/** A delay in ms (finite, not negative), or a RangeError naming the option. */
+function delayOf(ms: number | undefined): number {
+  const value = ms ?? 0;
+  if (!Number.isFinite(value) || value < 0) throw new RangeError(`createDelayMs must be a number of milliseconds ≥ 0, got ${String(ms)}`);
+  return value;
 }

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { isHttpUrl, isLoopbackUrl } from '../kit/loopback.js';
@@ -15,6 +16,8 @@ export interface MusicaiApiDeps {
   store: MusicaiJobStore;
   slots: UploadSlots;
   application: MusicaiApplication;
+  /** How long `POST /job` waits after creating the job before it answers. @default 0 */
+  createDelayMs?: number;
 }
 
 /**
@@ -54,6 +57,8 @@ export function musicaiApiRoutes(deps: MusicaiApiDeps): Hono {
       batchName: typeof batchName === 'string' ? batchName : null,
       copyResultsTo: request.copyResultsTo ?? {},
     });
+    // The job exists from here on, whether or not the client waits for this answer.
+    if ((deps.createDelayMs ?? 0) > 0) await sleep(deps.createDelayMs, undefined, { ref: false });
     return c.json({ id });
   });
 

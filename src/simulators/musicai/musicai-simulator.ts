@@ -61,6 +61,12 @@ import { UploadSlots } from './musicai-upload-slots.js';
 export interface MusicaiSimulatorOptions extends SimulatorOptions {
   /** Name of the application behind the API key (`GET /v1/application`, `job.app`). @default 'Simulator Application' */
   applicationName?: string;
+  /**
+   * How long `POST /v1/job` waits, after the job was created, before it answers: a slow create
+   * answer, for tests of create timeouts. Not divided by `speed`.
+   * @default 0
+   */
+  createDelayMs?: number;
 }
 
 /** A running Music.AI simulator. */
@@ -103,7 +109,7 @@ export function startMusicaiSimulator(options: MusicaiSimulatorOptions = {}): Pr
       const store = new MusicaiJobStore({ random, now: o.now, speed: o.speed, faults: o.faults, slots, baseUrl: url, appName });
       return {
         routes: (app) => {
-          app.route('/v1', musicaiApiRoutes({ store, slots, application }));
+          app.route('/v1', musicaiApiRoutes({ store, slots, application, createDelayMs: delayOf(options.createDelayMs) }));
           app.route('/', musicaiStorageRoutes(slots, store));
           app.notFound((c) => c.text('Not Found', 404));
         },
@@ -126,4 +132,11 @@ export function startMusicaiSimulator(options: MusicaiSimulatorOptions = {}): Pr
 /** The folder next to the state file that holds uploaded bytes, one file per upload slot. */
 function uploadsDirOf(stateFile: string): string {
   return `${stateFile}.uploads`;
+}
+
+/** A delay in ms (finite, not negative), or a RangeError naming the option. */
+function delayOf(ms: number | undefined): number {
+  const value = ms ?? 0;
+  if (!Number.isFinite(value) || value < 0) throw new RangeError(`createDelayMs must be a number of milliseconds ≥ 0, got ${String(ms)}`);
+  return value;
 }

@@ -42,12 +42,19 @@ function notes(random: Random, voice: (typeof VOICES)[number], seconds: number):
 }
 
 /**
- * Plausible MIDI data for a separation: two to four instruments, seconds of notes each.
- * For `split_stem` sources a quarter of the runs detect nothing (empty `instruments`), and
- * any run may have an instrument with no notes, as the provider documents.
+ * How often a MIDI task finds no notes at all, by the type of its separation: the docs warn that
+ * `split_stem` sources may give empty `midiData`, and `separate_vocal` sources give empty MIDI
+ * too (providers.md, Round 2).
  */
-export function midiInstruments(random: Random, type: SunoSeparationType, seconds = 8): MidiInstrument[] {
-  if (type === 'split_stem' && random() < 0.25) return [];
+export const EMPTY_MIDI_RATE: Readonly<Record<SunoSeparationType, number>> = { separate_vocal: 0.1, split_stem: 0.25 };
+
+/**
+ * Plausible MIDI data for a separation: two to four instruments, seconds of notes each. A share
+ * of the runs detect nothing (empty `instruments`): `emptyRate`, by default
+ * {@link EMPTY_MIDI_RATE} of the source's type. Any run may have an instrument with no notes.
+ */
+export function midiInstruments(random: Random, type: SunoSeparationType, emptyRate = EMPTY_MIDI_RATE[type], seconds = 8): MidiInstrument[] {
+  if (random() < emptyRate) return [];
   const count = 2 + Math.floor(random() * 3);
   const start = Math.floor(random() * VOICES.length);
   return Array.from({ length: count }, (_, i) => {

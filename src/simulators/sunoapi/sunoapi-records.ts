@@ -93,9 +93,14 @@ const MIDI_ERRORS: Record<string, string> = {
   GENERATE_FAILED: 'MIDI generation failed',
 };
 
-/** `data` of `GET /api/v1/midi/record-info` (times as numbers only). */
+/**
+ * `data` of `GET /api/v1/midi/record-info` (times as numbers only). A success that found no
+ * notes has `midiData.instruments` empty, or, from a `split_stem` source, an empty `midiData`
+ * (`{}`), as the docs warn it may be.
+ */
 export function midiRecord(task: MidiTask, state: MidiState, completeTime: number | null): SunoMidiRecord {
   const failed = state === 'CREATE_TASK_FAILED' || state === 'GENERATE_FAILED';
+  const emptySplit = task.instruments.length === 0 && task.separation.type === 'split_stem';
   return {
     taskId: task.id,
     recordTaskId: -1,
@@ -103,18 +108,24 @@ export function midiRecord(task: MidiTask, state: MidiState, completeTime: numbe
     callbackUrl: task.callBackUrl,
     createTime: Math.round(task.createdAt),
     completeTime,
-    midiData: state === 'SUCCESS' ? { state: 'complete', instruments: task.instruments.map((i) => ({ name: i.name, notes: [...i.notes] })) } : null,
+    midiData:
+      state !== 'SUCCESS' ? null : emptySplit ? {} : { state: 'complete', instruments: task.instruments.map((i) => ({ name: i.name, notes: [...i.notes] })) },
     successFlag: MIDI_FLAG[state],
     errorCode: failed ? 500 : null,
     errorMessage: failed ? (MIDI_ERRORS[state] ?? 'MIDI generation failed') : null,
   };
 }
 
-/** Callback body of a finished MIDI task (start/end mixed numbers and numeric strings). */
+/**
+ * Callback body of a finished MIDI task (start/end mixed numbers and numeric strings). One that
+ * found no notes says `state: 'complete'` with `instruments: []`, or, from a `split_stem`
+ * source, without `instruments`.
+ */
 export function midiCallback(task: MidiTask, state: MidiState): SunoMidiCallback {
   if (state !== 'SUCCESS') {
     return { code: 500, msg: MIDI_ERRORS[state] ?? 'MIDI generation failed', task_id: task.id, data: { task_id: task.id, state: 'failed' } };
   }
+  if (task.instruments.length === 0 && task.separation.type === 'split_stem') return { code: 200, msg: 'success', task_id: task.id, data: { state: 'complete' } };
   return {
     code: 200,
     msg: 'success',

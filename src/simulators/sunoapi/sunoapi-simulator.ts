@@ -25,8 +25,9 @@
  *   generation from such a task is still allowed (its audio exists). URLs point at
  *   `/files/{taskId}/{stem}.wav` on the simulator (no auth; small WAV files, not MP3).
  * - Separation callback: success `{ code: 200, msg, data: { task_id, vocal_removal_info } }`
- *   with snake_case URL fields of the chosen type; failure `{ code: 500, msg, data: { task_id,
- *   vocal_removal_info: null } }`. With `callbackShape: 'kie'` the field is
+ *   with snake_case URL fields of the chosen type and no `originData` (neither provider's
+ *   callback example has it: only the record lists the tracks); failure `{ code: 500, msg,
+ *   data: { task_id, vocal_removal_info: null } }`. With `callbackShape: 'kie'` the field is
  *   `vocal_separation_info`, as kie.ai sends it.
  * - MIDI generate: `taskId` must be a separation whose status is SUCCESS (or
  *   CALLBACK_EXCEPTION), otherwise body code 400; `audioId`, when given, must be one of its
@@ -35,11 +36,18 @@
  *   `errorCode` 500 and an `errorMessage` on failure; times are numbers. Callback: success
  *   `{ code: 200, msg: 'success', task_id, data: { state: 'complete', instruments } }` with
  *   `start`/`end` mixed numbers and numeric strings; failure `{ code: 500, msg, task_id, data:
- *   { task_id, state: 'failed' } }`. For `split_stem` sources a quarter of the runs have empty
- *   `instruments`; an instrument may have no notes.
+ *   { task_id, state: 'failed' } }`. Some runs find no notes at all (`emptyMidiRate`; by default
+ *   10% of `separate_vocal` sources, 25% of `split_stem` ones): the record then has
+ *   `instruments: []` (a `split_stem` source: an empty `midiData`, `{}`) and the callback
+ *   `instruments: []` (`split_stem`: no `instruments`). An instrument may have no notes.
  * - Callbacks: POST JSON once per task at its terminal state; an attempt fails on a non-2xx
- *   answer or no answer within 15 s; retried after 1 s, 2 s, 4 s (divided by `speed`), then
- *   stopped. Duplicates, drops, delays and reordering come from the webhook fault knobs.
+ *   answer or no answer within 15 s; retried three times, after 1, 5 and 15 minutes (divided by
+ *   `speed`), as docs.sunoapi.org documents, then stopped: at speed 200 the first retry comes
+ *   after 300 ms, so a client's poll watchdog, not a retry, is what finds a lost callback soon.
+ *   Duplicates, drops, delays and reordering come from the webhook fault knobs. With
+ *   `webhookKey`, every attempt is signed as kie.ai signs: `X-Webhook-Timestamp` (Unix seconds
+ *   of the simulator's clock at that attempt) and `X-Webhook-Signature` = base64(HMAC-SHA256(
+ *   taskId + "." + timestamp, webhookKey)).
  * - Timelines: separation PENDING for 1–3 s, MIDI PENDING for 2–6 s (divided by `speed`);
  *   `jobFailureRate` decides failure at creation (80% generation failure, 20% creation failure).
  * - With `stateFile`, tasks and a limited credit balance survive a restart: the file holds each
@@ -49,6 +57,7 @@
  *   back, a task that ended while the simulator was down is found by polling, and one whose
  *   callback was still being retried never turns CALLBACK_EXCEPTION.
  */
+import { createHmac } from 'node:crypto';
 import type { Context, Hono } from 'hono';
 import type { ZodType } from 'zod';
 import { isHttpUrl, isLoopbackUrl } from '../kit/loopback.js';
@@ -68,8 +77,23 @@ export interface SunoapiSimulatorOptions extends SimulatorOptions {
   credits?: number;
   /** Callback answer timeout. @default 15000 */
   callbackTimeoutMs?: number;
-  /** Callback retry delays before division by `speed`. @default [1000, 2000, 4000] */
+  /**
+   * Callback retry delays before division by `speed`: three retries, after 1, 5 and 15 minutes,
+   * as docs.sunoapi.org documents for separation callbacks.
+   * @default SUNOAPI_CALLBACK_RETRY_DELAYS_MS ([60000, 300000, 900000])
+   */
   callbackRetryDelaysMs?: number[];
+  /**
+   * The share (0..1) of MIDI tasks that find no notes (see the module notes); 1 makes every MIDI
+   * task empty, 0 none.
+   * @default EMPTY_MIDI_RATE (0.1 for separate_vocal sources, 0.25 for split_stem ones)
+   */
+  emptyMidiRate?: number;
+  /**
+   * kie.ai's webhook HMAC key: when set, every callback attempt carries `X-Webhook-Timestamp`
+   * and `X-Webhook-Signature`. @default none (callbacks are unsigned, as sunoapi.org sends them)
+   */
+  webhookKey?: string;
   /**
    * The separation callback's layout: `sunoapi` puts the stems under `data.vocal_removal_info`
    * (docs.sunoapi.org), `kie` under `data.vocal_separation_info` (docs.kie.ai).
@@ -94,6 +118,9 @@ export interface SunoapiSimulator extends RunningSimulator {
   setCredits(credits: number): void;
 }
 
+/** The documented callback retry schedule: after 1, 5 and 15 minutes (before division by `speed`). */
+export const SUNOAPI_CALLBACK_RETRY_DELAYS_MS: readonly number[] = [60_000, 300_000, 900_000];
+
 const STEM_FREQUENCY: Record<string, number> = { origin: 220, instrumental: 330, vocal: 440, drums: 110, bass: 82.41 };
 
 const envelope = (c: Context, code: number, msg: string, data: unknown = null, status: 200 | 401 | 404 | 430 | 500 | 502 | 503 = 200, headers?: Record<string, string>): Response =>
@@ -114,6 +141,13 @@ const envelope = (c: Context, code: number, msg: string, data: unknown = null, s
  * await sim.close();
  */
 export function startSunoapiSimulator(options: SunoapiSimulatorOptions = {}): Promise<SunoapiSimulator> {
+  const { emptyMidiRate, webhookKey } = options;
+  if (emptyMidiRate !== undefined && !(emptyMidiRate >= 0 && emptyMidiRate <= 1)) {
+    return Promise.reject(new RangeError(`emptyMidiRate must be a number from 0 to 1, got ${emptyMidiRate}`));
+  }
+  if (webhookKey !== undefined && webhookKey === '') return Promise.reject(new RangeError('webhookKey must not be empty'));
+  // The simulator's clock, known once the kit is built; callbacks are only sent after that.
+  let clock: () => number = Date.now;
   return startSimulatorServer(options, {
     provider: 'sunoapi',
     api: {
@@ -126,13 +160,19 @@ export function startSunoapiSimulator(options: SunoapiSimulatorOptions = {}): Pr
       serverError: (c, status) => envelope(c, 500, 'Server error, please try again later', null, status),
     },
     randomStreams: ['model', 'faults', 'webhooks'],
-    webhooks: { timeoutMs: options.callbackTimeoutMs ?? 15_000, retryDelaysMs: options.callbackRetryDelaysMs ?? [1000, 2000, 4000] },
     state: SunoapiState,
+    webhooks: {
+      timeoutMs: options.callbackTimeoutMs ?? 15_000,
+      retryDelaysMs: options.callbackRetryDelaysMs ?? SUNOAPI_CALLBACK_RETRY_DELAYS_MS,
+      ...(webhookKey === undefined ? {} : { headers: ({ key }: { key: string }) => signedHeaders(key, clock(), webhookKey) }),
+    },
     create: (kit) => {
+      clock = kit.options.now;
       let credits = kit.saved?.credits ?? options.credits ?? Number.POSITIVE_INFINITY;
       const terminal = <S extends string>(task: { timeline: readonly { status: S }[] }): S => task.timeline[task.timeline.length - 1]!.status;
       const tasks = new SunoTasks({
         ...jobModelOptions(kit),
+        emptyMidiRate,
         callbackBody: (task: SunoTask) =>
           task.kind === 'separation'
             ? separationCallback(task, terminal<SeparationState>(task), kit.url(), options.callbackShape ?? 'sunoapi')
@@ -165,6 +205,15 @@ export function startSunoapiSimulator(options: SunoapiSimulatorOptions = {}): Pr
       };
     },
   });
+}
+
+/**
+ * The kie.ai signature headers of one callback attempt for task `taskId`, at `nowMs`. Written
+ * here from the docs, independently of the adapter's check, so that the two test each other.
+ */
+function signedHeaders(taskId: string, nowMs: number, key: string): Record<string, string> {
+  const timestamp = String(Math.floor(nowMs / 1000));
+  return { 'x-webhook-timestamp': timestamp, 'x-webhook-signature': createHmac('sha256', key).update(`${taskId}.${timestamp}`).digest('base64') };
 }
 
 /** What the routes of {@link sunoapiRoutes} read and change. */

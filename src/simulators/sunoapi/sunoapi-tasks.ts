@@ -82,6 +82,8 @@ const SPLIT_STEM: [string, string, string][] = [
 export interface SunoTasksOptions extends JobModelOptions {
   /** Builds the callback body when a task reaches its terminal state. */
   callbackBody: (task: SunoTask) => unknown;
+  /** Share of MIDI tasks that find no notes. @default EMPTY_MIDI_RATE of the separation's type */
+  emptyMidiRate?: number | undefined;
 }
 
 /** The simulator's task table, planning timelines and sending the terminal callback. */
@@ -137,7 +139,7 @@ export class SunoTasks {
       separation,
       audioId: req.audioId,
       callBackUrl: req.callBackUrl,
-      instruments: failed ? [] : midiInstruments(createRandom(Math.floor(random() * 2 ** 32)), separation.type),
+      instruments: failed ? [] : midiInstruments(createRandom(Math.floor(random() * 2 ** 32)), separation.type, this.#opts.emptyMidiRate),
       callbackSeed: Math.floor(random() * 2 ** 32),
       ...this.#plan(failed ? failure : 'SUCCESS', 2000, 6000),
       outcome: failed ? 'failed' : 'succeeded',

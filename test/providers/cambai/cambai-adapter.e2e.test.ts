@@ -211,10 +211,13 @@ describe('Camb.ai adapter against the simulator, through the engine', () => {
     expect(s.engine.snapshot().jobs).toEqual([]);
   });
 
-  it('cancels only locally (Camb.ai has no cancel)', async () => {
+  it('cancels only locally (Camb.ai has no cancel), saying that Camb.ai may still run and bill the task (was: plain canceled)', async () => {
     const s = await setup({ speed: 1 });
     const submitted = await s.engine.submit({ provider: 'cambai', kind: 'transcription', input: URL_INPUT, options: { language: 1 } });
-    expect((await s.engine.cancel(submitted.id)).status).toBe('canceled');
+    expect(s.engine.cancelModeOf('cambai')).toBe('tracking-only');
+    const canceled = await s.engine.cancel(submitted.id);
+    expect(canceled).toMatchObject({ status: 'canceled', providerStatus: 'tracking-stopped', error: { code: 'TRACKING_STOPPED' } });
+    expect(canceled.error?.message).toMatch(/cambai may still run it and bill for it/);
   });
 
   it('reaches the decided outcomes through 5xx, 429 with Retry-After and slow answers, honouring Retry-After', async () => {

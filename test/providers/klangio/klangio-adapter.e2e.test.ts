@@ -66,7 +66,8 @@ afterEach(async () => {
 async function rig(
   options: { sim?: KlangioSimulatorOptions; adapter?: Partial<KlangioAdapterOptions>; webhooks?: boolean; pollPolicy?: Partial<PollPolicy> } = {},
 ): Promise<Rig> {
-  const sim = await startKlangioSimulator({ speed: 200, seed: 11, webhookRetryDelaysMs: [100, 200], ...options.sim });
+  // Flags follow the request unless a test asks for drift.
+  const sim = await startKlangioSimulator({ speed: 200, seed: 11, webhookRetryDelaysMs: [100, 200], outputFlagDriftRate: 0, ...options.sim });
   cleanups.push(() => sim.close());
   const dispatcher: Dispatcher = createDispatcher();
   cleanups.push(() => dispatcher.close());
@@ -162,6 +163,54 @@ describe('Klangio adapter against the simulator', () => {
     expect(fromWebhooks.length).toBeGreaterThan(0);
     // The terminal webhook is thin: the outcome itself always comes from the poll it triggers.
     for (const job of done) expect(job.source).toBe('poll');
+  });
+
+  it('serves the files the create answer flagged, not the ones asked for (was: the request, and a 404 for score.gp5)', async () => {
+    const { engine } = await rig({ sim: { outputFlagDriftRate: 1 } });
+    const job = await engine.submit({ provider: 'klangio', kind: 'transcription', input: { type: 'file', path: audioPath }, options: { model: 'guitar', outputs: ['midi', 'pdf', 'gp5'] } });
+    expect(job.providerData).toEqual({ gen_xml: true, gen_midi: true, gen_midi_quant: false, gen_gp5: false, gen_pdf: true });
+    const done = await engine.waitFor(job.id, WAIT);
+    expect(done.status, JSON.stringify(done.error)).toBe('succeeded');
+    expect(done.result).toEqual({ formats: ['midi', 'pdf', 'mxml'] });
+    const files = engine.resultFiles(done.id);
+    expect(files.map((f) => f.name)).toEqual(['performance.mid', 'score.pdf', 'score.musicxml']);
+    for (const file of files) expectRealFormat(file.name, await buffer((await engine.openResult(done.id, file.name)).body));
+  });
+
+  it('keeps the flags with the job across an engine restart (was: lost, so the result followed the request)', async () => {
+    const sim = await startKlangioSimulator({ speed: 50, seed: 11, outputFlagDriftRate: 1 });
+    cleanups.push(() => sim.close());
+    const dispatcher = createDispatcher();
+    cleanups.push(() => dispatcher.close());
+    const dataDir = await mkdtemp(join(dir, 'data-'));
+    const adapter = (pollPolicy: Partial<PollPolicy>) => createKlangioAdapter({ apiKey: sim.apiKey, baseUrl: sim.url, dispatcher, pollPolicy });
+    // The first engine never polls (no webhooks, an hour between polls): it stops with the job unfinished.
+    const first = await createEngine({ providers: [adapter({ ...FAST, intervalMs: 3_600_000 })], dataDir });
+    const job = await first.submit({ provider: 'klangio', kind: 'transcription', input: { type: 'file', path: audioPath }, options: { outputs: ['midi', 'pdf', 'gp5'] } });
+    expect(job.status).toBe('queued');
+    await first.close();
+    const second = await createEngine({ providers: [adapter(FAST)], dataDir });
+    cleanups.push(() => second.close());
+    const done = await second.waitFor(job.id, WAIT);
+    expect(done.status, JSON.stringify(done.error)).toBe('succeeded');
+    expect(done.providerData).toEqual(job.providerData);
+    expect(done.result).toEqual({ formats: ['midi', 'pdf', 'mxml'] });
+    expect(done.artifacts).toMatchObject({ state: 'complete', files: [{ name: 'performance.mid' }, { name: 'score.pdf' }, { name: 'score.musicxml' }] });
+  });
+
+  it('cancels by stopping tracking only: the job is canceled here and runs on at Klangio (was: canceled as if Klangio had stopped it)', async () => {
+    const { engine, sim } = await rig({ sim: { speed: 20 } });
+    const job = await engine.submit({ provider: 'klangio', kind: 'beat-tracking', input: { type: 'file', path: audioPath } });
+    expect(engine.cancelModeOf('klangio')).toBe('tracking-only');
+    const canceled = await engine.cancel(job.id);
+    expect(canceled).toMatchObject({ status: 'canceled', providerStatus: 'tracking-stopped', source: 'cancel', error: { code: 'TRACKING_STOPPED' } });
+    expect(canceled.error?.message).toBe(
+      'jobstream stopped tracking this job; it was not cancelled at the provider (klangio has no way to cancel a job). klangio may still run it and bill for it.',
+    );
+    // Klangio knows nothing of it: the job runs to its end there.
+    expect(sim.status(job.externalId!)).toMatch(/^IN_/);
+    await expect.poll(() => sim.status(job.externalId!), { timeout: 5000 }).toBe('COMPLETED');
+    expect(engine.get(job.id)).toEqual(canceled);
   });
 
   it('gets MP3 stems for a source separation asked in mp3 (the format sent as output=mp3, not format=mp3)', async () => {

@@ -130,7 +130,8 @@ describe('Klangio adapter: create', () => {
   it('uploads a file as multipart "file", outputs as repeated fields, options and webhook_url in the query', async () => {
     const seen = interceptCreate('/transcription', { body: { job_id: 'abc123', creation_date: '2025-01-01', deletion_date: '2025-01-15', status_endpoint_url: 'x', gen_midi_unq: true } });
     const created = await adapter().create(request('transcription', { model: 'guitar', title: 'Étude' }, undefined, 'http://hooks.example/k/t'), context());
-    expect(created).toEqual({ externalId: 'abc123' });
+    // The flags are kept with the job (an older name included): they decide its result files.
+    expect(created).toEqual({ externalId: 'abc123', providerData: { gen_midi_unq: true } });
     expect(seen.headers?.['kl-api-key']).toBe(KEY);
     expect(Object.fromEntries(seen.url!.searchParams)).toEqual({ model: 'guitar', title: 'Étude', webhook_url: 'http://hooks.example/k/t' });
     expect(seen.form!.getAll('outputs')).toEqual(['mxml', 'midi']);
@@ -185,6 +186,18 @@ describe('Klangio adapter: create', () => {
   ])('reads the job id from %j', async (body, id) => {
     interceptCreate('/beat-tracking', { body });
     expect(await adapter().create(request('beat-tracking'), context())).toEqual({ externalId: id });
+  });
+
+  it('keeps the gen_* flags of a transcription create answer as the job\'s providerData (was: dropped)', async () => {
+    const answer = { job_id: 'j', creation_date: '2025-01-01', deletion_date: '2025-01-15', status_endpoint_url: 'x', gen_xml: true, gen_midi: true, gen_gp5: false, gen_pdf: true };
+    interceptCreate('/transcription', { body: { ...answer, gen_odd: 'yes' } });
+    const created = await adapter().create(request('transcription', { outputs: ['midi', 'pdf', 'gp5'] }), context());
+    expect(created).toEqual({ externalId: 'j', providerData: { gen_xml: true, gen_midi: true, gen_gp5: false, gen_pdf: true } });
+    // Other kinds have no flags to keep, and an answer without flags keeps nothing.
+    interceptCreate('/beat-tracking', { body: { job_id: 'b', gen_xml: true } });
+    expect(await adapter().create(request('beat-tracking'), context())).toEqual({ externalId: 'b' });
+    interceptCreate('/transcription', { body: { job_id: 't' } });
+    expect(await adapter().create(request('transcription'), context())).toEqual({ externalId: 't' });
   });
 
   it('reports a status the create answer carries', async () => {
@@ -308,6 +321,15 @@ describe('Klangio adapter: poll', () => {
     });
     replyStatus({ status: 'COMPLETED' });
     expect((await adapter().poll(ref('transcription'), context())).result).toEqual({ formats: ['mxml', 'midi'] });
+  });
+
+  it('reports a completed transcription with the formats the create answer flagged, not the ones asked for (was: the request)', async () => {
+    // Klangio's own example: asked midi, pdf and gp5; answered gen_xml true and gen_gp5 false.
+    const flags = { gen_xml: true, gen_midi: true, gen_midi_quant: false, gen_gp5: false, gen_pdf: true };
+    replyStatus({ status: 'COMPLETED' });
+    const job = { ...ref('transcription', { outputs: ['midi', 'pdf', 'gp5'] }), providerData: flags };
+    expect(await adapter().poll(job, context())).toEqual({ status: 'succeeded', providerStatus: 'COMPLETED', result: { formats: ['midi', 'pdf', 'mxml'] } });
+    expect(adapter().resultFiles!(job, { formats: ['midi', 'pdf', 'mxml'] }).map((f) => f.name)).toEqual(['performance.mid', 'score.pdf', 'score.musicxml']);
   });
 
   it('reports a completed separation with its stems', async () => {

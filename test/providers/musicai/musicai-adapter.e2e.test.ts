@@ -196,8 +196,9 @@ describe('Music.AI adapter against the simulator, through the engine', () => {
   it('cancels by deleting the job at the provider', async () => {
     const s = await setup({ speed: 1 });
     const submitted = await s.engine.submit({ provider: 'musicai', kind: 'workflow', input: URL_INPUT, options: { workflow: 'stems-four' } });
+    expect(s.engine.cancelModeOf('musicai')).toBe('provider');
     const canceled = await s.engine.cancel(submitted.id);
-    expect(canceled.status).toBe('canceled');
+    expect(canceled).toMatchObject({ status: 'canceled', providerStatus: 'canceled', error: null });
     const remaining = await listMusicaiJobs({ apiKey: s.sim.apiKey, baseUrl: s.sim.apiEndpoint, dispatcher: s.dispatcher }, AbortSignal.timeout(5000));
     expect(remaining.map((j) => j.id)).not.toContain(submitted.externalId);
   });

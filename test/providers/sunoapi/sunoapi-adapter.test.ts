@@ -209,6 +209,7 @@ describe('sunoapi adapter: poll a vocal separation', () => {
         result: {
           type: 'separate_vocal',
           urls: { origin: 'https://cdn.example/t/origin.mp3', instrumental: 'https://cdn.example/t/instrumental.mp3', vocal: 'https://cdn.example/t/vocal.mp3' },
+          originData: [{ id: 'x', audio_url: 'https://cdn.example/t/vocal.mp3', stem_type_group_name: 'Vocals', duration: 3 }],
         },
       },
     ],
@@ -246,6 +247,27 @@ describe('sunoapi adapter: poll a vocal separation', () => {
   ])('fails with invalid-response on %s', async (_name, record) => {
     replyRecord('vocal-removal', record);
     await expect(adapter().poll(ref('vocal-separation'), context())).rejects.toMatchObject({ failure: 'invalid-response' });
+  });
+
+  it('keeps the record’s originData tracks in the result (the ids a MIDI job takes as audioId), read tolerantly', async () => {
+    const urls = { vocalUrl: 'https://c/v.mp3', instrumentalUrl: 'https://c/i.mp3' };
+    const originData = [
+      { id: 'v-1', audio_url: 'https://c/v.mp3', stem_type_group_name: 'Vocals', duration: 245.6, cover: 'not listed by the docs' },
+      { id: 7, audio_url: null, stem_type_group_name: '', duration: '12.5' },
+      { audio_url: 'https://c/no-id.mp3', stem_type_group_name: 'Drums' },
+      'junk',
+    ];
+    replyRecord('vocal-removal', separateVocalRecord('SUCCESS', { response: { ...urls, originData } }));
+    expect((await adapter().poll(ref('vocal-separation'), context())).result).toEqual({
+      type: 'separate_vocal',
+      urls: { vocal: 'https://c/v.mp3', instrumental: 'https://c/i.mp3' },
+      originData: [{ id: 'v-1', audio_url: 'https://c/v.mp3', stem_type_group_name: 'Vocals', duration: 245.6 }, { id: '7', duration: 12.5 }],
+    });
+    // CALLBACK_EXCEPTION with audio keeps them too; a record without the list gives none.
+    replyRecord('vocal-removal', separateVocalRecord('CALLBACK_EXCEPTION', { response: { ...urls, originData: [{ id: 'i-1' }] } }));
+    expect((await adapter().poll(ref('vocal-separation'), context())).result).toMatchObject({ originData: [{ id: 'i-1' }] });
+    replyRecord('vocal-removal', separateVocalRecord('SUCCESS', { response: urls }));
+    expect((await adapter().poll(ref('vocal-separation'), context())).result).not.toHaveProperty('originData');
   });
 
   it('reads an unknown task (body code 404) as rejected', async () => {
@@ -297,6 +319,9 @@ describe('sunoapi adapter: poll a MIDI task', () => {
     ],
     ['success (1) without midiData', midiRecord('1'), { status: 'succeeded', providerStatus: '1', result: { instruments: [] } }],
     ['success (1) with empty instruments', midiRecord(1, { midiData: { state: 'complete' } }), { status: 'succeeded', providerStatus: '1', result: { instruments: [] } }],
+    ['success (1) with an empty midiData object', midiRecord(1, { midiData: {} }), { status: 'succeeded', providerStatus: '1', result: { instruments: [] } }],
+    ['success (1) with an empty midiData string', midiRecord(1, { midiData: '' }), { status: 'succeeded', providerStatus: '1', result: { instruments: [] } }],
+    ['success (1) with an empty midiData list', midiRecord(1, { midiData: [] }), { status: 'succeeded', providerStatus: '1', result: { instruments: [] } }],
     [
       'task creation failed (2)',
       midiRecord(2, { errorCode: 500, errorMessage: 'Failed to create the MIDI generation task' }),
@@ -330,7 +355,7 @@ describe('sunoapi adapter: poll a MIDI task', () => {
 
 describe('sunoapi adapter: parseWebhook', () => {
   // Result URLs on host `c` count as the provider's own (see the foreign-host cases in url-guard.test.ts).
-  const parse = (body: unknown) => adapter({ resultHosts: ['c'] }).parseWebhook!({ body, headers: {} });
+  const parse = (body: unknown) => adapter().parseWebhook!({ body, headers: {} });
   const notes = [{ pitch: 60, start: '0.25', end: 0.5, velocity: 0.7 }];
   const normalised = [{ pitch: 60, start: 0.25, end: 0.5, velocity: 0.7 }];
 
@@ -346,11 +371,13 @@ describe('sunoapi adapter: parseWebhook', () => {
     });
   });
 
-  it('reads missing instruments on success as an empty result', () => {
-    expect(parse({ code: 200, msg: 'success', task_id: 'm1', data: { state: 'complete' } })).toEqual({
-      externalId: 'm1',
-      report: { status: 'succeeded', providerStatus: 'complete', result: { instruments: [] } },
-    });
+  it('reads missing or empty instruments on success as a result with no notes, not a failure', () => {
+    for (const data of [{ state: 'complete' }, { state: 'complete', instruments: [] }, { state: 'complete', instruments: null }, { instruments: [] }]) {
+      expect(parse({ code: 200, msg: 'success', task_id: 'm1', data })).toEqual({
+        externalId: 'm1',
+        report: { status: 'succeeded', providerStatus: data.state ?? '200', result: { instruments: [] } },
+      });
+    }
   });
 
   it('reports a failure callback as failed with the message', () => {
@@ -368,24 +395,20 @@ describe('sunoapi adapter: parseWebhook', () => {
   it.each([
     ['sunoapi.org', 'vocal_removal_info'],
     ['kie.ai (not as an empty MIDI result)', 'vocal_separation_info'],
-  ])('reports a %s separation success (stems under data.%s) with its stem URLs, like the poll does', (_shape, key) => {
-    const body = {
-      code: 200,
-      msg: 'vocal separation generated successfully.',
-      data: { task_id: 's1', [key]: { origin_url: 'https://c/o.mp3', instrumental_url: 'https://c/i.mp3', vocal_url: 'https://c/v.mp3' } },
-    };
-    expect(parse(body)).toEqual({
-      externalId: 's1',
-      report: {
-        status: 'succeeded',
-        providerStatus: 'SUCCESS',
-        result: { type: 'separate_vocal', urls: { origin: 'https://c/o.mp3', instrumental: 'https://c/i.mp3', vocal: 'https://c/v.mp3' } },
-      },
-    });
-    const split = parse({ code: 200, msg: 'ok', data: { task_id: 's1', [key]: { vocal_url: 'https://c/v.mp3', backing_vocals_url: 'https://c/b.mp3' } } });
-    expect(split.report?.result).toEqual({ type: 'split_stem', urls: { vocal: 'https://c/v.mp3', backingVocals: 'https://c/b.mp3' } });
-    expect(parse({ code: 200, msg: 'ok', data: { task_id: 's1', [key]: { vocal_url: null } } })).toEqual({ externalId: 's1', confirm: true });
-  });
+  ])(
+    'reads a %s separation success (stems under data.%s) as SUCCESS at running rank and confirms by polling: only the record has originData',
+    (_shape, key) => {
+      const body = {
+        code: 200,
+        msg: 'vocal separation generated successfully.',
+        data: { task_id: 's1', [key]: { origin_url: '', instrumental_url: 'https://file.aiquickdraw.com/s/i.mp3', vocal_url: 'https://file.aiquickdraw.com/s/v.mp3' } },
+      };
+      expect(parse(body)).toEqual({ externalId: 's1', report: { status: 'running', providerStatus: 'SUCCESS' }, confirm: true });
+      const split = parse({ code: 200, msg: 'ok', data: { task_id: 's1', [key]: { vocal_url: 'https://c/v.mp3', backing_vocals_url: 'https://c/b.mp3' } } });
+      expect(split).toEqual({ externalId: 's1', report: { status: 'running', providerStatus: 'SUCCESS' }, confirm: true });
+      expect(parse({ code: 200, msg: 'ok', data: { task_id: 's1', [key]: { vocal_url: null } } })).toEqual({ externalId: 's1', confirm: true });
+    },
+  );
 
   it.each([
     ['success without data', { code: 200, msg: 'success', task_id: 'm1' }],

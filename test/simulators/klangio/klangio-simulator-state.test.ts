@@ -118,6 +118,23 @@ describe('Klangio simulator: state file', () => {
     ]);
   });
 
+  it('serves the flagged outputs of a drifted transcription after a restart, not the ones asked for', async () => {
+    const first = await start({ outputFlagDriftRate: 1 });
+    const created = await klangioClient(first).create('/transcription', { model: 'guitar' }, ['midi', 'pdf', 'gp5']);
+    expect(created.body).toMatchObject({ gen_xml: true, gen_gp5: false });
+    const jobId = String(created.body['job_id']);
+    await first.close();
+    const saved = KlangioState.parse(JSON.parse(await readFile(stateFile, 'utf8')));
+    expect(saved.jobs[0]?.outputs).toEqual(['midi', 'pdf', 'mxml']);
+    // Restarted without drift: the job keeps what it was created with.
+    const second = await start({ outputFlagDriftRate: 0 });
+    clockMs += 3_600_000;
+    const client = klangioClient(second);
+    expect((await client.status(jobId)).body['status']).toBe('COMPLETED');
+    expect((await client.result(jobId, 'xml')).status).toBe(200);
+    expect((await client.result(jobId, 'gp5')).status).toBe(404);
+  });
+
   it('refuses a damaged state file, naming it', async () => {
     await writeFile(stateFile, '{"format":1,"provider":"klangio","jobs":[{"id":');
     const broken = start();

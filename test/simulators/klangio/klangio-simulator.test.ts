@@ -17,8 +17,9 @@ afterEach(async () => {
   sim = undefined;
 });
 
+/** Flags that follow the request unless a test asks for drift (see 'Klangio simulator: gen_* flags'). */
 async function start(options: KlangioSimulatorOptions = {}) {
-  sim = await startKlangioSimulator({ speed: 100, seed: 42, ...options });
+  sim = await startKlangioSimulator({ speed: 100, seed: 42, outputFlagDriftRate: 0, ...options });
   return { sim, client: klangioClient(sim) };
 }
 
@@ -278,5 +279,56 @@ describe('Klangio simulator: results', () => {
     expect(parseWav(piano.bytes).frames).toBeGreaterThan(0);
     expect((await client.result(sixId, 'audio', '?stem_type=guitar')).status).toBe(200);
     expect((await client.result(sixId, 'json')).status).toBe(404);
+  });
+});
+
+describe('Klangio simulator: gen_* flags', () => {
+  it('answers flags that differ from the request, as Klangio’s own example does, and serves only the flagged files (was: always the request)', async () => {
+    const { client } = await start({ speed: 200, outputFlagDriftRate: 1 });
+    const res = await client.create('/transcription', { model: 'guitar' }, ['midi', 'pdf', 'gp5']);
+    expect(res.body).toMatchObject({ gen_xml: true, gen_midi: true, gen_midi_quant: false, gen_gp5: false, gen_pdf: true });
+    const jobId = String(res.body['job_id']);
+    await client.waitTerminal(jobId);
+    for (const format of ['xml', 'midi', 'pdf']) expect((await client.result(jobId, format)).status, format).toBe(200);
+    expect((await client.result(jobId, 'gp5')).status).toBe(404);
+  });
+
+  it('leaves a request of mxml and midi alone, and never drifts at rate 0', async () => {
+    const drifting = await start({ outputFlagDriftRate: 1 });
+    expect((await drifting.client.create('/transcription', { model: 'guitar' }, ['mxml', 'midi'])).body).toMatchObject({ gen_xml: true, gen_midi: true, gen_gp5: false, gen_pdf: false });
+    await drifting.sim.close();
+    const { client } = await start({ outputFlagDriftRate: 0 });
+    expect((await client.create('/transcription', { model: 'guitar' }, ['midi', 'gp5'])).body).toMatchObject({ gen_xml: false, gen_midi: true, gen_gp5: true });
+  });
+
+  it('drifts some jobs and not others by default, the same ones for the same seed', async () => {
+    const flagsOf = async (options: KlangioSimulatorOptions): Promise<boolean[]> => {
+      const running = await startKlangioSimulator({ speed: 100, seed: 5, ...options });
+      try {
+        const client = klangioClient(running);
+        const drifted: boolean[] = [];
+        for (let i = 0; i < 24; i++) drifted.push((await client.create('/transcription', { model: 'guitar' }, ['midi', 'gp5'])).body['gen_gp5'] === false);
+        return drifted;
+      } finally {
+        await running.close();
+      }
+    };
+    const first = await flagsOf({});
+    expect(first.filter(Boolean).length, 'some drifted').toBeGreaterThan(0);
+    expect(first.filter((d) => !d).length, 'some did not').toBeGreaterThan(0);
+    expect(await flagsOf({})).toEqual(first);
+  });
+
+  it('refuses a drift rate outside 0..1 and a negative create delay', async () => {
+    await expect(startKlangioSimulator({ outputFlagDriftRate: 1.5 })).rejects.toThrow(/outputFlagDriftRate must be between 0 and 1/);
+    await expect(startKlangioSimulator({ createDelayMs: -1 })).rejects.toThrow(/createDelayMs must be/);
+  });
+
+  it('answers a create only after createDelayMs, with the job already made', async () => {
+    const { sim, client } = await start({ createDelayMs: 300 });
+    const answer = client.create('/beat-tracking', {});
+    await expect.poll(() => sim.jobIds().length).toBe(1);
+    const { body } = await answer;
+    expect(sim.jobIds()).toEqual([body['job_id']]);
   });
 });

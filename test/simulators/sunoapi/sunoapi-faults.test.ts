@@ -17,7 +17,7 @@ afterEach(async () => {
 
 async function start(options: SunoapiSimulatorOptions = {}) {
   receiver = await startWebhookReceiver();
-  sim = await startSunoapiSimulator({ speed: 100, seed: 9, callbackRetryDelaysMs: [100, 200, 400], ...options });
+  sim = await startSunoapiSimulator({ speed: 100, seed: 9, ...options });
   const events: WebhookEvent[] = [];
   sim.webhooks.events.subscribe((e) => events.push(e));
   return { sim, receiver, client: sunoClient(sim), events };
@@ -71,17 +71,39 @@ describe('sunoapi simulator: request faults', () => {
 });
 
 describe('sunoapi simulator: callback delivery', () => {
-  it('retries a refused callback after the configured delays until it is accepted', async () => {
-    const { client, receiver, sim, events } = await start({ callbackRetryDelaysMs: [100, 200, 400] });
+  it('retries a refused callback three times, after 1, 5 and 15 minutes divided by speed, then gives up', async () => {
+    // Speed 3000: the documented minutes become 20, 100 and 300 ms.
+    const { client, receiver, sim, events } = await start({ speed: 3000 });
+    receiver.respond = () => 503;
+    const { taskId } = await separate(client, receiver.url);
+    await receiver.waitFor((r) => r.length === 4);
+    await sim.webhooks.idle();
+    expect(receiver.received).toHaveLength(4);
+    expect(events.filter((e) => e.type === 'failed').map((e) => [e.attempt, e.willRetry])).toEqual([
+      [1, true],
+      [2, true],
+      [3, true],
+      [4, false],
+    ]);
+    const at = receiver.received.map((r) => r.at);
+    // Timers never fire early; 1 ms of slack for the millisecond clock.
+    expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(60_000 / 3000 - 1);
+    expect(at[2]! - at[1]!).toBeGreaterThanOrEqual(300_000 / 3000 - 1);
+    expect(at[3]! - at[2]!).toBeGreaterThanOrEqual(900_000 / 3000 - 1);
+    expect(sim.status(taskId)).toBe('CALLBACK_EXCEPTION');
+  });
+
+  it('stops retrying once a retry is accepted, with the same body', async () => {
+    const { client, receiver, sim, events } = await start({ speed: 3000 });
     receiver.respond = (_r, i) => (i < 2 ? 503 : 200);
-    await separate(client, receiver.url);
+    const { taskId } = await separate(client, receiver.url);
     await receiver.waitFor((r) => r.length === 3);
     await sim.webhooks.idle();
     expect(receiver.received).toHaveLength(3);
     expect(events.filter((e) => e.type === 'failed').map((e) => e.attempt)).toEqual([1, 2]);
     expect(events.at(-1)).toMatchObject({ type: 'delivered', attempt: 3 });
-    // Delays are divided by speed (100): 1 ms, then 2 ms.
-    expect(receiver.received[2]!.at - receiver.received[0]!.at).toBeGreaterThanOrEqual(2);
+    expect(new Set(receiver.received.map((r) => JSON.stringify(r.body))).size).toBe(1);
+    expect(sim.status(taskId)).toBe('SUCCESS');
   });
 
   it('delivers duplicates with the duplicate knob', async () => {

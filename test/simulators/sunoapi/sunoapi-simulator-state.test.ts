@@ -108,11 +108,12 @@ describe('sunoapi simulator: state file', () => {
 
   it('keeps CALLBACK_EXCEPTION for a task whose every callback failed', async () => {
     receiver.respond = () => 500;
-    const first = await startSunoapiSimulator({ speed: 100, seed: 3, stateFile, callbackRetryDelaysMs: [1] });
+    // The documented retries (1, 5, 15 minutes) at speed 6000: 10, 50 and 150 ms.
+    const first = await startSunoapiSimulator({ speed: 6000, seed: 3, stateFile });
     sims.push(first);
     const created = await sunoClient(first).post('/api/v1/vocal-removal/generate', { taskId: 't', audioId: 'a', callBackUrl: receiver.url });
     const id = String(created.body.data.taskId);
-    await receiver.waitFor((r) => r.length >= 2);
+    await receiver.waitFor((r) => r.length === 4);
     await first.webhooks.idle();
     expect(first.status(id)).toBe('CALLBACK_EXCEPTION');
     await first.close();

@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SunoMidiRecord, SunoSeparationCallback, SunoSeparationRecord } from '../../../src/providers/sunoapi/sunoapi-schemas.js';
 import { startSunoapiSimulator } from '../../../src/simulators/sunoapi/sunoapi-simulator.js';
@@ -18,7 +19,7 @@ afterEach(async () => {
 
 async function start(options: SunoapiSimulatorOptions = {}) {
   receiver = await startWebhookReceiver();
-  sim = await startSunoapiSimulator({ speed: 100, seed: 5, callbackRetryDelaysMs: [100, 200, 400], ...options });
+  sim = await startSunoapiSimulator({ speed: 100, seed: 5, ...options });
   return { sim, receiver, client: sunoClient(sim) };
 }
 
@@ -78,7 +79,8 @@ describe('sunoapi simulator: auth and envelopes', () => {
 
 describe('sunoapi simulator: vocal separation', () => {
   it('runs separate_vocal from PENDING to SUCCESS with servable URLs and a callback', async () => {
-    const { client, receiver, sim } = await start();
+    // Speed 10: PENDING lasts 100-300 ms, so the first record is read before it ends even on a busy machine.
+    const { client, receiver, sim } = await start({ speed: 10 });
     const { taskId, records, final } = await separate(client, `${receiver.url}/sep`);
     expect(records[0]).toMatchObject({ successFlag: 'PENDING', response: null, completeTime: null });
     const record = SunoSeparationRecord.parse(final);
@@ -127,6 +129,32 @@ describe('sunoapi simulator: vocal separation', () => {
     expect(body.data['vocal_separation_info']).toEqual({ origin_url: record.response!.originUrl, instrumental_url: record.response!.instrumentalUrl, vocal_url: record.response!.vocalUrl });
   });
 
+  it('signs every callback attempt as kie.ai does when given a webhookKey, with the timestamp of that attempt', async () => {
+    let clockMs = Date.parse('2025-06-01T10:00:00.000Z');
+    const { client, receiver } = await start({ speed: 6000, webhookKey: 'kie-hmac-key', now: () => clockMs });
+    // Each refused attempt moves the clock a minute on: every retry is signed anew.
+    receiver.respond = (_r, i) => {
+      clockMs += 60_000;
+      return i < 1 ? 503 : 200;
+    };
+    const { taskId } = await separate(client, receiver.url);
+    const received = await receiver.waitFor((r) => r.length === 2);
+    const stamps = received.map((r) => r.headers['x-webhook-timestamp']);
+    expect(stamps).toEqual([String(Date.parse('2025-06-01T10:00:00.000Z') / 1000), String(Date.parse('2025-06-01T10:01:00.000Z') / 1000)]);
+    for (const r of received) {
+      const expected = createHmac('sha256', 'kie-hmac-key').update(`${taskId}.${String(r.headers['x-webhook-timestamp'])}`).digest('base64');
+      expect(r.headers['x-webhook-signature']).toBe(expected);
+    }
+  });
+
+  it('sends callbacks unsigned without a webhookKey, as sunoapi.org does', async () => {
+    const { client, receiver } = await start();
+    await separate(client, receiver.url);
+    const [cb] = await receiver.waitFor((r) => r.length === 1);
+    expect(cb!.headers).not.toHaveProperty('x-webhook-timestamp');
+    expect(cb!.headers).not.toHaveProperty('x-webhook-signature');
+  });
+
   it('ends failed separations with a failure flag, error fields and a code-500 callback', async () => {
     const { client, receiver, sim } = await start({ faults: { jobFailureRate: 1 } });
     const { taskId, final } = await separate(client, receiver.url);
@@ -142,7 +170,8 @@ describe('sunoapi simulator: vocal separation', () => {
   });
 
   it('reports CALLBACK_EXCEPTION after every callback attempt failed (1 + 3 retries)', async () => {
-    const { client, receiver, sim } = await start({ callbackRetryDelaysMs: [50, 50, 50] });
+    // The documented schedule (1, 5, 15 minutes) at speed 6000: 10, 50 and 150 ms.
+    const { client, receiver, sim } = await start({ speed: 6000 });
     receiver.respond = () => 500;
     const { taskId } = await separate(client, receiver.url);
     await receiver.waitFor((r) => r.length === 4);
@@ -177,7 +206,7 @@ describe('sunoapi simulator: MIDI generation', () => {
   });
 
   it('runs MIDI from successFlag 0 to 1 with record-info and callback per the contract', async () => {
-    const { client, receiver, sim } = await start();
+    const { client, receiver, sim } = await start({ emptyMidiRate: 0 });
     const sep = await separate(client, `${receiver.url}/sep`);
     const vocals = (sep.final as { response: { originData: { id: string; stem_type_group_name: string }[] } }).response.originData.find(
       (d) => d.stem_type_group_name === 'Vocals',
@@ -228,15 +257,54 @@ describe('sunoapi simulator: MIDI generation', () => {
     expect(sim.outcome(taskId)).toBe('failed');
   });
 
-  it('sometimes detects no instruments for split_stem sources', async () => {
+  it.each([
+    ['split_stem', 12],
+    ['separate_vocal', 30],
+  ])('sometimes detects no instruments for %s sources by default (seeded)', async (type, runs) => {
     const { client, receiver } = await start();
-    const sep = await separate(client, receiver.url, 'split_stem');
-    const counts: number[] = [];
-    for (let i = 0; i < 12; i++) {
-      const { final } = await generateMidi(client, sep.taskId, receiver.url);
-      counts.push(SunoMidiRecord.parse(final).midiData!.instruments!.length);
+    const sep = await separate(client, receiver.url, type);
+    const empty: unknown[] = [];
+    let full = 0;
+    for (let i = 0; i < runs; i++) {
+      const midiData = SunoMidiRecord.parse((await generateMidi(client, sep.taskId, receiver.url)).final).midiData!;
+      if ((midiData.instruments ?? []).length === 0) empty.push(midiData);
+      else full += 1;
     }
-    expect(counts).toContain(0);
-    expect(counts.some((c) => c > 0)).toBe(true);
+    expect(empty.length).toBeGreaterThan(0);
+    expect(full).toBeGreaterThan(0);
+    // An empty split_stem result is an empty midiData, as the docs warn; a separate_vocal one lists no instruments.
+    for (const midiData of empty) expect(midiData).toEqual(type === 'split_stem' ? {} : { state: 'complete', instruments: [] });
+  });
+
+  it('finds no notes in every MIDI task with emptyMidiRate 1, in the record and the callback, and in none with 0', async () => {
+    const { client, receiver, sim } = await start({ emptyMidiRate: 1 });
+    for (const type of ['separate_vocal', 'split_stem']) {
+      const sep = await separate(client, `${receiver.url}/sep`, type);
+      const { taskId, final } = await generateMidi(client, sep.taskId, `${receiver.url}/midi-${type}`);
+      const record = SunoMidiRecord.parse(final);
+      expect(record.successFlag).toBe(1);
+      expect(record.midiData).toEqual(type === 'split_stem' ? {} : { state: 'complete', instruments: [] });
+      const [cb] = (await receiver.waitFor((r) => r.some((x) => x.path === `/midi-${type}`))).filter((x) => x.path === `/midi-${type}`);
+      expect(cb!.body).toEqual({
+        code: 200,
+        msg: 'success',
+        task_id: taskId,
+        data: type === 'split_stem' ? { state: 'complete' } : { state: 'complete', instruments: [] },
+      });
+      expect(sim.outcome(taskId)).toBe('succeeded');
+    }
+    await sim.close();
+    await receiver.close();
+    const none = await start({ emptyMidiRate: 0 });
+    const sep = await separate(none.client, none.receiver.url, 'split_stem');
+    for (let i = 0; i < 12; i++) {
+      expect(SunoMidiRecord.parse((await generateMidi(none.client, sep.taskId, none.receiver.url)).final).midiData!.instruments!.length).toBeGreaterThan(0);
+    }
+  });
+
+  it('refuses an emptyMidiRate outside 0..1 and an empty webhookKey', async () => {
+    await expect(startSunoapiSimulator({ emptyMidiRate: 1.5 })).rejects.toThrow(RangeError);
+    await expect(startSunoapiSimulator({ emptyMidiRate: Number.NaN })).rejects.toThrow('emptyMidiRate must be a number from 0 to 1');
+    await expect(startSunoapiSimulator({ webhookKey: '' })).rejects.toThrow(RangeError);
   });
 });
