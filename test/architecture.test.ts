@@ -33,6 +33,13 @@ describe('architecture (docs/architecture.md)', () => {
     expect(loaded.filter((path) => path.startsWith('src/simulators/') || /simulator/i.test(path))).toEqual([]);
   });
 
+  it('the root import loads no cluster module (the Redis client comes with jobstream/cluster only)', async () => {
+    const loaded = await modulesLoadedBy(['src/index.ts']);
+    expect(loaded.filter((path) => path.startsWith('src/cluster/'))).toEqual([]);
+    const cluster = await modulesLoadedBy(['src/cluster/index.ts']);
+    expect(cluster.filter((path) => !path.startsWith('src/cluster/') && !path.startsWith('src/streams/'))).toEqual([]);
+  });
+
   it('src/streams imports nothing from outside src/streams', async () => {
     const entries = (await readdir(join(root, 'src', 'streams'), { recursive: true }))
       .filter((file) => file.endsWith('.ts'))

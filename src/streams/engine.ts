@@ -614,6 +614,8 @@ export class Engine {
    */
   #published(job: JobSnapshot, previous: JobSnapshot | undefined, local: boolean): void {
     if (local && job.artifacts?.state === 'pending' && previous?.artifacts?.state !== 'pending') this.#copier?.enqueue(job);
+    // Another member finished it: this member's view of the poll schedule forgets it too.
+    if (!local && isTerminal(job.status)) this.#polls.remove(job.id);
     if (isSettled(job) && (previous === undefined || !isSettled(previous))) this.#waiting.release(job.id);
   }
 

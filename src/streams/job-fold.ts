@@ -244,7 +244,9 @@ export class JobFold {
     const changed = parsed.report !== undefined && this.apply(entry, observe(parsed.report, 'webhook', this.#now(), parsed.externalId));
     if (parsed.confirm === true) {
       // Before the provider has answered the submission the job is not polled yet: remember.
-      if (this.#polls.has(id)) this.#polls.pollNow(id);
+      // (In a cluster the member that submitted it may be another one: its external id says
+      // the job is scheduled.)
+      if (this.#polls.has(id) || entry.current.externalId !== null) this.#polls.pollNow(id);
       else this.#confirmAfterCreate.add(id);
     }
     await entry.pending;
