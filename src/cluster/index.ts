@@ -1,6 +1,7 @@
 import type { ClusterBackend } from '../streams/shared-log.js';
 import { createRedisConnection, connectRedis } from './redis-connection.js';
-import { PollScheduleError, RedisPollSchedule } from './redis-poll-schedule.js';
+import type { PollScheduleError} from './redis-poll-schedule.js';
+import { RedisPollSchedule } from './redis-poll-schedule.js';
 import { RedisSharedLog } from './redis-shared-log.js';
 
 export { RedisSharedLog, type RedisSharedLogOptions } from './redis-shared-log.js';
