@@ -3,12 +3,15 @@
  * The `jobstream` command. Each subcommand lives in `src/cli/`; this file only dispatches,
  * wires Ctrl-C to a clean shutdown, and turns errors into one readable line.
  */
+import { CANCEL_HELP, cancelCommand } from './cli/cancel-command.js';
 import { UsageError } from './cli/cli-error.js';
+import { closestName } from './cli/close-names.js';
 import { JOBS_HELP, jobsCommand, SUBMIT_HELP, submitCommand, WATCH_HELP, watchCommand } from './cli/client-commands.js';
 import { DEMO_HELP, demoCommand } from './cli/demo-command.js';
 import { SERVE_HELP, serveCommand } from './cli/serve-command.js';
 import { SIMULATE_HELP, simulateCommand } from './cli/simulate-command.js';
 import { ClientError } from './client/client-error.js';
+import { ConfigError } from './server/server-config.js';
 import { JobstreamError } from './streams/errors.js';
 
 const HELP = `Usage: jobstream <command> [options]
@@ -20,8 +23,10 @@ Commands:
   submit <provider> <kind> [file-or-url]   submit a job to a server (--watch to follow it)
   jobs                  list a server's jobs as a table
   watch [job ids...]    a live view of jobs; exits 1 when a watched job fails
+  cancel <job id>       cancel a job, after asking (--yes to skip the question)
 
-Client commands take --server and --token (or JOBSTREAM_URL and JOBSTREAM_TOKEN).
+Client commands take --server and --token (or JOBSTREAM_URL and JOBSTREAM_TOKEN); run next
+to a demo's or server's data directory (./data) they find both by themselves.
 
 Run "jobstream <command> --help" for a command's options and examples.`;
 
@@ -32,6 +37,7 @@ const COMMANDS: Record<string, { run: (argv: string[], out: NodeJS.WritableStrea
   submit: { run: submitCommand, help: SUBMIT_HELP },
   jobs: { run: jobsCommand, help: JOBS_HELP },
   watch: { run: watchCommand, help: WATCH_HELP },
+  cancel: { run: cancelCommand, help: CANCEL_HELP },
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -41,7 +47,10 @@ async function main(argv: string[]): Promise<number> {
     return name === undefined ? 2 : 0;
   }
   const command = COMMANDS[name];
-  if (command === undefined) throw new UsageError(`unknown command "${name}"\n\n${HELP}`);
+  if (command === undefined) {
+    const meant = closestName(name, Object.keys(COMMANDS));
+    throw new UsageError(`unknown command "${name}"${meant === undefined ? '' : ` (did you mean "${meant}"?)`}: see jobstream --help`);
+  }
   const stop = new AbortController();
   const onSignal = (): void => stop.abort();
   process.once('SIGINT', onSignal);
@@ -54,18 +63,31 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** Bad usage (exit 2): a mistake in the arguments, flags or configuration, not a failure at run time. */
+function isUsageError(error: unknown): boolean {
+  return error instanceof UsageError || error instanceof ConfigError || ((error as { code?: unknown }).code as string | undefined)?.startsWith?.('ERR_PARSE_ARGS') === true;
+}
+
+/** One line for each error; a system error names what it was about rather than a stack. */
+function describe(error: unknown): string {
+  // One problem on one line; several (every bad value is reported at once) one per line.
+  if (error instanceof ConfigError && error.problems.length === 1) return `invalid configuration: ${error.problems[0]}`;
+  if (isUsageError(error) || error instanceof JobstreamError || error instanceof ClientError) return (error as Error).message;
+  const system = error as NodeJS.ErrnoException & { address?: string; port?: number };
+  if (system.code === 'EADDRINUSE') {
+    const where = system.port === undefined ? 'the port' : `${system.address ?? ''}:${system.port}`;
+    return `cannot listen on ${where}: the port is already in use (by another jobstream or another program); choose another with --port, or --port 0 for any free port`;
+  }
+  if (system.code === 'EACCES' && system.syscall === 'listen') return `cannot listen on port ${system.port ?? ''}: permission denied (ports below 1024 need privileges); choose another with --port`;
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
   },
   (error: unknown) => {
-    const message =
-      error instanceof UsageError || error instanceof JobstreamError || error instanceof ClientError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
-        ? (error as Error).message
-        : error instanceof Error
-          ? `${error.name}: ${error.message}`
-          : String(error);
-    process.stderr.write(`jobstream: ${message}\n`);
-    process.exitCode = error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? 2 : 1;
+    process.stderr.write(`jobstream: ${describe(error)}\n`);
+    process.exitCode = isUsageError(error) ? 2 : 1;
   },
 );

@@ -1,17 +1,12 @@
 import { openAsBlob } from 'node:fs';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
-import { auditTime, filter, firstValueFrom } from 'rxjs';
-import { connect, type RemoteClient } from '../client/node.js';
-import { isSettled } from '../streams/job-reducer.js';
 import type { JobSnapshot } from '../streams/job-snapshot.js';
 import { JobStatus } from '../streams/job-status.js';
 import { UsageError, numberOption } from './cli-error.js';
+import { CONNECTION_HELP, connectionOptions, openClient } from './client-connection.js';
 import { jobTable } from './job-view.js';
-
-const CONNECTION_HELP = `Connection:
-  --server <url>      the jobstream server (env JOBSTREAM_URL, default http://127.0.0.1:8080)
-  --token <token>     its API token (env JOBSTREAM_TOKEN)`;
+import { liveView } from './live-view.js';
 
 export const SUBMIT_HELP = `Usage: jobstream submit <provider> <kind> [<file-or-url>] [options]
 
@@ -71,15 +66,6 @@ Examples:
   jobstream watch job_01jd5x3k2a7m9q0c4w8e6r2t5y
   jobstream watch --provider sunoapi`;
 
-const connectionOptions = { server: { type: 'string' }, token: { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const;
-
-async function open(values: { server?: string | undefined; token?: string | undefined }): Promise<RemoteClient> {
-  const url = values.server ?? process.env.JOBSTREAM_URL ?? 'http://127.0.0.1:8080';
-  const token = values.token ?? process.env.JOBSTREAM_TOKEN;
-  if (token === undefined || token === '') throw new UsageError('no API token: pass --token or set JOBSTREAM_TOKEN');
-  return connect({ url, token });
-}
-
 function statuses(values: string[] | undefined): JobStatus[] | undefined {
   return values?.map((value) => {
     const parsed = JobStatus.safeParse(value);
@@ -138,7 +124,7 @@ export async function submitCommand(argv: string[], out: NodeJS.WritableStream, 
     ...(values.options === undefined ? {} : { options: json('options', values.options) }),
     ...(values.metadata === undefined ? {} : { metadata: json('metadata', values.metadata) }),
   };
-  const client = await open(values);
+  const client = await openClient(values);
   try {
     let job: JobSnapshot;
     if (source === undefined) job = await client.submit(fields);
@@ -154,7 +140,7 @@ export async function submitCommand(argv: string[], out: NodeJS.WritableStream, 
     }
     out.write(`${job.id}  ${job.provider}/${job.kind}  ${job.status}${job.error === null ? '' : `  ${job.error.code}: ${job.error.message}`}\n`);
     if (values.watch !== true) return job.status === 'failed' ? 1 : 0;
-    return await liveView(client, { ids: [job.id] }, [job.id], out, signal);
+    return await liveView(client, out, { filter: { ids: [job.id] }, until: [job.id], signal });
   } finally {
     await client.close();
   }
@@ -176,7 +162,7 @@ export async function jobsCommand(argv: string[], out: NodeJS.WritableStream): P
   if (values.help === true) return void out.write(`${JOBS_HELP}\n`), 0;
   const limit = numberOption('limit', values.limit, { min: 1, max: 1000, integer: true }) ?? 50;
   const wanted = statuses(values.status);
-  const client = await open(values);
+  const client = await openClient(values);
   try {
     const { jobs } = await client.list({
       limit,
@@ -202,7 +188,7 @@ export async function watchCommand(argv: string[], out: NodeJS.WritableStream, s
   });
   if (values.help === true) return void out.write(`${WATCH_HELP}\n`), 0;
   const wanted = statuses(values.status);
-  const client = await open(values);
+  const client = await openClient(values);
   try {
     const jobFilter = {
       ...(positionals.length === 0 ? {} : { ids: positionals }),
@@ -213,52 +199,9 @@ export async function watchCommand(argv: string[], out: NodeJS.WritableStream, s
     for (const id of positionals) {
       if ((await client.get(id)) === undefined) throw new UsageError(`no job with id "${id}"`);
     }
-    return await liveView(client, jobFilter, positionals, out, signal);
+    return await liveView(client, out, { filter: jobFilter, until: positionals, signal });
   } finally {
     await client.close();
-  }
-}
-
-/**
- * Draws the matching jobs and redraws them in place as they change (on a terminal; elsewhere
- * one table per change). Resolves when every job in `until` has settled (1 when one of them did
- * not succeed), or with 130 on Ctrl-C.
- */
-async function liveView(client: RemoteClient, jobFilter: Parameters<RemoteClient['jobs$']>[0], until: string[], out: NodeJS.WritableStream, signal: AbortSignal): Promise<number> {
-  const tty = isTty(out);
-  let drawn = 0;
-  let state = 'connecting';
-  let latest: ReadonlyMap<string, JobSnapshot> = new Map();
-  const draw = (): void => {
-    const lines = [`jobstream watch — connection ${state}`, ...jobTable(latest.values(), { now: Date.now(), colour: tty })];
-    // Move up over the last frame and clear it, so the view updates in place.
-    out.write(tty && drawn > 0 ? `\x1b[${drawn}F\x1b[J${lines.join('\n')}\n` : `${lines.join('\n')}\n`);
-    drawn = lines.length;
-  };
-  const states = client.state$.subscribe((next) => {
-    state = next;
-    if (tty) draw();
-  });
-  const ticker = tty ? setInterval(draw, 1000) : undefined;
-  try {
-    const settled = client.jobs$(jobFilter).pipe(
-      auditTime(tty ? 50 : 0),
-      filter((jobs) => {
-        latest = jobs;
-        draw();
-        return until.length > 0 && until.every((id) => jobs.get(id) !== undefined && isSettled(jobs.get(id) as JobSnapshot));
-      }),
-    );
-    const stopped = new Promise<'stopped'>((resolve) => {
-      if (signal.aborted) resolve('stopped');
-      signal.addEventListener('abort', () => resolve('stopped'), { once: true });
-    });
-    const outcome = await Promise.race([firstValueFrom(settled), stopped]);
-    if (outcome === 'stopped') return 130;
-    return until.every((id) => outcome.get(id)?.status === 'succeeded') ? 0 : 1;
-  } finally {
-    states.unsubscribe();
-    clearInterval(ticker);
   }
 }
 

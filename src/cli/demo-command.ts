@@ -12,7 +12,8 @@ import type { RunningServer } from '../server/server.js';
 import { startServer } from '../server/server.js';
 import type { JobChange } from '../streams/job-change.js';
 import { numberOption, UsageError } from './cli-error.js';
-import { startWorkload } from './demo-workload.js';
+import { startWorkload, writeSamples } from './demo-workload.js';
+import { recordLocalServer, TOKEN_FILE, URL_FILE } from './local-server.js';
 
 export const DEMO_HELP = `Usage: jobstream demo [options]
 
@@ -21,6 +22,10 @@ providers in this process (jobs take a few seconds, with mild faults so retries 
 duplicate webhooks really happen), the engine with its store in ./data, the server, and a
 steady trickle of sample jobs across every provider and job kind. Ctrl-C stops it cleanly;
 running it again resumes the unfinished jobs.
+
+It writes sample audio to <data>/samples/ (riff.wav, song.wav, interview.wav) for your own
+jobs, and notes its URL and token in <data>, so the client commands run in this directory
+(npx jobstream watch, jobs, submit) find it without flags.
 
 Options:
   --port <n>          port of the server (default 8080; a free one if 8080 is taken)
@@ -64,7 +69,8 @@ export async function demoCommand(argv: string[], out: NodeJS.WritableStream, si
   if (preset !== 'none' && preset !== 'mild' && preset !== 'hostile') throw new UsageError(`--faults must be none, mild or hostile, got "${preset}"`);
   const dataDir = values.data ?? './data';
   await mkdir(join(dataDir, 'simulators'), { recursive: true });
-  const token = process.env.JOBSTREAM_TOKEN ?? (await demoToken(dataDir));
+  const envToken = process.env.JOBSTREAM_TOKEN === '' ? undefined : process.env.JOBSTREAM_TOKEN;
+  const token = envToken ?? (await demoToken(dataDir));
 
   const simulators: RunningSimulator[] = [];
   const dispatcher = createDispatcher();
@@ -108,6 +114,11 @@ export async function demoCommand(argv: string[], out: NodeJS.WritableStream, si
     const logger = createLogger({ level: 'warn', format: 'pretty', destination: out });
     server = await listenWithFallback(port, (p) => startServer({ providers, token, port: p, dataDir, logger }));
     const restored = server.engine.snapshot().jobs.length;
+    // The CLI run beside ./data finds this server and (unless it came from the environment) its token.
+    await recordLocalServer(dataDir, { url: server.url, token: envToken === undefined ? token : undefined });
+    // Written before the banner names them, so every path it prints exists.
+    const samples = await writeSamples(dataDir);
+    const dataFlag = dataDir === './data' ? '' : ` --data ${dataDir}`;
 
     out.write(
       `\njobstream demo is running\n\n` +
@@ -115,11 +126,18 @@ export async function demoCommand(argv: string[], out: NodeJS.WritableStream, si
         `  REST API:   ${server.url}/v1/jobs   (Authorization: Bearer ${token})\n` +
         `  WebSocket:  ${server.url.replace(/^http/, 'ws')}/v1/stream?token=${token}\n` +
         `  simulators: ${PROVIDER_NAMES.map((name, i) => `${name} ${simulatorBaseUrl(name, simulators[i] as RunningSimulator)}`).join(', ')}\n` +
-        `  data:       ${dataDir}${restored > 0 ? ` (${restored} jobs from an earlier run)` : ''}\n\n` +
+        `  data:       ${dataDir}${restored > 0 ? ` (${restored} jobs from an earlier run)` : ''}\n` +
+        `  samples:    ${[samples.riff, samples.song, samples.interview].join(', ')}   (audio for your own jobs)\n\n` +
+        `The command line finds this server by itself in this directory${dataFlag === '' ? '' : `, given${dataFlag}`} (through\n` +
+        `${join(dataDir, URL_FILE)} and ${join(dataDir, TOKEN_FILE)}); anywhere else, export these first:\n` +
+        `  export JOBSTREAM_URL=${server.url}\n` +
+        `  export JOBSTREAM_TOKEN=${token}\n` +
+        `  npx jobstream watch${dataFlag}\n` +
+        `  npx jobstream submit klangio transcription ${samples.riff} --options '{"model":"guitar"}' --watch${dataFlag}\n\n` +
         `A sample job starts every ${every} ms across every provider and kind. Press Ctrl-C to stop.\n\n`,
     );
     const log = values.quiet === true ? undefined : server.engine.changes$().subscribe((change) => out.write(`${changeLine(change)}\n`));
-    const workload = await startWorkload(server.engine, { dataDir, intervalMs: every, onError: (message) => out.write(`! ${message}\n`) });
+    const workload = await startWorkload(server.engine, { dataDir, samples, intervalMs: every, onError: (message) => out.write(`! ${message}\n`) });
 
     await new Promise<void>((resolve) => {
       if (signal.aborted) resolve();
@@ -145,18 +163,21 @@ async function readPorts(file: string): Promise<Partial<Record<string, number>>>
   }
 }
 
-/** The demo keeps its token in the data directory, so a dashboard link survives restarts. */
+/**
+ * The demo keeps its token in the data directory (`token`, mode 0600), so a dashboard link
+ * survives restarts and the CLI finds it. Data directories of earlier versions kept it in
+ * `demo-token`.
+ */
 async function demoToken(dataDir: string): Promise<string> {
-  const file = join(dataDir, 'demo-token');
-  try {
-    const saved = (await readFile(file, 'utf8')).trim();
-    if (saved.length >= 16) return saved;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  for (const name of [TOKEN_FILE, 'demo-token']) {
+    try {
+      const saved = (await readFile(join(dataDir, name), 'utf8')).trim();
+      if (saved.length >= 16) return saved;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
   }
-  const token = randomBytes(18).toString('base64url');
-  await writeFile(file, `${token}\n`, { mode: 0o600 });
-  return token;
+  return randomBytes(18).toString('base64url'); // written with the URL once the server listens
 }
 
 /** The requested port, or any free one when the default 8080 is taken. */

@@ -11,7 +11,8 @@ interface Sample {
   request: (n: number, samples: SampleFiles) => SubmitRequest;
 }
 
-interface SampleFiles {
+/** Paths of the sample audio files. */
+export interface SampleFiles {
   riff: string;
   song: string;
   interview: string;
@@ -64,6 +65,20 @@ const ROTATION: Sample[] = [
   },
 ];
 
+/** The sample audio the demo writes to `<dataDir>/samples/` (and tells the user about). */
+export const SAMPLE_FILES = ['riff.wav', 'song.wav', 'interview.wav'] as const;
+
+/** Generates the sample audio into `<dataDir>/samples/` and returns where each file is. */
+export async function writeSamples(dataDir: string): Promise<SampleFiles> {
+  const dir = join(dataDir, 'samples');
+  await mkdir(dir, { recursive: true });
+  const [riff, song, interview] = SAMPLE_FILES.map((name) => join(dir, name)) as [string, string, string];
+  await writeFile(riff, wavFile({ seconds: 1, frequencyHz: 196 }));
+  await writeFile(song, wavFile({ seconds: 2, frequencyHz: 220 }));
+  await writeFile(interview, wavFile({ seconds: 1.5, channels: 1, frequencyHz: 150 }));
+  return { riff, song, interview };
+}
+
 /** A running trickle of sample jobs; see {@link startWorkload}. */
 export interface Workload {
   /** How many jobs it has submitted. */
@@ -74,18 +89,14 @@ export interface Workload {
 /**
  * Submits one sample job every `intervalMs`, cycling through every provider and job kind, and
  * chains a sunoapi.org MIDI job after each vocal separation that succeeds. Sample audio is
- * generated into `<dataDir>/samples`. Submission errors are reported, never thrown.
+ * generated into `<dataDir>/samples` (see {@link writeSamples}) unless `samples` are given.
+ * Submission errors are reported, never thrown.
  */
 export async function startWorkload(
   engine: Engine,
-  options: { dataDir: string; intervalMs: number; onError: (message: string) => void },
+  options: { dataDir: string; intervalMs: number; onError: (message: string) => void; samples?: SampleFiles },
 ): Promise<Workload> {
-  const dir = join(options.dataDir, 'samples');
-  await mkdir(dir, { recursive: true });
-  const samples: SampleFiles = { riff: join(dir, 'riff.wav'), song: join(dir, 'song.wav'), interview: join(dir, 'interview.wav') };
-  await writeFile(samples.riff, wavFile({ seconds: 1, frequencyHz: 196 }));
-  await writeFile(samples.song, wavFile({ seconds: 2, frequencyHz: 220 }));
-  await writeFile(samples.interview, wavFile({ seconds: 1.5, channels: 1, frequencyHz: 150 }));
+  const samples = options.samples ?? (await writeSamples(options.dataDir));
 
   const configured = new Set(engine.providers);
   const rotation = ROTATION.filter((sample) => configured.has(sample.request(0, samples).provider));

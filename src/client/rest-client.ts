@@ -8,7 +8,14 @@ const ErrorBody = z.object({
 });
 const JobAnswer = z.object({ job: JobSnapshot });
 const ListAnswer = z.object({ jobs: z.array(JobSnapshot), nextCursor: z.string().nullable() });
-const ProvidersAnswer = z.object({ providers: z.array(z.object({ name: z.string(), kinds: z.array(z.string()) })) });
+/**
+ * One provider of `GET /v1/providers`: its job kinds and what a cancel does there (`provider`:
+ * cancelled at the provider; `tracking-only`: only no longer followed, it may still run and be
+ * billed). `cancel` is absent from servers older than it; treat that as unknown.
+ */
+export const ProviderInfo = z.object({ name: z.string(), kinds: z.array(z.string()), cancel: z.enum(['provider', 'tracking-only']).optional() });
+export type ProviderInfo = z.infer<typeof ProviderInfo>;
+const ProvidersAnswer = z.object({ providers: z.array(ProviderInfo) });
 const FilesAnswer = z.object({ files: z.array(z.object({ name: z.string(), contentType: z.string() })) });
 
 /** `GET /v1/stats`: jobs by status, webhooks and polls by outcome (since the server started). */
@@ -49,7 +56,7 @@ export class RestClient {
     this.#fetch = fetchImpl;
   }
 
-  providers(): Promise<{ name: string; kinds: string[] }[]> {
+  providers(): Promise<ProviderInfo[]> {
     return this.#call('GET', '/v1/providers', ProvidersAnswer).then((a) => a.providers);
   }
 

@@ -8,13 +8,20 @@ export interface ServerConfig {
   host: string;
   port: number;
   dataDir: string;
+  /** `--redis` / `JOBSTREAM_REDIS_URL`: run as a cluster member on this Redis; undefined = one process. */
+  redisUrl: string | undefined;
+  /** `JOBSTREAM_RESULTS_DIR`: where result copies go; undefined = `<dataDir>/results`. */
+  resultsDir: string | undefined;
   /** Base URL providers call back to; undefined = derived from host and port. */
   publicUrl: string | undefined;
   token: string;
   /** True when no JOBSTREAM_TOKEN was set and one was generated (it is printed at start). */
   tokenGenerated: boolean;
-  /** Providers with an API key; `pollIntervalMs` overrides the provider's documented default. */
-  providers: { name: ProviderName; apiKey: string; baseUrl: string; pollIntervalMs?: number }[];
+  /**
+   * Providers with an API key; `pollIntervalMs` overrides the provider's documented default;
+   * `webhookKey` (sunoapi only, `SUNOAPI_WEBHOOK_KEY`) makes its callbacks require kie.ai's signature.
+   */
+  providers: { name: ProviderName; apiKey: string; baseUrl: string; pollIntervalMs?: number; webhookKey?: string }[];
   maxUploadBytes: number;
   maxJsonBytes: number;
   maxWebhookBytes: number;
@@ -50,7 +57,7 @@ interface Setting {
   flag?: string;
   default: string | number | undefined;
   description: string;
-  type: 'string' | 'url' | Numeric | OneOf;
+  type: 'string' | 'url' | 'redis-url' | Numeric | OneOf;
 }
 
 const MiB = 1024 * 1024;
@@ -75,6 +82,20 @@ export const SERVER_SETTINGS = {
     default: undefined,
     type: 'string',
     description: 'API token for REST and WebSocket clients (16+ characters). Default: generated and printed at start.',
+  },
+  redisUrl: {
+    env: 'JOBSTREAM_REDIS_URL',
+    flag: 'redis',
+    default: undefined,
+    type: 'redis-url',
+    description:
+      'redis://host:port[/db]: run as one member of a cluster, with jobs, change log, poll schedule and rate budgets in this Redis (every member the same URL, token and provider keys). Default: one process, the store in the data directory.',
+  },
+  resultsDir: {
+    env: 'JOBSTREAM_RESULTS_DIR',
+    default: undefined,
+    type: 'string',
+    description: 'Where copies of result files are kept; with --redis every member must share it. Default: <data>/results.',
   },
   maxUploadBytes: { env: 'JOBSTREAM_MAX_UPLOAD_BYTES', default: 200 * MiB, type: int(1), description: 'Largest audio upload.' },
   maxJsonBytes: { env: 'JOBSTREAM_MAX_JSON_BYTES', default: MiB, type: int(1), description: 'Largest JSON request body.' },
@@ -107,8 +128,21 @@ export const SERVER_SETTINGS = {
   },
 } as const satisfies Record<string, Setting>;
 
+/**
+ * Every environment variable the server reads: the settings above and, for each provider,
+ * `<PREFIX>_API_KEY`, `<PREFIX>_BASE_URL` and `<PREFIX>_POLL_INTERVAL_MS` (and `SUNOAPI_WEBHOOK_KEY`). For telling a
+ * misspelt name (`KLANGIO_APIKEY`) from one that is not meant for jobstream at all.
+ */
+export function serverEnvNames(): string[] {
+  return [
+    ...Object.values(SERVER_SETTINGS).map((setting) => setting.env),
+    ...PROVIDER_NAMES.flatMap((name) => ['API_KEY', 'BASE_URL', 'POLL_INTERVAL_MS'].map((suffix) => `${PROVIDERS[name].envPrefix}_${suffix}`)),
+    `${PROVIDERS.sunoapi.envPrefix}_WEBHOOK_KEY`,
+  ];
+}
+
 /** Flag values given on the command line (strings, as parsed). */
-export type ServeFlags = Partial<Record<'host' | 'port' | 'data', string>>;
+export type ServeFlags = Partial<Record<'host' | 'port' | 'data' | 'redis', string>>;
 
 /**
  * Reads and validates the server configuration once: flags first, then the environment, then
@@ -129,6 +163,11 @@ export function loadServerConfig(env: Readonly<Record<string, string | undefined
     if (setting.type === 'url') {
       if (!isHttpUrl(raw)) problems.push(`${where} must be an http(s) URL, got "${raw}"`);
       return raw.replace(/\/+$/, '');
+    }
+    if (setting.type === 'redis-url') {
+      // Never echo it: a Redis URL may carry a password.
+      if (!/^rediss?:\/\/[^\s]+$/.test(raw)) problems.push(`${where} must be a redis:// (or rediss://) URL`);
+      return raw;
     }
     if (setting.type.kind === 'one-of') {
       const value = raw.trim().toLowerCase();
@@ -152,9 +191,12 @@ export function loadServerConfig(env: Readonly<Record<string, string | undefined
     const { envPrefix, defaultBaseUrl } = PROVIDERS[name];
     const apiKey = env[`${envPrefix}_API_KEY`];
     const baseUrl = env[`${envPrefix}_BASE_URL`];
+    // Only sunoapi.org resellers (kie.ai) sign callbacks.
+    const webhookKey = name === 'sunoapi' ? env[`${envPrefix}_WEBHOOK_KEY`] : undefined;
     if (baseUrl !== undefined && baseUrl !== '' && !isHttpUrl(baseUrl)) problems.push(`${envPrefix}_BASE_URL must be an http(s) URL, got "${baseUrl}"`);
     if (apiKey === undefined || apiKey === '') {
       if (baseUrl !== undefined && baseUrl !== '') problems.push(`${envPrefix}_BASE_URL is set but ${envPrefix}_API_KEY is not`);
+      if (webhookKey !== undefined && webhookKey !== '') problems.push(`${envPrefix}_WEBHOOK_KEY is set but ${envPrefix}_API_KEY is not`);
       continue;
     }
     const interval = env[`${envPrefix}_POLL_INTERVAL_MS`];
@@ -171,6 +213,7 @@ export function loadServerConfig(env: Readonly<Record<string, string | undefined
       apiKey,
       baseUrl: baseUrl !== undefined && baseUrl !== '' ? baseUrl.replace(/\/+$/, '') : defaultBaseUrl,
       ...(pollIntervalMs === undefined ? {} : { pollIntervalMs }),
+      ...(webhookKey === undefined || webhookKey === '' ? {} : { webhookKey }),
     });
   }
 
@@ -178,6 +221,8 @@ export function loadServerConfig(env: Readonly<Record<string, string | undefined
     host: read('host') as string,
     port: read('port') as number,
     dataDir: read('dataDir') as string,
+    redisUrl: read('redisUrl') as string | undefined,
+    resultsDir: read('resultsDir') as string | undefined,
     publicUrl: read('publicUrl') as string | undefined,
     token: token ?? randomBytes(24).toString('base64url'),
     tokenGenerated: token === undefined,

@@ -1,8 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isTerminal } from '../../src/streams/job-status.js';
 import { WsTestClient } from '../support/ws-test-client.js';
@@ -12,7 +13,10 @@ let dataDir: string;
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'jobstream-demo-'));
 });
+/** Every demo started, so a test that fails halfway leaves none running. */
+const started = new Set<ChildProcess>();
 afterAll(async () => {
+  for (const child of started) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   await rm(dataDir, { recursive: true, force: true });
 });
 
@@ -27,6 +31,7 @@ interface RunningDemo {
 /** Starts `jobstream demo` and resolves once it printed its banner. */
 function startDemo(args: string[]): Promise<RunningDemo> {
   const child = spawn(process.execPath, ['--import', 'tsx', cli, 'demo', '--port', '0', '--data', dataDir, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  started.add(child);
   const lines: string[] = [];
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -54,6 +59,17 @@ async function stop(demo: RunningDemo): Promise<number | null> {
 describe('jobstream demo (npm start)', () => {
   it('runs jobs of every provider to terminal states, stops cleanly on Ctrl-C, and resumes', async () => {
     const first = await startDemo(['--speed', '20', '--every', '40', '--faults', 'none', '--quiet']);
+    // What a person needs for the command line: the export lines and sample audio that exists.
+    expect(first.lines).toContain(`  export JOBSTREAM_URL=${first.url}`);
+    expect(first.lines).toContain(`  export JOBSTREAM_TOKEN=${first.token}`);
+    const samples = /^ {2}samples: +(\S+), (\S+), (\S+) /.exec(first.lines.find((line) => line.startsWith('  samples:')) ?? '');
+    expect(samples?.slice(1)).toEqual(['riff.wav', 'song.wav', 'interview.wav'].map((name) => join(dataDir, 'samples', name)));
+    for (const file of samples!.slice(1)) expect((await stat(file)).size).toBeGreaterThan(44);
+    // The client commands find the demo through its data directory, with no token given.
+    const found = await promisify(execFile)(process.execPath, ['--import', 'tsx', cli, 'jobs', '--data', dataDir, '--limit', '1'], {
+      env: { ...process.env, JOBSTREAM_TOKEN: '', JOBSTREAM_URL: '' },
+    });
+    expect(found.stdout).toMatch(/^ID +PROVIDER\/KIND/);
     const client = await WsTestClient.connect(`${first.url.replace('http', 'ws')}/v1/stream`, first.token);
     client.send({ type: 'subscribe', sub: 'all' });
     const providersDone = new Set<string>();
