@@ -1,4 +1,4 @@
-import { asyncScheduler, defer, firstValueFrom, last, Subject, throwError, timeout, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
+import { asyncScheduler, firstValueFrom, last, Subject, throwError, timeout, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
 import {
   cancelModeOf,
   TRACKING_STOPPED,
@@ -122,7 +122,7 @@ export class Engine {
       onStoreRecovered: (recovery) => this.#events.next({ type: 'store-recovered', ...recovery }),
     });
     const pollOptions: PollSchedulerOptions = {
-      poll: (jobId) => defer(() => this.#fold.poll(jobId)),
+      poll: (jobId) => this.#fold.poll(jobId),
       scheduler: this.#scheduler,
       ...(options.random === undefined ? {} : { random: options.random }),
       onLaneEvent: (event) => this.#events.next({ ...event, provider: providerOfLane(event.lane) }),

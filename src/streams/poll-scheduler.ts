@@ -18,11 +18,22 @@ export interface PollPolicy {
   watchdog?: { quietMs: number } | undefined;
   /** Backoff on errors, with full jitter. */
   backoff: BackoffPolicy;
+  /**
+   * During an outage (5xx, timeouts, refused connections) the lane sends one probe at a time, at
+   * most this long apart (the jittered backoff, capped), so that recovery is noticed within
+   * seconds, not after a backoff that has grown to `backoff.maxMs`. A provider's `Retry-After`
+   * still wins. One cheap call every few seconds costs nothing next to a stalled queue.
+   * @default 5000
+   */
+  outageProbeMs?: number;
   /** Token bucket per credential: at most `limit` calls per `windowMs`, bursts up to `limit`. */
   rate: { limit: number; windowMs: number };
   /** Polls of this credential in flight at once. */
   maxInFlight: number;
 }
+
+/** The longest wait between two probes of a lane in an outage, unless its policy says otherwise. */
+export const DEFAULT_OUTAGE_PROBE_MS = 5000;
 
 /** What one poll came to, as the scheduler needs to know it. */
 export type PollOutcome =
@@ -37,7 +48,10 @@ export type PollOutcome =
 
 /** Options of {@link PollScheduler}. */
 export interface PollSchedulerOptions {
-  /** Polls one job. The first value (or an error, read as `failed`) settles the poll. */
+  /**
+   * Polls one job. The first value (or an error, read as `failed`) settles the poll. A promise
+   * is settled directly (the cheapest path); an Observable is unsubscribed on `close`.
+   */
   poll: (jobId: string) => ObservableInput<PollOutcome>;
   /**
    * Time source and timers. Pass the `TestScheduler` (or use `asyncScheduler` inside
@@ -404,6 +418,13 @@ export class PollScheduler implements PollSchedule {
       settle({ type: 'failed' });
       return;
     }
+    if (isPromiseLike(source)) {
+      // The engine's polls are promises: settle straight from them (an Observable per poll
+      // cost most of a poll's scheduling time). `close` cannot abort one, so a late answer is
+      // ignored by `#settle`.
+      source.then(settle, () => settle({ type: 'failed' }));
+      return;
+    }
     const call = from(source)
       .pipe(take(1))
       .subscribe({
@@ -453,7 +474,8 @@ export class PollScheduler implements PollSchedule {
   #slowLane(lane: Lane, outcome: Extract<PollOutcome, { type: 'rate-limited' | 'unavailable' }>, now: number): void {
     lane.failures += 1;
     const jitter = fullJitter(lane.failures, lane.policy.backoff, this.#random);
-    const wait = outcome.type === 'rate-limited' ? (outcome.retryAfterMs ?? jitter) : Math.max(outcome.retryAfterMs ?? 0, jitter);
+    const probe = Math.min(jitter, lane.policy.outageProbeMs ?? DEFAULT_OUTAGE_PROBE_MS);
+    const wait = outcome.type === 'rate-limited' ? (outcome.retryAfterMs ?? jitter) : Math.max(outcome.retryAfterMs ?? 0, probe);
     if (outcome.type === 'rate-limited') lane.tokens = 0;
     lane.blockedUntil = Math.max(lane.blockedUntil, now + wait);
     const previous = lane.trouble;
@@ -476,4 +498,8 @@ export class PollScheduler implements PollSchedule {
     lane.trouble = undefined;
     if (trouble !== undefined) this.#onLaneEvent?.({ type: 'lane-recovered', lane: lane.key, at: now, cause: trouble, since: troubleSince, failures });
   }
+}
+
+function isPromiseLike<T>(value: ObservableInput<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown }).then === 'function';
 }

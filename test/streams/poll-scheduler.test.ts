@@ -101,6 +101,29 @@ describe('PollScheduler', () => {
     expect(calls).toBe('10:a 30:b 70:c 70:a 70:b');
   });
 
+  it('in a long outage, probes at most outageProbeMs apart once the backoff has grown past it, and notices recovery within that (issue #14, B7)', () => {
+    const down: PollOutcome = { type: 'unavailable' };
+    // 20 probes fail, the 21st is answered. The jittered backoff (0.5 × ceiling) would grow to 2,000.
+    const laneEvents: LaneEvent[] = [];
+    const calls = scenario(
+      5000,
+      { a: [...Array.from({ length: 20 }, () => down), ok] },
+      (polls) => {
+        polls.defineLane('k', policy({ backoff: { initialMs: 40, maxMs: 4000 }, intervalMs: 10_000, outageProbeMs: 100 }));
+        polls.add('a', { lane: 'k', hooked: false, dueAt: 10 });
+      },
+      { laneEvents },
+    )
+      .split(' ')
+      .map((call) => Number(call.split(':')[0]));
+    expect(calls).toHaveLength(21);
+    const gaps = calls.slice(1).map((at, i) => at - (calls[i] as number));
+    // Without the cap the waits would be 20, 40, 80, 160, …, 2,000: here none is over 100.
+    expect(gaps.slice(0, 3)).toEqual([20, 40, 80]);
+    expect(Math.max(...gaps)).toBe(100);
+    expect(laneEvents.find((e) => e.type === 'lane-recovered')).toMatchObject({ at: calls[20] });
+  });
+
   it('honours a Retry-After longer than the backoff on a 503', () => {
     const calls = scenario(60, { a: [{ type: 'unavailable', retryAfterMs: 45 }, ok] }, (polls) => {
       polls.defineLane('k', policy({ intervalMs: 100 }));
