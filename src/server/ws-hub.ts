@@ -67,6 +67,8 @@ export type WsHubEvent = {
 interface Sub {
   readonly id: string;
   readonly matches: JobPredicate;
+  /** The subscription's name and filter: subscriptions with equal keys are sent equal messages. */
+  readonly key: string;
 }
 
 interface Client {
@@ -270,7 +272,7 @@ export class WsHub {
     if (client.subs.size >= this.#limits.maxSubscriptions) {
       return this.#error(client, 'TOO_MANY_SUBSCRIPTIONS', `a connection may hold ${this.#limits.maxSubscriptions} subscriptions`, id);
     }
-    const sub: Sub = { id, matches: compileFilter(filter) };
+    const sub: Sub = { id, matches: compileFilter(filter), key: `${id}\u0000${JSON.stringify(filter ?? {})}` };
     // Registered first: every change published from here on is queued for it. Nothing below
     // yields, so the snapshot (or the replay) and the queued changes meet without a gap.
     client.subs.set(id, sub);
@@ -331,8 +333,20 @@ export class WsHub {
     // Each change is serialised once per flush, however many clients get it; the strings are
     // dropped afterwards rather than kept alive as long as the change log keeps the changes.
     const serialised = new Map<JobChange, string>();
+    // And each message once per (subscription name and filter, changes), encoded once: clients
+    // that subscribed alike get the same bytes. Equal filters route the same changes, so a list
+    // is told apart by its length and first seq (a later subscription gets a suffix).
+    const messages = new Map<string, Buffer>();
     for (const client of this.#dirty) {
-      for (const [sub, changes] of client.outbox) this.#sendRaw(client, changeMessage(sub.id, epoch, changes, serialised));
+      for (const [sub, changes] of client.outbox) {
+        const key = `${sub.key}\u0000${changes.length}\u0000${(changes[0] as JobChange).seq}`;
+        let message = messages.get(key);
+        if (message === undefined) {
+          message = Buffer.from(changeMessage(sub.id, epoch, changes, serialised));
+          messages.set(key, message);
+        }
+        this.#sendRaw(client, message);
+      }
       client.outbox.clear();
     }
     this.#dirty.clear();
@@ -356,7 +370,8 @@ export class WsHub {
     this.#sendRaw(client, JSON.stringify(message));
   }
 
-  #sendRaw(client: Client, text: string): void {
+  /** Sends a text frame (a Buffer is sent as UTF-8 text, encoded once for many clients). */
+  #sendRaw(client: Client, text: string | Buffer): void {
     const { ws } = client;
     if (ws.readyState !== WebSocket.OPEN) return;
     if (ws.bufferedAmount > this.#limits.dropBytes) return this.#drop(client, 'slow-consumer');
@@ -365,7 +380,12 @@ export class WsHub {
       client.laggingSince = Date.now();
     }
     this.stats.messagesSent += 1;
-    ws.send(text, (error) => {
+    // Only a lagging client needs to hear that a send went out (to catch up once drained).
+    if (client.lagging === undefined) {
+      ws.send(text, { binary: false });
+      return;
+    }
+    ws.send(text, { binary: false }, (error) => {
       if (error === undefined || error === null) {
         if (client.lagging !== undefined) this.#catchUp(client);
       }
