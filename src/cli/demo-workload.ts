@@ -107,12 +107,12 @@ export async function startWorkload(
     engine.submit(request).catch((error: unknown) => options.onError(`could not submit ${request.name ?? request.kind}: ${(error as Error).message}`));
   };
 
-  const chained: Subscription = engine
-    .changes$({ providers: ['sunoapi'], kinds: ['vocal-separation'], statuses: ['succeeded'] })
-    .subscribe((change) => {
-      if (change.job.status !== 'succeeded' || change.job.externalId === null) return;
-      submit({ provider: 'sunoapi', kind: 'midi', name: `MIDI of ${change.job.name ?? change.job.id}`, options: { taskId: change.job.externalId } });
-    });
+  // reached$, not changes$({ statuses: ['succeeded'] }): that also matches the separation's
+  // later result-copy change, and submitted every MIDI job twice.
+  const chained: Subscription = engine.reached$('succeeded', { providers: ['sunoapi'], kinds: ['vocal-separation'] }).subscribe((job) => {
+    if (job.externalId === null) return;
+    submit({ provider: 'sunoapi', kind: 'midi', name: `MIDI of ${job.name ?? job.id}`, options: { taskId: job.externalId } });
+  });
 
   const tick = (): void => {
     const sample = rotation[next % rotation.length];

@@ -1,7 +1,7 @@
 import { defer, filter, firstValueFrom, last, map, Observable, Subject, takeWhile, throwError, timeout, type Subscriber } from 'rxjs';
 import type { ServerMessage } from '../server/ws-protocol.js';
 import type { SubmitRequest, TrackRequest } from '../streams/engine-requests.js';
-import { compileFilter, type JobFilter } from '../streams/job-filter.js';
+import { compileFilter, entered, settledBy, type JobFilter } from '../streams/job-filter.js';
 import { isSettled } from '../streams/job-reducer.js';
 import type { JobSnapshot } from '../streams/job-snapshot.js';
 import type { JobStatus } from '../streams/job-status.js';
@@ -123,6 +123,29 @@ export class RemoteClient {
     return this.#updates(jobFilter).pipe(
       filter((update) => !update.initial),
       map((update) => update.change),
+    );
+  }
+
+  /**
+   * Each job once, at the change where it enters one of `statuses` (from now on): the way to act
+   * once when a job reaches a status (see the engine's `reached$`). Across reconnects too: a
+   * version is never passed on twice.
+   *
+   * @example client.reached$('failed').subscribe((job) => alert(job.error?.message));
+   */
+  reached$(statuses: JobStatus | readonly JobStatus[], jobFilter: Omit<JobFilter, 'statuses'> = {}): Observable<JobSnapshot> {
+    const wanted = new Set<JobStatus>(typeof statuses === 'string' ? [statuses] : statuses);
+    return this.changes$({ ...jobFilter, statuses: [...wanted] }).pipe(
+      filter((change) => entered(change, wanted)),
+      map((change) => change.job),
+    );
+  }
+
+  /** Each job once, when it settles (terminal, result files copied where they are), from now on. */
+  settled$(jobFilter?: JobFilter): Observable<JobSnapshot> {
+    return this.changes$(jobFilter).pipe(
+      filter((change) => settledBy(change)),
+      map((change) => change.job),
     );
   }
 

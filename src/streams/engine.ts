@@ -1,4 +1,4 @@
-import { asyncScheduler, firstValueFrom, last, Subject, throwError, timeout, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
+import { asyncScheduler, filter, firstValueFrom, map, last, Subject, throwError, timeout, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
 import {
   cancelModeOf,
   TRACKING_STOPPED,
@@ -27,12 +27,12 @@ import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileStore } from './file-store.js';
 import type { JobChange } from './job-change.js';
-import type { JobFilter } from './job-filter.js';
+import { entered, settledBy, type JobFilter } from './job-filter.js';
 import { JobFold, refOf, type IncomingWebhook } from './job-fold.js';
 import { webhookToken } from './job-id.js';
 import { isSettled, markStarted, recordArtifacts } from './job-reducer.js';
 import type { JobArtifacts, JobLink, JobSnapshot, JsonValue } from './job-snapshot.js';
-import { isTerminal } from './job-status.js';
+import { isTerminal, type JobStatus } from './job-status.js';
 import type { EngineEvent, EngineHealth, EngineOptions, WebhookResult } from './engine-options.js';
 import type { JobStore } from './job-store.js';
 import { JobTable, type EngineSnapshot, type JobEntry } from './job-table.js';
@@ -331,6 +331,37 @@ export class Engine {
    */
   changes$(jobFilter?: JobFilter): Observable<JobChange> {
     return this.#table.changes$(jobFilter);
+  }
+
+  /**
+   * Each job once, at the change where it enters one of `statuses` (from now on), optionally
+   * narrowed by provider, kind or ids. The way to act once when a job reaches a status: a
+   * `changes$({ statuses })` filter also matches the job's later changes in that status (a
+   * succeeded job's result copies) and the change that leaves it.
+   *
+   * @example
+   * engine.reached$('succeeded', { providers: ['sunoapi'], kinds: ['vocal-separation'] })
+   *   .subscribe((job) => engine.submit({ provider: 'sunoapi', kind: 'midi', options: { taskId: job.externalId! } }));
+   */
+  reached$(statuses: JobStatus | readonly JobStatus[], jobFilter: Omit<JobFilter, 'statuses'> = {}): Observable<JobSnapshot> {
+    const wanted = new Set<JobStatus>(typeof statuses === 'string' ? [statuses] : statuses);
+    return this.#table.changes$({ ...jobFilter, statuses: [...wanted] }).pipe(
+      filter((change) => entered(change, wanted)),
+      map((change) => change.job),
+    );
+  }
+
+  /**
+   * Each job once, when it settles (from now on): terminal, with its result files copied where
+   * they are. What to wait for before reading a job's files.
+   *
+   * @example engine.settled$({ kinds: ['transcription'] }).subscribe((job) => report(job));
+   */
+  settled$(jobFilter?: JobFilter): Observable<JobSnapshot> {
+    return this.#table.changes$(jobFilter).pipe(
+      filter((change) => settledBy(change)),
+      map((change) => change.job),
+    );
   }
 
   /**

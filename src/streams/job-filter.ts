@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { JobStatus } from './job-status.js';
+import { isTerminal, JobStatus } from './job-status.js';
 import type { JobSnapshot } from './job-snapshot.js';
 
 /**
@@ -37,4 +37,28 @@ export function compileFilter(filter: JobFilter = {}): JobPredicate {
     (statuses === undefined ||
       statuses.has(job.status) ||
       (previousStatus !== undefined && previousStatus !== null && statuses.has(previousStatus)));
+}
+
+/**
+ * Whether a change is the moment its job *entered* one of `statuses`: the job is in one now and
+ * was not before. A job enters a status at most once (statuses only move forward), so acting on
+ * these changes acts once per job, unlike a `statuses` filter, which also matches the later
+ * changes of a job that stays there (the result copies of a succeeded job, say) and the change
+ * that leaves it.
+ *
+ * @example entered({ job, previousStatus }, new Set(['succeeded'])) // true once per job
+ */
+export function entered(change: { job: JobSnapshot; previousStatus: JobStatus | null }, statuses: ReadonlySet<JobStatus>): boolean {
+  return statuses.has(change.job.status) && (change.previousStatus === null || !statuses.has(change.previousStatus));
+}
+
+/**
+ * Whether a change is the moment its job settled: terminal, and its result files copied (when
+ * they are). Once per job: the terminal change of a job without copies, or the change that
+ * recorded its copies (`source: 'results'`).
+ */
+export function settledBy(change: { job: JobSnapshot; previousStatus: JobStatus | null }): boolean {
+  const { job, previousStatus } = change;
+  if (!isTerminal(job.status) || job.artifacts?.state === 'pending') return false;
+  return previousStatus === null || !isTerminal(previousStatus) || job.source === 'results';
 }

@@ -157,6 +157,24 @@ describe('remote client', () => {
     expect(wire).not.toContain(jobs[2]!.id);
   });
 
+  it('reached$ tells each job once when it enters a status; settled$ once when it settles', async () => {
+    const { open, submit, hook } = await setup();
+    const client = await open();
+    const reached: string[] = [];
+    const settled: string[] = [];
+    const job = await submit();
+    client.reached$('running').subscribe((job) => reached.push(`${job.id}@${job.version}`));
+    const done = firstValueFrom(client.settled$().pipe(take(1)));
+    // jobs$ of the same filters shares their server subscriptions: its first set means they are live.
+    await Promise.all([firstValueFrom(client.jobs$({ statuses: ['running'] })), firstValueFrom(client.jobs$())]);
+    for (const progress of [0.2, 0.4, 0.6]) await hook(0, { id: 'ext-1', status: 'WORKING', progress });
+    await hook(0, { id: 'ext-1', status: 'DONE', result: 'r' });
+    settled.push((await done).status);
+    // Three running versions, one entry into running: the first.
+    expect(reached).toEqual([`${job.id}@3`]);
+    expect(settled).toEqual(['succeeded']);
+  });
+
   it('closes: changes$ completes, unsettled job$ and waitFor error with CLIENT_CLOSED, the state ends closed', async () => {
     const { open, submit } = await setup();
     const client = await open();

@@ -49,6 +49,28 @@ describe('copying result files into the data directory', () => {
     expect((await engine.waitFor(job.id)).artifacts?.state).toBe('complete');
   });
 
+  it('reached$ and settled$ tell each job once, where a statuses filter tells a succeeded job twice (the demo submitted every MIDI job twice, issue #15)', async () => {
+    const provider = new FakeProvider();
+    const engine = await setup(provider);
+    const filtered: number[] = [];
+    const reached: number[] = [];
+    const settled: string[] = [];
+    engine.changes$({ statuses: ['succeeded'] }).subscribe((change) => filtered.push(change.job.version));
+    engine.reached$('succeeded').subscribe((job) => reached.push(job.version));
+    engine.reached$(['running', 'canceled']).subscribe((job) => reached.push(-job.version));
+    engine.settled$().subscribe((job) => settled.push(`${job.status}/${job.artifacts?.state ?? '-'}`));
+    const job = await engine.submit({ provider: 'fake', kind: 'transcription', input });
+    provider.set('ext-1', 'WORKING', { progress: 0.5 });
+    await firstValueFrom(engine.reached$('running'));
+    provider.set('ext-1', 'DONE', { result: 'r1' });
+    const final = await engine.waitFor(job.id, { timeoutMs: 5000 });
+    expect(final.artifacts?.state).toBe('complete');
+    // The success, then the change that recorded the copies: both are "succeeded".
+    expect(filtered).toEqual([final.version - 1, final.version]);
+    expect(reached).toEqual([-(final.version - 2), final.version - 1]);
+    expect(settled).toEqual(['succeeded/complete']);
+  });
+
   it('serves the local copy after the provider has deleted the file', async () => {
     const provider = new FakeProvider();
     const engine = await setup(provider);
