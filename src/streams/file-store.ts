@@ -381,8 +381,12 @@ export class FileStore implements JobStore {
    */
   compact(all: () => Iterable<StoredJob>, changes: () => Iterable<StoredJob> = () => []): Promise<void> {
     if (this.#compaction !== undefined) return this.#compaction;
-    // Synchronously, before any later append: capture the state and switch to a new journal.
-    const jobs = Array.from(all());
+    // Synchronously, before any later append: switch to a new journal (and capture the log's
+    // tail, a ring that moves on). The jobs are read while the snapshot is written, in slices
+    // between which appends go on: a job read later may be newer than the switch, which is
+    // harmless (its lines are in the new journal too, and the highest version wins on load), and
+    // it keeps a compaction of 100,000 jobs from stalling the event loop while it copies them.
+    const jobs = all();
     const tail = Array.from(changes()).slice(-this.#keepChanges);
     const previous = this.#journal;
     this.#journal = undefined;

@@ -54,7 +54,8 @@ export interface JobStore {
   readonly wantsCompaction: boolean;
   /**
    * Folds the journal into a fresh snapshot of `all` jobs. Appends may continue while it runs.
-   * `all` must reflect every batch appended so far. `changes`, when given, is the tail of the
+   * `all` must reflect every batch appended before the call; it may be read while the snapshot
+   * is written (in slices, between appends), so it may reflect later batches too. `changes`, when given, is the tail of the
    * change log to keep through the compaction (oldest first; versions that are a job's latest
    * are in `all` already), so that {@link loadedChanges} still has it after a restart.
    */
