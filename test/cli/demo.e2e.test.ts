@@ -79,7 +79,8 @@ describe('jobstream demo (npm start)', () => {
         for (const c of m.changes) if (isTerminal(c.job.status)) providersDone.add(c.job.provider);
         return providersDone.size === 4;
       },
-      30_000,
+      // Events, not time: the bound only decides how long a broken demo takes to fail.
+      90_000,
     );
     expect([...providersDone].sort()).toEqual(['cambai', 'klangio', 'musicai', 'sunoapi']);
     await client.close();
@@ -110,5 +111,5 @@ describe('jobstream demo (npm start)', () => {
     expect(jobs.filter((j) => j.error?.code === 'PROVIDER_REJECTED')).toEqual([]);
     await watcher.close();
     expect(await stop(second)).toBe(0);
-  }, 90_000);
+  }, 180_000);
 });

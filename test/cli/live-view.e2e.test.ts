@@ -49,6 +49,8 @@ describe('jobstream watch in a terminal', () => {
       await t.waitFor(shows(job.id, 'succeeded'), `job ${i} succeeded`);
     }
     expectOneFittedFrame(t);
+    // The terminal parses output as it comes: wait for a whole frame with its overflow line.
+    await t.waitFor((x) => x.screen().some((line) => /…and \d+ more/.test(line)), 'the overflow line');
     const screen = t.screen();
     expect(screen[0]).toMatch(/^jobstream watch/);
     expect(screen.find((line) => /…and \d+ more/.test(line))).toMatch(/…and \d+ more \(\d+ queued\)/);
