@@ -86,6 +86,7 @@ export async function outage(options: BenchOptions): Promise<Row[]> {
         realClock,
       },
     },
+    ...outageRows(medianWindows(a), medianWindows(b)),
     {
       id: 'B7',
       measure: 'calls before a Retry-After deadline (all rounds + real clock)',
@@ -244,4 +245,35 @@ function medianWindows(runs: readonly Run[]): Run['windows'] {
 function showRun(r: Run): string {
   const windows = r.windows.map((w) => `${w.name}: ${w.during} during + ${w.after} after (recovered in ${fmt(w.recoveryMs / 1000)} s)`).join('; ');
   return `${r.calls} calls [${windows}] Retry-After violations ${r.violations}`;
+}
+
+/**
+ * Issue #14's two outage figures, each its own row: how long after the provider came back every
+ * job had been polled successfully again ("time to notice recovery"), and the calls made during
+ * the outage itself, both against the per-job un-jittered baseline.
+ */
+function outageRows(engine: Run['windows'], perJob: Run['windows']): Row[] {
+  const e = engine.find((w) => w.name === 'outage (503)');
+  const p = perJob.find((w) => w.name === 'outage (503)');
+  if (e === undefined || p === undefined) return [];
+  return [
+    {
+      id: 'B7',
+      measure: 'time to notice recovery after the 5-min outage (every job polled OK again) ÷ per-job un-jittered baseline',
+      engine: `${fmt(e.recoveryMs / 1000)} s`,
+      baseline: `${fmt(p.recoveryMs / 1000)} s`,
+      ratio: e.recoveryMs / p.recoveryMs,
+      target: '≤ 1.0x',
+      met: e.recoveryMs <= p.recoveryMs,
+    },
+    {
+      id: 'B7',
+      measure: 'provider calls during the 5-min outage',
+      engine: `${fmt(e.during)} calls`,
+      baseline: `${fmt(p.during)} calls`,
+      ratio: e.during / p.during,
+      target: '≤ 0.2x',
+      met: e.during / p.during <= 0.2,
+    },
+  ];
 }
