@@ -90,6 +90,11 @@ export class BenchChild {
     return this.#child.pid;
   }
 
+  /** Settles with the exit code once the child has exited (also after a kill from outside). */
+  get exited(): Promise<number | null> {
+    return this.#exited;
+  }
+
   /** Sends a command and resolves with the child's answer (rejects on its error or a timeout). */
   call<T = unknown>(cmd: string, args: unknown = {}, timeoutMs = 180_000): Promise<T> {
     const id = this.#nextId++;
@@ -108,7 +113,13 @@ export class BenchChild {
           reject(error);
         },
       });
-      this.#child.send({ id, cmd, args } satisfies CallMessage);
+      // With a callback, a child that has gone (killed from outside) rejects the call instead of
+      // raising an 'error' event nobody listens to.
+      this.#child.send({ id, cmd, args } satisfies CallMessage, (error) => {
+        if (error === null) return;
+        this.#pending.get(id)?.reject(error);
+        this.#pending.delete(id);
+      });
     });
   }
 
