@@ -95,3 +95,8 @@ export {
   WsErrorCode,
   CLOSE_CODES,
 } from './server/ws-protocol.js';
+// Server-Sent Events and scoped read tokens: the wire schemas, and minting tokens in code.
+export { SseSnapshot, SseChange, SseResumed, SseEnd, eventId, parseEventId } from './server/sse-protocol.js';
+export { TokenScope, MintTokenRequest, MintedToken, TokenInfo } from './server/token-protocol.js';
+export { ScopedTokens, narrowFilter } from './server/scoped-tokens.js';
+export type { ScopedTokensOptions, VerifiedToken } from './server/scoped-tokens.js';

@@ -78,6 +78,22 @@ describe('examples', () => {
     expect(out).toContain('files: vocals.wav, drums.wav, bass.wav, other.wav');
   });
 
+  it("scoped-token-page.ts serves the page and follows user 42's job over Server-Sent Events with a scoped token, refused everything else", async () => {
+    const out = await runExample('scoped-token-page.ts');
+    expect(out).toMatch(/^page: http:\/\/127\.0\.0\.1:\d+\/$/m);
+    expect(out).toContain('stream: 200 text/event-stream; charset=utf-8');
+    expect(out).toMatch(/^snapshot: v\d+ \w+ \(id \S+:\d+\)$/m);
+    const versions = [...out.matchAll(/^(?:snapshot|change): v(\d+) (\w+)/gm)].map((m) => ({ version: Number(m[1]), status: m[2] }));
+    expect(versions.map((v) => v.version)).toEqual(versions.map((v, i) => versions[0]!.version + i)); // each version once, in order
+    expect(versions.at(-1)?.status).toBe('succeeded');
+    const ids = [...out.matchAll(/\(id \S+:(\d+)\)$/gm)].map((m) => Number(m[1]));
+    expect(ids).toEqual([...ids].sort((a, b) => a - b));
+    expect(out).toMatch(/^end: settled$/m);
+    expect(out).toContain("another user's job: 404 UNKNOWN_JOB");
+    expect(out).toContain('submit with the scoped token: 403 SCOPE_FORBIDDEN');
+    expect(out).toContain('jobs it can list: 1 (the one shown)');
+  });
+
   it('remote-client.ts connects, uploads a job, follows it to the end, lists it and closes', async () => {
     const out = await runExample('remote-client.ts');
     const states = [...out.matchAll(/^connection: (\w+)$/gm)].map((m) => m[1]);

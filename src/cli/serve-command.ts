@@ -85,6 +85,8 @@ export async function serveCommand(argv: string[], out: NodeJS.WritableStream, s
     maxJsonBytes: config.maxJsonBytes,
     maxWebhookBytes: config.maxWebhookBytes,
     ws: config.ws,
+    sse: config.sse,
+    scopedTokens: { maxTtlSeconds: config.scopedTokenMaxTtlSeconds },
   });
   // A convenience for the CLI: the server runs on without it.
   await recordLocalServer(config.dataDir, { url: server.url, token: config.tokenGenerated ? config.token : undefined }).catch((error: unknown) =>

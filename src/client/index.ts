@@ -15,6 +15,8 @@ export { RestClient, ServerStats, HistoryEntry } from './rest-client.js';
 export type { ListQuery } from './rest-client.js';
 export type { ConnectionState, SocketFactory, WebSocketLike } from './stream-connection.js';
 export { ServerMessage, ClientMessage } from '../server/ws-protocol.js';
+export { TokenInfo, TokenScope } from '../server/token-protocol.js';
+export { SseSnapshot, SseChange, SseResumed, SseEnd } from '../server/sse-protocol.js';
 export { JobSnapshot } from '../streams/job-snapshot.js';
 export type { JobFilter } from '../streams/job-filter.js';
 export type { JobStatus } from '../streams/job-status.js';

@@ -5,6 +5,7 @@ import { compileFilter, entered, settledBy, type JobFilter } from '../streams/jo
 import { isSettled } from '../streams/job-reducer.js';
 import type { JobSnapshot } from '../streams/job-snapshot.js';
 import type { JobStatus } from '../streams/job-status.js';
+import type { TokenInfo } from '../server/token-protocol.js';
 import { ClientError } from './client-error.js';
 import { RestClient, type ListQuery } from './rest-client.js';
 import { StreamConnection, type ConnectionState, type SocketFactory, type WebSocketLike } from './stream-connection.js';
@@ -13,7 +14,7 @@ import { StreamConnection, type ConnectionState, type SocketFactory, type WebSoc
 export interface ClientOptions {
   /** The server's base URL, e.g. `http://127.0.0.1:8080`. */
   url: string;
-  /** The API token. */
+  /** The API token, or a scoped read token (see {@link RemoteClient.access}). */
   token: string;
   /** How to open a WebSocket. @default the global `WebSocket` with the token in `?token=` */
   createSocket?: SocketFactory;
@@ -70,8 +71,8 @@ interface Shared {
  */
 export async function connect(options: ClientOptions): Promise<RemoteClient> {
   const client = new RemoteClient(options);
-  await client.rest.providers(); // fails fast with UNAUTHORIZED or CONNECTION_FAILED
-  client.start();
+  // Fails fast with UNAUTHORIZED, TOKEN_EXPIRED or CONNECTION_FAILED.
+  client.start(await client.rest.tokenInfo());
   return client;
 }
 
@@ -79,6 +80,7 @@ export async function connect(options: ClientOptions): Promise<RemoteClient> {
 export class RemoteClient {
   /** The REST calls, typed. */
   readonly rest: RestClient;
+  #access: TokenInfo = { type: 'admin' };
   readonly #connection: StreamConnection;
   readonly #shared = new Map<string, Shared>();
   readonly #byId = new Map<string, Shared>();
@@ -109,8 +111,18 @@ export class RemoteClient {
     return this.#connection.state$;
   }
 
+  /**
+   * What the token may do, as the server said at {@link connect}: `admin` (everything), or
+   * `scoped` (read the jobs of `filter` until `expiresAt`: every stream and list is narrowed to
+   * them, other jobs are unknown, and `submit`, `track`, `cancel` fail with `SCOPE_FORBIDDEN`).
+   */
+  get access(): TokenInfo {
+    return this.#access;
+  }
+
   /** @internal */
-  start(): void {
+  start(access: TokenInfo): void {
+    this.#access = access;
     this.#connection.start();
   }
 
@@ -387,7 +399,7 @@ export class RemoteClient {
   /** A connection attempt failed before hello: go on unless the token is now refused. */
   async #stillWelcome(): Promise<boolean> {
     try {
-      await this.rest.providers();
+      await this.rest.tokenInfo();
       return true;
     } catch (error) {
       if (error instanceof ClientError && (error.code === 'UNAUTHORIZED' || error.status === 401)) {
@@ -422,7 +434,7 @@ function key(jobFilter: JobFilter | undefined): string {
   if (jobFilter === undefined) return '{}';
   const sorted = Object.entries(jobFilter)
     .filter(([, value]) => value !== undefined)
-    .map(([name, value]) => [name, [...(value as string[])].sort()] as const)
+    .map(([name, value]) => [name, Array.isArray(value) ? [...(value as string[])].sort() : Object.entries(value as object).sort(([a], [b]) => a.localeCompare(b))] as const)
     .sort(([a], [b]) => a.localeCompare(b));
   return JSON.stringify(sorted);
 }

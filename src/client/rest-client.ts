@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { JobSnapshot } from '../streams/job-snapshot.js';
 import { JobStatus as JobStatusSchema, type JobStatus } from '../streams/job-status.js';
+import { TokenInfo } from '../server/token-protocol.js';
 import { ClientError } from './client-error.js';
 
 const ErrorBody = z.object({
@@ -54,6 +55,15 @@ export class RestClient {
     this.#base = base.replace(/\/+$/, '');
     this.#token = token;
     this.#fetch = fetchImpl;
+  }
+
+  /**
+   * What the token may do (`GET /v1/token`): `{ type: 'admin' }` for the API token, or
+   * `{ type: 'scoped', filter, expiresAt }` for a scoped read token (it reads only the jobs of
+   * `filter`; submitting, cancelling, stats and providers answer 403 `SCOPE_FORBIDDEN`).
+   */
+  tokenInfo(): Promise<TokenInfo> {
+    return this.#call('GET', '/v1/token', TokenInfo);
   }
 
   providers(): Promise<ProviderInfo[]> {

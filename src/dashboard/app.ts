@@ -53,6 +53,10 @@ async function main(): Promise<void> {
 function start(client: RemoteClient): void {
   const api = client.rest;
   let jobs: ReadonlyMap<string, JobSnapshot> = new Map();
+  // A scoped read token sees only its jobs (the server narrows every stream) and may not act:
+  // no new-job form, no cancel, no server-wide counters or provider list.
+  const access = client.access;
+  const scoped = access.type === 'scoped';
 
   const filters = new JobFilters(byId('filters', HTMLElement), () => render());
   const table = new JobTable({
@@ -73,8 +77,10 @@ function start(client: RemoteClient): void {
     api,
     onClose: () => table.select(undefined),
     cancelModeOf: (provider) => cancelModes.get(provider),
+    readOnly: scoped,
   });
   const counters = new Counters(byId('counters', HTMLElement));
+  if (scoped) counters.hideServerCounters(byId('counters', HTMLElement));
   const form = new NewJobForm({
     dialog: byId('new-job-dialog', HTMLDialogElement),
     client,
@@ -95,11 +101,28 @@ function start(client: RemoteClient): void {
   indicator.hidden = false;
   showConnection(indicator, client.state$);
   byId('dashboard', HTMLElement).hidden = false;
+  if (access.type === 'scoped') {
+    const note = byId('access-note', HTMLElement);
+    setText(note, `Read-only: these jobs only, until ${new Date(access.expiresAt).toLocaleString()}`);
+    note.hidden = false;
+  }
   const newJob = byId('new-job-button', HTMLButtonElement);
-  newJob.hidden = false;
-  newJob.addEventListener('click', () => form.open());
+  newJob.hidden = scoped;
+  if (!scoped) newJob.addEventListener('click', () => form.open());
 
-  client.rest.providers().then(
+  // The filter chips: the server's providers, or (scoped) those of the jobs it may see.
+  let shownProviders = '';
+  const providersOf = (all: ReadonlyMap<string, JobSnapshot>): void => {
+    const kinds = new Map<string, Set<string>>();
+    for (const job of all.values()) (kinds.get(job.provider) ?? kinds.set(job.provider, new Set()).get(job.provider))?.add(job.kind);
+    const providers = [...kinds].sort(([a], [b]) => a.localeCompare(b)).map(([name, set]) => ({ name, kinds: [...set].sort() }));
+    const key = JSON.stringify(providers);
+    if (key === shownProviders) return;
+    shownProviders = key;
+    filters.setProviders(providers);
+  };
+
+  if (!scoped) client.rest.providers().then(
     (providers) => {
       filters.setProviders(providers);
       form.setProviders(providers);
@@ -112,6 +135,7 @@ function start(client: RemoteClient): void {
   client.jobs$().subscribe({
     next: (next) => {
       jobs = next;
+      if (scoped) providersOf(next);
       render();
       counters.jobs(next);
       const open = panel.id === undefined ? undefined : next.get(panel.id);
@@ -134,6 +158,7 @@ function start(client: RemoteClient): void {
       () => undefined, // shown again at the next refresh; the connection indicator tells of outages
     );
   };
+  if (scoped) return;
   refreshStats();
   setInterval(() => {
     if (!document.hidden) refreshStats();

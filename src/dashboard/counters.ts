@@ -37,6 +37,13 @@ export class Counters {
     );
   }
 
+  /** Hides the server-wide counters (webhooks, polls): a scoped read token may not read them. */
+  hideServerCounters(root: HTMLElement): void {
+    const groups = root.querySelectorAll<HTMLElement>('.counter-group');
+    const server = groups[groups.length - 1];
+    if (server !== undefined && groups.length > 1) server.hidden = true;
+  }
+
   /** Counts the live job set by status. */
   jobs(jobs: ReadonlyMap<string, JobSnapshot>): void {
     const counts: Record<JobStatus, number> = { queued: 0, running: 0, succeeded: 0, failed: 0, canceled: 0 };

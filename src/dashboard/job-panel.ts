@@ -19,6 +19,8 @@ export interface JobPanelOptions {
   onClose: () => void;
   /** What a cancel does at a provider (`GET /v1/providers`); `undefined` while unknown. */
   cancelModeOf?: (provider: string) => CancelModeInfo;
+  /** No cancel button (a scoped read token may not cancel). @default false */
+  readOnly?: boolean;
   /**
    * Asks the user to confirm a cancel, resolving true to go ahead.
    * @default `window.confirm` with the question and the action
@@ -54,6 +56,7 @@ export class JobPanel {
     this.#live?.unsubscribe();
     const { client, api, element } = this.#options;
     const view = new PanelView(job, client, api, () => this.#closeByUser(), {
+      readOnly: this.#options.readOnly === true,
       modeOf: this.#options.cancelModeOf ?? (() => undefined),
       confirm: this.#options.confirm ?? ((c) => window.confirm(`${c.question}\n\n${c.action}?`)),
     });
@@ -123,16 +126,18 @@ class PanelView {
   };
 
   readonly #modeOf: (provider: string) => CancelModeInfo;
+  readonly #readOnly: boolean;
 
   constructor(
     job: JobSnapshot,
     client: RemoteClient,
     api: RestClient,
     close: () => void,
-    cancelling: { modeOf: (provider: string) => CancelModeInfo; confirm: (confirmation: CancelConfirmation) => boolean | Promise<boolean> },
+    cancelling: { readOnly: boolean; modeOf: (provider: string) => CancelModeInfo; confirm: (confirmation: CancelConfirmation) => boolean | Promise<boolean> },
   ) {
     this.#results = new ResultFiles(client, api);
     this.#modeOf = cancelling.modeOf;
+    this.#readOnly = cancelling.readOnly;
     const closeButton = h('button', { type: 'button', class: 'icon-button', 'aria-label': 'Close', title: 'Close (Esc)' }, '×');
     closeButton.addEventListener('click', close);
     const cancel = h('button', { type: 'button', class: 'button danger small' }, 'Cancel job');
@@ -209,7 +214,7 @@ class PanelView {
       ...(job.artifacts === null ? [] : detail('Server copies', job.artifacts.state)),
       ...detail('Options', Object.keys(job.options).length === 0 ? 'none' : JSON.stringify(job.options, null, 2), true),
     );
-    p.cancel.hidden = isTerminal(job.status);
+    p.cancel.hidden = this.#readOnly || isTerminal(job.status);
     setText(p.cancel, cancelConfirmation(job, this.#modeOf(job.provider)).action);
     if (isTerminal(job.status)) p.cancelProblem.hidden = true;
   }

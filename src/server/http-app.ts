@@ -2,16 +2,33 @@ import type { HttpBindings } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { Engine } from '../streams/engine.js';
 import { errorResponse, HttpError } from './api-error.js';
-import { bearerToken } from './auth.js';
+import { bearerToken, scopedMayRequest, type Access } from './auth.js';
 import { jobsRoutes } from './jobs-routes.js';
 import type { ServerMetrics } from './metrics.js';
+import type { ScopedTokens } from './scoped-tokens.js';
+import type { SseHub } from './sse-hub.js';
+import { isEventStreamPath, sseRoutes } from './sse-routes.js';
+import { tokenRoutes } from './token-routes.js';
 import { webhookRoutes } from './webhook-routes.js';
+
+/** The part of a request's context the authentication middleware uses. */
+interface RequestContext {
+  req: { path: string; method: string; header(name: string): string | undefined; query(name: string): string | undefined };
+  set(key: 'access', value: Access): void;
+}
 
 /** What the HTTP app is built from. */
 export interface HttpAppOptions {
   engine: Engine;
   metrics: ServerMetrics;
+  /** Whether a token is the API token (for `/healthz` details). */
   authorize: (token: string | undefined) => boolean;
+  /** Who a token is: the API token, a scoped read token, or refused. */
+  authenticate: (token: string | undefined) => Access;
+  /** Mints scoped read tokens (`POST /v1/tokens`). */
+  scopedTokens: ScopedTokens;
+  /** Serves the Server-Sent Events streams. */
+  sse: SseHub;
   uploadDir: string;
   maxUploadBytes: number;
   maxJsonBytes: number;
@@ -22,7 +39,10 @@ export interface HttpAppOptions {
 
 /**
  * The REST API: `/healthz` (open; details with the token), `/metrics` and `/v1/*` (bearer token), and the webhook
- * intake `/v1/hooks/:provider/:token` (authorised by the per-job secret in its path).
+ * intake `/v1/hooks/:provider/:token` (authorised by the per-job secret in its path). `/v1`
+ * also takes scoped read tokens (`POST /v1/tokens` mints them), which may only read the jobs of
+ * their scope (403 `SCOPE_FORBIDDEN` for anything else), and serves Server-Sent Events
+ * (`/v1/events`, `/v1/jobs/:id/events`).
  * Every error is JSON `{ error: { code, message, issues? } }`; every answer carries
  * `X-Content-Type-Options: nosniff`.
  */
@@ -64,16 +84,24 @@ export function createHttpApp(options: HttpAppOptions): Hono<{ Bindings: HttpBin
 
   app.route('/v1/hooks', webhookRoutes({ engine, maxBytes: options.maxWebhookBytes }));
 
-  const requireToken = async (c: { req: { header(name: string): string | undefined } }, next: () => Promise<void>) => {
-    if (!options.authorize(bearerToken(c.req.header('authorization')))) {
-      throw new HttpError(401, 'UNAUTHORIZED', 'a valid bearer token is required (Authorization: Bearer <token>)');
+  // The API token, or a scoped read token limited to what `scopedMayRequest` allows. `?token=`
+  // only where a browser cannot send a header (EventSource); never in a log (paths only).
+  const requireToken = async (c: RequestContext, next: () => Promise<void>) => {
+    const token = bearerToken(c.req.header('authorization')) ?? (isEventStreamPath(c.req.path) ? c.req.query('token') : undefined);
+    const access = options.authenticate(token);
+    if (access.type === 'refused') throw new HttpError(401, access.code, access.message);
+    if (access.type === 'scoped' && !scopedMayRequest(c.req.method, c.req.path)) {
+      throw new HttpError(403, 'SCOPE_FORBIDDEN', `a scoped read token may only read the jobs it names; ${c.req.method} ${c.req.path} needs the API token`);
     }
+    c.set('access', access);
     await next();
   };
   app.use('/metrics', requireToken);
   app.get('/metrics', async (c) => c.body(await metrics.text(), 200, { 'content-type': metrics.contentType }));
 
   app.use('/v1/*', async (c, next) => (c.req.path.startsWith('/v1/hooks/') ? next() : requireToken(c, next)));
+  app.route('/v1', tokenRoutes({ tokens: options.scopedTokens, maxJsonBytes: options.maxJsonBytes }));
+  app.route('/v1', sseRoutes({ engine, hub: options.sse }));
   app.get('/v1/stats', (c) => c.json(metrics.stats()));
   // `cancel`: whether cancelling a job stops it at the provider (`provider`) or only stops
   // tracking it here (`tracking-only`: the provider may still run and bill it).

@@ -10,6 +10,7 @@ import { JobStatus } from '../streams/job-status.js';
 import { HttpError } from './api-error.js';
 import { attachmentDisposition } from './content-disposition.js';
 import { readJson } from './read-json.js';
+import { assertReadable, readableFilter } from './scoped-tokens.js';
 import { receiveForm } from './upload.js';
 
 /** What the job routes need. */
@@ -65,12 +66,14 @@ export function jobsRoutes(options: JobsRoutesOptions): Hono<{ Bindings: HttpBin
   app.get('/', (c) => {
     const { limit, cursor, ...lists } = c.req.queries();
     const query = parseRequest(ListQuery, { ...lists, limit: limit?.at(-1), cursor: cursor?.at(-1) });
-    const filter: JobFilter = {
+    const requested: JobFilter = {
       ...(query.provider === undefined ? {} : { providers: query.provider }),
       ...(query.kind === undefined ? {} : { kinds: query.kind }),
       ...(query.status === undefined ? {} : { statuses: query.status }),
       ...(query.id === undefined ? {} : { ids: query.id }),
     };
+    // A scoped token lists only its jobs, whatever it asks for.
+    const filter = readableFilter(c.get('access'), requested);
     const page = engine.list(filter, {
       ...(query.limit === undefined ? {} : { limit: query.limit }),
       ...(query.cursor === undefined ? {} : { after: decodeCursor(query.cursor) }),
@@ -78,8 +81,15 @@ export function jobsRoutes(options: JobsRoutesOptions): Hono<{ Bindings: HttpBin
     return c.json({ jobs: page.jobs, nextCursor: page.next === undefined ? null : encodeCursor(page.next) });
   });
 
+  // A job outside a scoped token's scope is answered like an unknown one (404).
+  app.use('/:id/*', async (c, next) => {
+    assertReadable(c.get('access'), engine.get(c.req.param('id')), c.req.param('id'));
+    await next();
+  });
+
   app.get('/:id', (c) => {
     const job = engine.get(c.req.param('id'));
+    assertReadable(c.get('access'), job, c.req.param('id'));
     if (job === undefined) throw new HttpError(404, 'UNKNOWN_JOB', `no job with id "${c.req.param('id')}"`);
     return c.json({ job });
   });

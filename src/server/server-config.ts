@@ -36,6 +36,10 @@ export interface ServerConfig {
     dropBytes: number;
     lagTimeoutMs: number;
   };
+  /** Server-Sent Events: the heartbeat comment interval (flow control shares `ws`'s limits). */
+  sse: { heartbeatMs: number };
+  /** Scoped read tokens: the longest lifetime one may be minted with, in seconds. */
+  scopedTokenMaxTtlSeconds: number;
   /** Log level and format; `format` undefined: `pretty` when stdout is a terminal, else `json`. */
   log: { level: LogLevel; format: LogFormat | undefined };
 }
@@ -107,6 +111,18 @@ export const SERVER_SETTINGS = {
   wsLagBytes: { env: 'JOBSTREAM_WS_LAG_BYTES', default: MiB, type: int(1024), description: 'Unsent bytes past which a client gets only the latest state per job.' },
   wsDropBytes: { env: 'JOBSTREAM_WS_DROP_BYTES', default: 8 * MiB, type: int(1024), description: 'Owed bytes past which a slow client is dropped (1013).' },
   wsLagTimeoutMs: { env: 'JOBSTREAM_WS_LAG_TIMEOUT_MS', default: 30_000, type: int(100), description: 'A client lagging this long is dropped (1013).' },
+  sseHeartbeatMs: {
+    env: 'JOBSTREAM_SSE_HEARTBEAT_MS',
+    default: 15_000,
+    type: int(100),
+    description: 'A comment line this often on each Server-Sent Events stream keeps proxies from closing it.',
+  },
+  scopedTokenMaxTtl: {
+    env: 'JOBSTREAM_SCOPED_TOKEN_MAX_TTL_SECONDS',
+    default: 86_400,
+    type: int(60, 31 * 86_400),
+    description: 'Longest lifetime of a scoped read token (POST /v1/tokens ttlSeconds; the default lifetime is 3600 or this, if less).',
+  },
   allowPrivateUrls: {
     env: 'JOBSTREAM_ALLOW_PRIVATE_URLS',
     default: 'false',
@@ -240,6 +256,8 @@ export function loadServerConfig(env: Readonly<Record<string, string | undefined
       dropBytes: read('wsDropBytes') as number,
       lagTimeoutMs: read('wsLagTimeoutMs') as number,
     },
+    sse: { heartbeatMs: read('sseHeartbeatMs') as number },
+    scopedTokenMaxTtlSeconds: read('scopedTokenMaxTtl') as number,
     log: { level: read('logLevel') as LogLevel, format: read('logFormat') as LogFormat | undefined },
   };
   if (config.ws.dropBytes <= config.ws.lagBytes) problems.push('JOBSTREAM_WS_DROP_BYTES must be larger than JOBSTREAM_WS_LAG_BYTES');

@@ -4,17 +4,21 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createAdaptorServer, type Http2Bindings, type HttpBindings } from '@hono/node-server';
 import type { Hono } from 'hono';
+import type { SchedulerLike } from 'rxjs';
 import type { ProviderAdapter } from '../streams/provider-port.js';
 import { createEngine, type Engine } from '../streams/engine.js';
 import { lockDirectory, type DirLock } from '../streams/dir-lock.js';
 import type { JobStore } from '../streams/job-store.js';
 import type { ClusterBackend } from '../streams/shared-log.js';
-import { tokenChecker } from './auth.js';
+import { authenticator, tokenChecker } from './auth.js';
 import { dashboardRoutes } from './dashboard-routes.js';
 import { logServerEvents, requestLogger } from './event-log.js';
 import { createHttpApp } from './http-app.js';
 import { silentLogger, type Logger } from './logger.js';
 import { ServerMetrics } from './metrics.js';
+import { deriveTokenSecret, loadTokenSecret, ScopedTokens } from './scoped-tokens.js';
+import { SseHub } from './sse-hub.js';
+import { TokenScope, type MintedToken } from './token-protocol.js';
 import { clearUploads } from './upload.js';
 import { WsHub, type WsHubOptions } from './ws-hub.js';
 
@@ -55,8 +59,28 @@ export interface ServerOptions {
   maxJsonBytes?: number;
   /** Largest accepted webhook body. @default 1 MiB */
   maxWebhookBytes?: number;
-  /** WebSocket hub limits. */
-  ws?: Omit<WsHubOptions, 'engine' | 'authorize'>;
+  /** WebSocket hub limits; the Server-Sent Events streams share its flow-control limits. */
+  ws?: Omit<WsHubOptions, 'engine' | 'authenticate' | 'clock'>;
+  /** Server-Sent Events (`/v1/events`, `/v1/jobs/:id/events`). */
+  sse?: {
+    /** A comment line this often keeps proxies from closing idle streams. @default 15000 */
+    heartbeatMs?: number;
+  };
+  /** Scoped read tokens (`POST /v1/tokens`). */
+  scopedTokens?: {
+    /**
+     * The HMAC key tokens are signed with (32+ bytes). @default 32 random bytes kept in
+     * `<dataDir>/scoped-token-secret`, made at the first start; in a cluster, derived from `token`
+     * (HKDF), so that every member checks every other member's tokens
+     */
+    secret?: Uint8Array;
+    /** Lifetime of a token minted without `ttlSeconds`. @default 3600 */
+    defaultTtlSeconds?: number;
+    /** Longest lifetime a token may be minted with. @default 86400 */
+    maxTtlSeconds?: number;
+    /** The clock tokens expire by (tests). @default the system clock */
+    clock?: SchedulerLike;
+  };
   /** Routes to add at the root, besides the dashboard (which is always at `/`). */
   extraRoutes?: (app: Hono<{ Bindings: HttpBindings }>) => void;
   /**
@@ -76,6 +100,15 @@ export interface RunningServer {
   readonly publicUrl: string;
   readonly engine: Engine;
   readonly hub: WsHub;
+  /** The Server-Sent Events streams. */
+  readonly sse: SseHub;
+  /**
+   * Mints a scoped read token, as `POST /v1/tokens` does: it reads only the jobs of `filter`,
+   * for `ttlSeconds` (default an hour).
+   *
+   * @example const { token } = server.mintToken({ metadata: { userId: '42' } }, 600);
+   */
+  mintToken(filter: TokenScope, ttlSeconds?: number): MintedToken;
   /** Stops taking requests, closes WebSockets, finishes durable writes. Idempotent. */
   close(): Promise<void>;
 }
@@ -118,16 +151,47 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     await lock?.release();
     throw error;
   }
+  let secret: Uint8Array;
+  try {
+    // Read while the data directory is ours (the store's or the cluster member's lock).
+    secret = options.scopedTokens?.secret ?? (options.cluster === undefined ? await loadTokenSecret(dataDir) : deriveTokenSecret(options.token));
+  } catch (error) {
+    await engine.close();
+    await lock?.release();
+    throw error;
+  }
+  const scopedTokens = new ScopedTokens({
+    secret,
+    ...(options.scopedTokens?.defaultTtlSeconds === undefined ? {} : { defaultTtlSeconds: options.scopedTokens.defaultTtlSeconds }),
+    ...(options.scopedTokens?.maxTtlSeconds === undefined ? {} : { maxTtlSeconds: options.scopedTokens.maxTtlSeconds }),
+    ...(options.scopedTokens?.clock === undefined ? {} : { clock: options.scopedTokens.clock }),
+  });
   const authorize = tokenChecker(options.token);
-  const hub = new WsHub({ engine, authorize, ...options.ws });
+  const authenticate = authenticator(authorize, scopedTokens);
+  const hub = new WsHub({ engine, authenticate, clock: scopedTokens.clock, ...options.ws });
   const metrics = new ServerMetrics(engine, hub);
   const logger = options.logger ?? silentLogger();
+  const { ws } = options;
+  const sse = new SseHub({
+    engine,
+    clock: scopedTokens.clock,
+    logger,
+    ...(options.sse?.heartbeatMs === undefined ? {} : { heartbeatMs: options.sse.heartbeatMs }),
+    ...(ws?.lagBytes === undefined ? {} : { lagBytes: ws.lagBytes }),
+    ...(ws?.dropBytes === undefined ? {} : { dropBytes: ws.dropBytes }),
+    ...(ws?.lagTimeoutMs === undefined ? {} : { lagTimeoutMs: ws.lagTimeoutMs }),
+    ...(ws?.snapshotPageSize === undefined ? {} : { snapshotPageSize: ws.snapshotPageSize }),
+    ...(ws?.maxConnections === undefined ? {} : { maxStreams: ws.maxConnections }),
+  });
   const events = logServerEvents(logger, { engine, hub });
   const requests = requestLogger(logger);
   const app = createHttpApp({
     engine,
     metrics,
     authorize,
+    authenticate,
+    scopedTokens,
+    sse,
     uploadDir,
     maxUploadBytes: options.maxUploadBytes ?? 200 * 1024 * 1024,
     maxJsonBytes: options.maxJsonBytes ?? 1024 * 1024,
@@ -159,6 +223,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     });
   } catch (error) {
     await hub.close();
+    await sse.close();
     metrics.close();
     await engine.close();
     await lock?.release();
@@ -178,11 +243,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     publicUrl,
     engine,
     hub,
+    sse,
+    mintToken: (filter, ttlSeconds) => scopedTokens.mint(TokenScope.parse(filter), ttlSeconds),
     close() {
       closing ??= (async () => {
         logger.info('server stopping: finishing writes and closing connections');
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         await hub.close();
+        await sse.close();
         server.closeIdleConnections();
         await engine.close();
         await lock?.release();

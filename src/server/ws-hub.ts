@@ -1,19 +1,28 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { Subject, type Observable, type Subscription } from 'rxjs';
+import { asyncScheduler, Subject, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { Engine } from '../streams/engine.js';
 import type { JobChange } from '../streams/job-change.js';
+import type { JobSnapshot } from '../streams/job-snapshot.js';
 import { compileFilter, type JobPredicate } from '../streams/job-filter.js';
 import { describeIssue } from '../streams/snapshot-file.js';
-import { bearerToken } from './auth.js';
+import { bearerToken, type Access } from './auth.js';
+import { narrowFilter } from './scoped-tokens.js';
+import type { TokenScope } from './token-protocol.js';
 import { ClientMessage, CLOSE_CODES, SubscriptionId, type ServerMessage, type SubscribeMessage, type WsErrorCode } from './ws-protocol.js';
 
 /** Options of {@link WsHub}. */
 export interface WsHubOptions {
   engine: Engine;
-  /** Whether a token (from `Authorization: Bearer` or `?token=`) may connect. */
-  authorize: (token: string | undefined) => boolean;
+  /**
+   * Who a token (from `Authorization: Bearer` or `?token=`) is: the API token, a scoped read
+   * token (its subscriptions are narrowed to its scope; closed with 1008 when it expires), or
+   * refused (401, no socket).
+   */
+  authenticate: (token: string | undefined) => Access;
+  /** The clock scoped tokens expire by. @default rxjs `asyncScheduler` */
+  clock?: SchedulerLike;
   /** Largest client message accepted; larger ones get a MESSAGE_TOO_LARGE error. @default 65536 */
   maxMessageBytes?: number;
   /** Subscriptions per connection. @default 32 */
@@ -77,6 +86,10 @@ interface Client {
   readonly port: number | undefined;
   readonly connectedAt: number;
   readonly subs: Map<string, Sub>;
+  /** A scoped token's scope: every subscription is narrowed to it. */
+  readonly scope: TokenScope | undefined;
+  /** Closes the connection when the scoped token expires. */
+  expiry: Subscription | undefined;
   alive: boolean;
   /** Changes queued this tick, per subscription, in seq order. */
   readonly outbox: Map<Sub, JobChange[]>;
@@ -102,8 +115,9 @@ interface Client {
  */
 export class WsHub {
   readonly #engine: Engine;
-  readonly #authorize: (token: string | undefined) => boolean;
-  readonly #limits: Required<Omit<WsHubOptions, 'engine' | 'authorize'>>;
+  readonly #authenticate: (token: string | undefined) => Access;
+  readonly #clock: SchedulerLike;
+  readonly #limits: Required<Omit<WsHubOptions, 'engine' | 'authenticate' | 'clock'>>;
   readonly #wss: WebSocketServer;
   readonly #clients = new Set<Client>();
   readonly #dirty = new Set<Client>();
@@ -124,7 +138,8 @@ export class WsHub {
 
   constructor(options: WsHubOptions) {
     this.#engine = options.engine;
-    this.#authorize = options.authorize;
+    this.#authenticate = options.authenticate;
+    this.#clock = options.clock ?? asyncScheduler;
     this.#limits = {
       maxMessageBytes: options.maxMessageBytes ?? 64 * 1024,
       maxSubscriptions: options.maxSubscriptions ?? 32,
@@ -161,15 +176,16 @@ export class WsHub {
     if (this.#closing !== undefined) return refuse(socket, 503, 'SHUTTING_DOWN', 'the server is shutting down');
     const url = new URL(request.url ?? '/', 'http://localhost');
     const token = bearerToken(request.headers.authorization) ?? url.searchParams.get('token') ?? undefined;
-    if (!this.#authorize(token)) {
+    const access = this.#authenticate(token);
+    if (access.type === 'refused') {
       this.stats.refusedUpgrades += 1;
-      return refuse(socket, 401, 'UNAUTHORIZED', 'a valid bearer token is required (Authorization header or ?token=)');
+      return refuse(socket, 401, access.code, access.code === 'UNAUTHORIZED' ? 'a valid bearer token is required (Authorization header or ?token=)' : access.message);
     }
     if (this.#clients.size >= this.#limits.maxConnections) {
       this.stats.refusedUpgrades += 1;
       return refuse(socket, 503, 'TOO_MANY_CONNECTIONS', `the server allows ${this.#limits.maxConnections} connections`);
     }
-    this.#wss.handleUpgrade(request, socket, head, (ws) => this.#accept(ws, request));
+    this.#wss.handleUpgrade(request, socket, head, (ws) => this.#accept(ws, request, access));
   }
 
   /** Closes every connection (1001) and stops the hub. Idempotent. */
@@ -191,13 +207,15 @@ export class WsHub {
     return this.#closing;
   }
 
-  #accept(ws: WebSocket, request: IncomingMessage): void {
+  #accept(ws: WebSocket, request: IncomingMessage, access: Access): void {
     const client: Client = {
       ws,
       address: request.socket.remoteAddress,
       port: request.socket.remotePort,
       connectedAt: Date.now(),
       subs: new Map(),
+      scope: access.type === 'scoped' ? access.scope : undefined,
+      expiry: undefined,
       alive: true,
       outbox: new Map(),
       lagging: undefined,
@@ -206,6 +224,12 @@ export class WsHub {
     };
     this.#clients.add(client);
     this.stats.connections += 1;
+    if (access.type === 'scoped') {
+      client.expiry = this.#clock.schedule(() => {
+        this.#forget(client);
+        ws.close(CLOSE_CODES.policyViolation, 'token expired');
+      }, Math.max(0, access.expiresAt - this.#clock.now()));
+    }
     ws.on('pong', () => {
       client.alive = true;
     });
@@ -225,6 +249,7 @@ export class WsHub {
   }
 
   #forget(client: Client): void {
+    client.expiry?.unsubscribe();
     if (!this.#clients.delete(client)) return;
     this.stats.subscriptions -= client.subs.size;
     this.#dirty.delete(client);
@@ -267,7 +292,9 @@ export class WsHub {
   }
 
   #subscribe(client: Client, message: SubscribeMessage): void {
-    const { sub: id, filter, resume } = message;
+    const { sub: id, resume } = message;
+    // A scoped token's subscription is narrowed to its scope, never refused for asking wider.
+    const filter = client.scope === undefined ? message.filter : narrowFilter(message.filter, client.scope);
     if (client.subs.has(id)) return this.#error(client, 'DUPLICATE_SUBSCRIPTION', `subscription "${id}" exists; unsubscribe it first`, id);
     if (client.subs.size >= this.#limits.maxSubscriptions) {
       return this.#error(client, 'TOO_MANY_SUBSCRIPTIONS', `a connection may hold ${this.#limits.maxSubscriptions} subscriptions`, id);
@@ -286,7 +313,7 @@ export class WsHub {
       }
       return;
     }
-    const byState = resume === undefined ? undefined : this.#engine.newerThan(resume, filter);
+    const byState = resume === undefined ? undefined : this.#scoped(client, this.#engine.newerThan(resume, filter), resume.versions);
     const { seq, jobs } = byState ?? this.#engine.snapshot(filter);
     const reason = resume === undefined ? 'subscribe' : byState === undefined ? 'resume-unavailable' : 'resume-by-state';
     const gone = byState !== undefined && byState.gone.length > 0 ? { gone: byState.gone } : {};
@@ -295,6 +322,21 @@ export class WsHub {
       const first = i === 0 ? gone : {};
       this.#send(client, { type: 'snapshot', sub: id, epoch, seq, reason, jobs: jobs.slice(i, i + size), ...first, more: i + size < jobs.length });
     }
+  }
+
+  /**
+   * Resume by state also reports the jobs a client says it holds, whatever the filter: for a
+   * scoped token, only those in its scope, and every other id it names is `gone`, exactly as an
+   * unknown id would be (so naming ids cannot tell it which exist).
+   */
+  #scoped<T extends { jobs: JobSnapshot[]; gone: string[] }>(client: Client, byState: T | undefined, held: Record<string, number> | undefined): T | undefined {
+    if (byState === undefined || client.scope === undefined) return byState;
+    const inScope = compileFilter(client.scope);
+    const visible = (id: string) => {
+      const job = this.#engine.get(id);
+      return job !== undefined && inScope(job);
+    };
+    return { ...byState, jobs: byState.jobs.filter((job) => inScope(job)), gone: Object.keys(held ?? {}).filter((id) => !visible(id)) };
   }
 
   #route(change: JobChange): void {

@@ -152,6 +152,8 @@ export type SubscribeMessage = z.infer<typeof SubscribeMessage>;
 export const CLOSE_CODES = {
   /** The server is shutting down. */
   goingAway: 1001,
+  /** The connection's scoped read token expired. */
+  policyViolation: 1008,
   /** The client stopped reading and its send buffer passed the limit. */
   tryAgainLater: 1013,
 } as const;

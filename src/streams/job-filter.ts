@@ -4,13 +4,18 @@ import type { JobSnapshot } from './job-snapshot.js';
 
 /**
  * Which jobs a subscriber wants. Every given field narrows the selection (AND); within a field,
- * any listed value matches (OR). An empty filter matches every job.
+ * any listed value matches (OR). An empty filter matches every job. `metadata` matches jobs whose
+ * metadata has every listed key with exactly that value (`"42"` does not match `42`).
  */
 export const JobFilter = z.object({
   ids: z.array(z.string().min(1)).max(10_000).optional(),
   providers: z.array(z.string().min(1)).max(100).optional(),
   kinds: z.array(z.string().min(1)).max(100).optional(),
   statuses: z.array(JobStatus).max(5).optional(),
+  metadata: z
+    .record(z.string().min(1).max(256), z.union([z.string(), z.number(), z.boolean()]))
+    .refine((metadata) => Object.keys(metadata).length <= 20, { message: 'at most 20 metadata keys' })
+    .optional(),
 });
 export type JobFilter = z.infer<typeof JobFilter>;
 
@@ -30,8 +35,10 @@ export function compileFilter(filter: JobFilter = {}): JobPredicate {
   const providers = filter.providers && new Set(filter.providers);
   const kinds = filter.kinds && new Set(filter.kinds);
   const statuses = filter.statuses && new Set(filter.statuses);
+  const metadata = filter.metadata && Object.entries(filter.metadata);
   return (job, previousStatus) =>
     (ids === undefined || ids.has(job.id)) &&
+    (metadata === undefined || metadata.every(([key, value]) => Object.hasOwn(job.metadata, key) && job.metadata[key] === value)) &&
     (providers === undefined || providers.has(job.provider)) &&
     (kinds === undefined || kinds.has(job.kind)) &&
     (statuses === undefined ||
