@@ -269,7 +269,7 @@ export class RedisPollSchedule implements PollSchedule {
       jobId,
       lane,
       script: ADD,
-      keys: [lane.dueKey, this.#jobKey(jobId)],
+      keys: [lane.dueKey, this.#jobKey(jobId), `${this.#prefix}poll-now:${jobId}`],
       args: [jobId, lane.key, target.hooked ? 1 : 0, quiet, delay, lane.policy.intervalMs],
     });
   }

@@ -7,7 +7,10 @@
  *   while a member polls a job the score is the end of its lease.
  * - `P poll-job:<jobId>`: hash `lane`, `hooked` (0|1), `hookAt` (last webhook), `quiet` (the
  *   watchdog's quiet time, -1 for none), `failures` (the job's own), `rush` (0|1: poll again
- *   right after the poll in flight), `claim` and `lease` (who polls it, until when).
+ *   right after the poll in flight), `confirm` (0|1: a webhook asked for a poll that no member
+ *   has claimed yet; a later webhook does not push it back), `claim` and `lease` (who polls it,
+ *   until when).
+ * - `P poll-now:<jobId>`: a pollNow for a job not scheduled yet, for its add (expires).
  * - `P poll-lane:<lane>`: hash `tokens`, `refilledAt` (token bucket), `blockedUntil`,
  *   `failures` (credential-wide, consecutive), `trouble` ('' | 'unavailable' | 'rate-limited'),
  *   `troubleSince`, `rlUntil` (end of the rate-limit block in force), `probeUntil` and
@@ -109,9 +112,11 @@ end
 `;
 
 /**
- * Schedules a job unless some member already did (its time is kept).
- * KEYS: due, job. ARGV: jobId, lane, hooked (0|1), quietMs (-1: none), delayMs (-1: the job's
- * cadence), intervalMs. Returns 1 when scheduled, 0 when it already was.
+ * Schedules a job unless some member already did (its time is kept). A pollNow that came first
+ * (its marker, see POLL_NOW) makes the job due at once, at the plain interval until the next
+ * webhook.
+ * KEYS: due, job, pollNow marker. ARGV: jobId, lane, hooked (0|1), quietMs (-1: none), delayMs
+ * (-1: the job's cadence), intervalMs. Returns 1 when scheduled, 0 when it already was.
  */
 export const ADD = /* lua */ `${common}
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
@@ -119,11 +124,21 @@ local now = nowMs()
 local hooked = tonumber(ARGV[3])
 local quietMs = tonumber(ARGV[4])
 local delayMs = tonumber(ARGV[5])
-redis.call('HSET', KEYS[2], 'lane', ARGV[2], 'hooked', hooked, 'hookAt', now, 'quiet', quietMs, 'failures', 0, 'rush', 0)
+local hookAt = now
+local confirm = 0
+if redis.call('DEL', KEYS[3]) == 1 then
+  hookAt = 0
+  delayMs = 0
+  confirm = 1
+end
+redis.call('HSET', KEYS[2], 'lane', ARGV[2], 'hooked', hooked, 'hookAt', hookAt, 'quiet', quietMs, 'failures', 0, 'rush', 0, 'confirm', confirm)
 if delayMs < 0 then delayMs = cadence(KEYS[2], tonumber(ARGV[6]), quietMs, now) end
 redis.call('ZADD', KEYS[1], 'NX', now + delayMs, ARGV[1])
 return 1
 `;
+
+/** How long a pollNow for a job not scheduled (yet) is kept for its add (see ADD). */
+export const POLL_NOW_MARKER_MS = 600_000;
 
 /**
  * Stops polling a job. KEYS: job. ARGV: jobId, key prefix. Returns 1 when it was scheduled.
@@ -138,26 +153,33 @@ return 1
 
 /**
  * A webhook arrived: mark the job hooked and push its next poll back to now + quiet (never
- * forward), unless it is being polled or rushed. KEYS: job. ARGV: jobId, key prefix.
+ * forward), unless it is being polled or rushed, or a poll asked for by an earlier webhook
+ * (POLL_NOW) is still to be made. KEYS: job. ARGV: jobId, key prefix.
  */
 export const NOTE_WEBHOOK = /* lua */ `${common}
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local now = nowMs()
 redis.call('HSET', KEYS[1], 'hooked', 1, 'hookAt', now)
-local f = redis.call('HMGET', KEYS[1], 'quiet', 'lease', 'rush', 'lane')
+local f = redis.call('HMGET', KEYS[1], 'quiet', 'lease', 'rush', 'lane', 'confirm')
 local quietMs = tonumber(f[1]) or -1
-if quietMs < 0 or (tonumber(f[2]) or 0) > now or f[3] == '1' then return 0 end
+if quietMs < 0 or (tonumber(f[2]) or 0) > now or f[3] == '1' or f[5] == '1' then return 0 end
 redis.call('ZADD', ARGV[2] .. 'due:' .. f[4], 'XX', 'GT', now + quietMs, ARGV[1])
 return 1
 `;
 
 /**
  * Poll this job as soon as the lane allows; then at the plain interval until the next webhook.
- * A job being polled is rushed instead (polled again right after). KEYS: job. ARGV: jobId, prefix.
+ * A job being polled is rushed instead (polled again right after). A job not scheduled (yet: the
+ * member that submitted it may not have sent its add, e.g. held back by an outage) gets a marker,
+ * `P poll-now:<jobId>`, that its add honours (kept POLL_NOW_MARKER_MS).
+ * KEYS: job. ARGV: jobId, prefix.
  * Returns the job's lane when it was brought forward (so the caller can claim it at once), else 0.
  */
 export const POLL_NOW = /* lua */ `${common}
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('SET', ARGV[2] .. 'poll-now:' .. ARGV[1], 1, 'PX', ${POLL_NOW_MARKER_MS})
+  return 0
+end
 local now = nowMs()
 redis.call('HSET', KEYS[1], 'hookAt', 0)
 local f = redis.call('HMGET', KEYS[1], 'lease', 'lane')
@@ -165,6 +187,7 @@ if (tonumber(f[1]) or 0) > now then
   redis.call('HSET', KEYS[1], 'rush', 1)
   return 0
 end
+redis.call('HSET', KEYS[1], 'confirm', 1)
 redis.call('ZADD', ARGV[2] .. 'due:' .. f[2], 'XX', 'LT', now, ARGV[1])
 return f[2]
 `;
@@ -204,7 +227,7 @@ if tokens >= 1 then
     local jobKey = ARGV[6] .. id
     if redis.call('EXISTS', jobKey) == 1 then
       redis.call('ZADD', KEYS[1], untilMs, id)
-      redis.call('HSET', jobKey, 'claim', token, 'lease', untilMs)
+      redis.call('HSET', jobKey, 'claim', token, 'lease', untilMs, 'confirm', 0)
       claimed[#claimed + 1] = id
     else
       redis.call('ZREM', KEYS[1], id)

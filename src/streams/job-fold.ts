@@ -147,7 +147,10 @@ export class JobFold {
   /**
    * Polls one job and folds the answer in. A refusal (`rejected`) counts towards
    * `maxRejectedPolls`, at which the job fails with the provider's reason; any answer resets the
-   * count. An unknown, finished or not yet submitted job is answered `terminal` without a call.
+   * count. A finished job is answered `terminal` without a call. One this engine does not know,
+   * or that its provider has not named yet, is answered `failed` without a call (tried again
+   * later): in a cluster it may be another member's job that this one has not read yet, and a
+   * terminal answer would end its polling for every member.
    *
    * @returns what the poll came to, for the poll scheduler.
    */
@@ -155,9 +158,8 @@ export class JobFold {
     const entry = this.#table.entry(jobId);
     const ref = entry === undefined ? undefined : refOf(entry.current);
     const adapter = entry === undefined ? undefined : this.#adapters.get(entry.current.provider);
-    if (entry === undefined || ref === undefined || adapter === undefined || isTerminal(entry.current.status)) {
-      return { type: 'ok', terminal: true };
-    }
+    if (entry !== undefined && isTerminal(entry.current.status)) return { type: 'ok', terminal: true };
+    if (entry === undefined || ref === undefined || adapter === undefined) return { type: 'failed' };
     let outcome: PollOutcome;
     let problem: string | undefined;
     let observed: JobStatus | undefined;
@@ -244,10 +246,11 @@ export class JobFold {
     const changed = parsed.report !== undefined && this.apply(entry, observe(parsed.report, 'webhook', this.#now(), parsed.externalId));
     if (parsed.confirm === true) {
       // Before the provider has answered the submission the job is not polled yet: remember.
-      // (In a cluster the member that submitted it may be another one: its external id says
-      // the job is scheduled.)
-      if (this.#polls.has(id) || entry.current.externalId !== null) this.#polls.pollNow(id);
-      else this.#confirmAfterCreate.add(id);
+      // In a cluster the member that submitted it may be another one, that this one has not
+      // heard from yet: the shared schedule keeps the request until that member adds the job
+      // (one process: a job not scheduled is not polled, so nothing happens).
+      if (!this.#polls.has(id) && entry.current.externalId === null) this.#confirmAfterCreate.add(id);
+      this.#polls.pollNow(id);
     }
     await entry.pending;
     const outcome = changed ? 'applied' : 'duplicate';

@@ -521,6 +521,9 @@ export class JobTable {
     // Another member moved the job on: what this one holds as current is behind (its own
     // pending change, if any, will meet a version conflict and be derived again).
     if (entry.current.version <= job.version) entry.current = job;
+    // A waiter rejected while the store was failing never clears `pending`: being published is
+    // what makes `current` durable (else every later webhook of the job would be refused).
+    if (entry.current === job) entry.pending = undefined;
     this.#watchers.get(job.id)?.next(job);
     this.#changes.next(change);
     this.#onPublished(job, previous, local);
@@ -547,6 +550,7 @@ export class JobTable {
       entry.published = job;
       entry.publishedSeq = jobSeq ?? 0;
       if (entry.current.version <= job.version) entry.current = job;
+      if (entry.current === job) entry.pending = undefined;
       this.#watchers.get(job.id)?.next(job);
       this.#settleDurableWaiters(job);
     }

@@ -3,7 +3,7 @@ import type { CommitFailure } from './group-commit.js';
 import type { JobSnapshot } from './job-snapshot.js';
 import type { StoredJob } from './job-store.js';
 import type { Pending } from './job-table.js';
-import type { LoggedChange, SharedLog } from './shared-log.js';
+import type { CommitOutcome, LoggedChange, SharedLog } from './shared-log.js';
 
 /** Options of {@link SharedCommit}. */
 export interface SharedCommitOptions {
@@ -39,6 +39,14 @@ export class SharedCommit {
   readonly #options: SharedCommitOptions;
   /** Seqs this member committed and has not read back yet. */
   readonly #local = new Set<number>();
+  /** Commits sent and not answered yet: job id → the version each one writes. */
+  readonly #unanswered = new Map<string, number>();
+  /**
+   * Changes read back before the answer to their commit (the follower's connection may be
+   * quicker than the committing one): held, with every change read after them, until that answer
+   * says whether this member made them, so `local` is right and the order is kept.
+   */
+  #held: LoggedChange[] = [];
   /** Writers waiting to read a seq back. */
   #waiters: { seq: number; resolve(): void }[] = [];
   #seq = 0;
@@ -99,18 +107,29 @@ export class SharedCommit {
     const queues = [...byJob.values()];
     while (queues.some((queue) => queue.length > 0)) {
       const round = queues.filter((queue) => queue.length > 0);
-      const outcomes = await Promise.all(
-        round.map((queue) => {
-          const item = queue[0] as Pending;
-          return this.#log.commit({ job: item.job, secret: item.entry.secret, previousStatus: item.previousStatus }, item.baseVersion);
-        }),
-      );
+      let outcomes: CommitOutcome[];
+      try {
+        outcomes = await Promise.all(
+          round.map((queue) => {
+            const item = queue[0] as Pending;
+            this.#unanswered.set(item.job.id, item.job.version);
+            return this.#log.commit({ job: item.job, secret: item.entry.secret, previousStatus: item.previousStatus }, item.baseVersion);
+          }),
+        );
+        for (const [i, outcome] of outcomes.entries()) {
+          if (outcome.type === 'committed' && outcome.seq > this.#seq) this.#local.add(outcome.seq);
+          this.#unanswered.delete((round[i]?.[0] as Pending).job.id);
+        }
+      } finally {
+        // A failed round: what was read meanwhile is published as another member's change.
+        for (const queue of round) this.#unanswered.delete((queue[0] as Pending).job.id);
+        this.#release();
+      }
       for (const [i, outcome] of outcomes.entries()) {
         const queue = round[i] as Pending[];
         const item = queue[0] as Pending;
         if (outcome.type === 'committed') {
           queue.shift();
-          if (outcome.seq > this.#seq) this.#local.add(outcome.seq);
           item.written?.(true);
           highest = Math.max(highest, outcome.seq);
           continue;
@@ -137,8 +156,23 @@ export class SharedCommit {
   }
 
   #read(change: LoggedChange): void {
-    this.#seq = change.seq;
     this.#failure = undefined;
+    if (this.#held.length > 0 || this.#unanswered.get(change.job.id) === change.job.version) this.#held.push(change);
+    else this.#deliver(change);
+  }
+
+  /** Publishes the held changes, in order, up to the first whose commit is still unanswered. */
+  #release(): void {
+    while (this.#held.length > 0) {
+      const next = this.#held[0] as LoggedChange;
+      if (this.#unanswered.get(next.job.id) === next.job.version) return;
+      this.#held.shift();
+      this.#deliver(next);
+    }
+  }
+
+  #deliver(change: LoggedChange): void {
+    this.#seq = change.seq;
     this.#options.publish(change, this.#local.delete(change.seq));
     if (this.#waiters.length === 0) return;
     const ready = this.#waiters.filter((waiter) => waiter.seq <= change.seq);
@@ -166,6 +200,7 @@ export class SharedCommit {
       if (this.#closed) return;
       this.#options.resync(jobs, seq);
       this.#local.clear();
+      this.#held = [];
       this.follow(seq);
       for (const waiter of this.#waiters.splice(0)) waiter.resolve();
     } catch (error) {

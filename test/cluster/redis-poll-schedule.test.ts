@@ -415,6 +415,48 @@ describe.skipIf(redis.skip !== undefined)('RedisPollSchedule', () => {
     expect(a.errors.concat(b.errors)).toEqual([]);
   });
 
+  it("keeps a pollNow that reaches Redis before the job's add (another member's, held back by an outage): the add then polls it at once, not after the quiet time", async () => {
+    fresh();
+    const lanePolicy = policy({ intervalMs: 50, watchdog: { quietMs: 30_000 } });
+    const a = await member('a', lanePolicy);
+    const b = await member('b', lanePolicy);
+    // A webhook asked b to confirm a job whose add a has not sent yet.
+    b.schedule.pollNow('early');
+    await b.schedule.flush();
+    a.schedule.add('early', { lane: LANE, hooked: true });
+    await provider.until(() => provider.of('early').some((c) => c.end !== undefined), 2_000, "'early' polled soon after its add");
+    expect(await admin.exists(`${prefix}poll-now:early`)).toBe(0);
+    // A pollNow of a job nobody schedules leaves only a marker that expires.
+    b.schedule.pollNow('never-added');
+    await b.schedule.flush();
+    expect(await admin.pttl(`${prefix}poll-now:never-added`)).toBeGreaterThan(0);
+    expect(a.errors.concat(b.errors)).toEqual([]);
+  });
+
+  it('keeps a poll a webhook asked for (pollNow) when another webhook comes before any member claimed it (was: pushed back to the quiet time)', async () => {
+    fresh();
+    const lanePolicy = policy({ intervalMs: 50, watchdog: { quietMs: 30_000 } });
+    const a = await member('a', lanePolicy);
+    const b = await member('b', lanePolicy);
+    // Nobody claims for a moment (as if the lane's budget were spent), so the order is certain.
+    const [seconds] = await admin.time();
+    const blockedUntil = Number(seconds) * 1000 + 1_500;
+    await admin.hset(`${prefix}poll-lane:${LANE}`, 'blockedUntil', blockedUntil);
+    a.schedule.add('x', { lane: LANE, hooked: true });
+    await a.schedule.flush();
+    // A confirming webhook at b, then a plain one (a retry of an earlier notice) at a.
+    b.schedule.pollNow('x');
+    await b.schedule.flush();
+    a.schedule.noteWebhook('x');
+    await a.schedule.flush();
+    expect(Number(await admin.zscore(`${prefix}due:${LANE}`, 'x'))).toBeLessThan(blockedUntil);
+    await provider.until(() => provider.of('x').some((c) => c.end !== undefined), 5_000, "'x' polled once the lane is open again");
+    expect(provider.of('x')[0]!.start).toBeGreaterThanOrEqual(blockedUntil);
+    // Claimed: the next webhook pushes the poll after it back to the quiet time again.
+    expect(await admin.hget(`${prefix}poll-job:x`, 'confirm')).toBe('0');
+    expect(a.errors.concat(b.errors)).toEqual([]);
+  });
+
   it('reports a change it could not send, keeps it, and sends it once Redis is back', async () => {
     fresh();
     const own = await startRedis({ appendfsync: 'always' });

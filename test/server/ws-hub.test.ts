@@ -1,10 +1,38 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import type { RunningServer } from '../../src/server/server.js';
+import { randomUUID } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { RedisSharedLog } from '../../src/cluster/redis-shared-log.js';
+import type { RunningServer, ServerOptions } from '../../src/server/server.js';
 import type { Engine } from '../../src/streams/engine.js';
+import { PollScheduler } from '../../src/streams/poll-scheduler.js';
 import { tokenOf } from '../support/fake-provider.js';
 import { RawWsPeer } from '../support/raw-ws-peer.js';
+import { killAllRedis, redisForTests, startRedis, type RunningRedis } from '../support/redis-server.js';
 import { startTestServer, TOKEN } from '../support/test-server.js';
 import { WsTestClient } from '../support/ws-test-client.js';
+
+/**
+ * The hub runs on the engine of one process (MemoryStore) and on a cluster member (the Redis
+ * shared log, with a local poll schedule): the same suite for both.
+ */
+const redisCheck = redisForTests();
+let redis: RunningRedis | undefined;
+afterAll(async () => {
+  await redis?.close();
+  await killAllRedis();
+});
+const BACKENDS: { name: string; skip: string | undefined; options: () => Promise<Partial<ServerOptions>> }[] = [
+  { name: 'one process', skip: undefined, options: () => Promise.resolve({}) },
+  {
+    name: 'a cluster member on Redis',
+    skip: redisCheck.skip,
+    options: async () => {
+      redis ??= await startRedis({ appendfsync: 'no' });
+      const log = await RedisSharedLog.open({ url: redis.url, prefix: `hub:${randomUUID()}:`, changeLogSize: 1000 });
+      return { cluster: { log, pollSchedule: (o) => new PollScheduler(o), close: () => log.close() } };
+    },
+  },
+];
+let backendOptions: () => Promise<Partial<ServerOptions>> = () => Promise.resolve({});
 
 const servers: RunningServer[] = [];
 const clients: WsTestClient[] = [];
@@ -16,7 +44,7 @@ afterEach(async () => {
 });
 
 async function setup(options: Parameters<typeof startTestServer>[0] = {}) {
-  const started = await startTestServer(options);
+  const started = await startTestServer({ ...(await backendOptions()), ...options });
   servers.push(started.server);
   const open = async (token: string | null = TOKEN, via: 'header' | 'query' = 'header') => {
     const client = await WsTestClient.connect(started.wsUrl, token ?? undefined, via);
@@ -37,7 +65,9 @@ async function rawPeer(url: string): Promise<RawWsPeer> {
   return peer;
 }
 
-describe('WebSocket hub', () => {
+describe.each(BACKENDS)('WebSocket hub on $name', (backend) => {
+  beforeAll(() => void (backendOptions = backend.options));
+  beforeEach((ctx) => void (backend.skip !== undefined && ctx.skip(backend.skip)));
   it('refuses an upgrade without a valid token with 401 and no socket', async () => {
     const { open } = await setup();
     await expect(open(null)).rejects.toThrow('HTTP 401');

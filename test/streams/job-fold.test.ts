@@ -191,14 +191,16 @@ describe('JobFold and confirming webhooks', () => {
     const { fold, submitting, hook, polls } = setup({ provider });
     const job = await submitting();
     await hook(job, { id: 'ext-1', status: 'DONE' });
-    expect(polls.calls).toEqual(['noteWebhook']);
+    // Asked at once too: a shared schedule keeps it for the job's add (in a cluster the
+    // submission may be another member's); a local one has nothing to poll yet.
+    expect(polls.calls).toEqual(['noteWebhook', 'pollNow']);
 
     fold.created(job, { externalId: 'ext-1' }, { lane: 'fake:key-1', hooked: true });
     expect(job.current).toMatchObject({ externalId: 'ext-1', status: 'queued', providerStatus: 'created', source: 'submit' });
-    expect(polls.calls).toEqual(['noteWebhook', 'add fake:key-1 hooked', 'pollNow']);
+    expect(polls.calls).toEqual(['noteWebhook', 'pollNow', 'add fake:key-1 hooked', 'pollNow']);
     // The kept confirm is used once.
     fold.created(job, { externalId: 'ext-1' }, { lane: 'fake:key-1', hooked: true });
-    expect(polls.calls.filter((c) => c === 'pollNow')).toHaveLength(1);
+    expect(polls.calls.filter((c) => c === 'pollNow')).toHaveLength(2);
   });
 
   it('forgets a kept confirm when the submission fails', async () => {
@@ -210,11 +212,19 @@ describe('JobFold and confirming webhooks', () => {
     fold.notCreated(job, 'PROVIDER_REJECTED', 'no');
     expect(job.current).toMatchObject({ status: 'failed', source: 'submit', error: { code: 'PROVIDER_REJECTED', message: 'no' } });
     fold.created(job, { externalId: 'ext-1' }, { lane: 'fake:key-1', hooked: true });
-    expect(polls.calls).not.toContain('pollNow');
+    expect(polls.calls.filter((c) => c === 'pollNow')).toHaveLength(1);
   });
 });
 
 describe('JobFold.poll', () => {
+  it('answers the poll of a job it does not know, or that its provider has not named yet, as failed, not terminal: in a cluster it may be another member\'s job this one has not read yet, and a terminal answer would end its polling for every member', async () => {
+    const { fold, provider, submitting } = setup();
+    const job = await submitting();
+    expect(await fold.poll(job.current.id)).toEqual({ type: 'failed' });
+    expect(await fold.poll('job_not_read_yet')).toEqual({ type: 'failed' });
+    expect(provider.polls).toBe(0);
+  });
+
   it('fails a job after maxRejectedPolls refused polls in a row, with the reason', async () => {
     const { fold, tracked, polls } = setup({ maxRejectedPolls: 3 });
     const job = await tracked('deleted-long-ago');
