@@ -22,6 +22,23 @@ afterEach(async () => {
   for (const dir of dirs) await rm(dir, { recursive: true, force: true });
 });
 
+/**
+ * What a kill -9 leaves: the directory as it is while its store is open (no LOCK copied). A
+ * compaction may remove a file while it is copied (ENOENT): then the copy is made again, as a
+ * crash a moment later would leave it.
+ */
+async function copyOpenDir(from: string, to: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await cp(from, to, { recursive: true, force: true, filter: (source) => !source.endsWith('LOCK') });
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 20) throw error;
+      await rm(to, { recursive: true, force: true });
+    }
+  }
+}
+
 async function tempDir(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'jobstream-log-'));
   dirs.push(dir);
@@ -88,7 +105,7 @@ describe('the change log across restarts (FileStore)', () => {
     const { epoch, seq } = first.table;
     // What a kill -9 leaves: the directory as it is while the store is open (no clean-shutdown record).
     const crashed = await tempDir();
-    await cp(dir, crashed, { recursive: true, filter: (source) => !source.endsWith('LOCK') });
+    await copyOpenDir(dir, crashed);
     await expect(readFile(join(crashed, 'clean-shutdown.json'))).rejects.toMatchObject({ code: 'ENOENT' });
 
     const second = await openTable(await FileStore.open({ dir: crashed }));
@@ -151,7 +168,7 @@ describe("the change log's tail across restarts (FileStore, issue #12)", () => {
       return dir;
     }
     const crashed = await tempDir();
-    await cp(dir, crashed, { recursive: true, filter: (source) => !source.endsWith('LOCK') });
+    await copyOpenDir(dir, crashed);
     return crashed;
   }
 
