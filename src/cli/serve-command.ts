@@ -69,6 +69,7 @@ export async function serveCommand(argv: string[], out: NodeJS.WritableStream, s
       ? undefined
       : await (await import('../cluster/index.js')).redisCluster({
           url: config.redisUrl,
+          leaseMs: config.pollLeaseMs,
           onPollScheduleError: (error) => logger.warn({ operation: error.operation, lane: error.lane, retried: error.retried }, error.message),
         });
   const server = await startServer({

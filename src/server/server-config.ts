@@ -10,6 +10,8 @@ export interface ServerConfig {
   dataDir: string;
   /** `--redis` / `JOBSTREAM_REDIS_URL`: run as a cluster member on this Redis; undefined = one process. */
   redisUrl: string | undefined;
+  /** `JOBSTREAM_POLL_LEASE_MS`: a cluster member's hold on a due poll. */
+  pollLeaseMs: number;
   /** `JOBSTREAM_RESULTS_DIR`: where result copies go; undefined = `<dataDir>/results`. */
   resultsDir: string | undefined;
   /** Base URL providers call back to; undefined = derived from host and port. */
@@ -94,6 +96,12 @@ export const SERVER_SETTINGS = {
     type: 'redis-url',
     description:
       'redis://host:port[/db]: run as one member of a cluster, with jobs, change log, poll schedule and rate budgets in this Redis (every member the same URL, token and provider keys). Default: one process, the store in the data directory.',
+  },
+  pollLeaseMs: {
+    env: 'JOBSTREAM_POLL_LEASE_MS',
+    default: 60_000,
+    type: int(1000, 3_600_000),
+    description: 'With --redis: how long a member holds a due poll; a dead member\'s jobs are polled by the others within this long plus one poll interval.',
   },
   resultsDir: {
     env: 'JOBSTREAM_RESULTS_DIR',
@@ -238,6 +246,7 @@ export function loadServerConfig(env: Readonly<Record<string, string | undefined
     port: read('port') as number,
     dataDir: read('dataDir') as string,
     redisUrl: read('redisUrl') as string | undefined,
+    pollLeaseMs: read('pollLeaseMs') as number,
     resultsDir: read('resultsDir') as string | undefined,
     publicUrl: read('publicUrl') as string | undefined,
     token: token ?? randomBytes(24).toString('base64url'),

@@ -72,6 +72,21 @@ describe('loadServerConfig', () => {
     ]);
   });
 
+  it('reads the cluster settings: --redis over JOBSTREAM_REDIS_URL, a redis:// URL only (never echoed), the poll lease and the results directory', () => {
+    const config = loadServerConfig({ JOBSTREAM_REDIS_URL: 'redis://10.0.0.5:6379/2', JOBSTREAM_POLL_LEASE_MS: '5000', JOBSTREAM_RESULTS_DIR: '/shared/results' }, { redis: 'redis://127.0.0.1:6380' });
+    expect(config).toMatchObject({ redisUrl: 'redis://127.0.0.1:6380', pollLeaseMs: 5000, resultsDir: '/shared/results' });
+    expect(loadServerConfig({})).toMatchObject({ redisUrl: undefined, pollLeaseMs: 60_000, resultsDir: undefined });
+    let error: unknown;
+    try {
+      loadServerConfig({ JOBSTREAM_REDIS_URL: 'http://:hunter2@cache:6379', JOBSTREAM_POLL_LEASE_MS: '10' });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(String((error as Error).message)).toMatch(/JOBSTREAM_REDIS_URL must be a redis:\/\//);
+    expect(String((error as Error).message)).toMatch(/JOBSTREAM_POLL_LEASE_MS must be a whole number from 1000/);
+    expect(String((error as Error).message)).not.toContain('hunter2');
+  });
+
   it('is documented: the README names every setting and every provider variable', async () => {
     const readme = await readFile(join(import.meta.dirname, '../../README.md'), 'utf8');
     for (const setting of Object.values(SERVER_SETTINGS)) expect(readme).toContain(`\`${setting.env}\``);
