@@ -141,6 +141,8 @@ interface Lane {
   pumping: boolean;
   repump: boolean;
   readonly waiters: Array<() => void>;
+  /** The last token went to a submission (`acquire`): the next goes to a due poll, if any. */
+  servedWaiter: boolean;
 }
 
 interface Entry extends HeapItem {
@@ -213,6 +215,7 @@ export class PollScheduler implements PollSchedule {
       pumping: false,
       repump: false,
       waiters: [],
+      servedWaiter: false,
     });
   }
 
@@ -369,10 +372,14 @@ export class PollScheduler implements PollSchedule {
       if (now < lane.blockedUntil) return this.#arm(lane, lane.blockedUntil, now);
       const waiter = lane.waiters[0];
       const top = lane.heap.peek();
-      if (waiter === undefined) {
-        if (top === undefined) return;
-        // A busy lane resumes when a poll settles; a lane in trouble sends one probe at a time.
-        if (lane.inFlight >= policy.maxInFlight || (lane.failures > 0 && lane.inFlight > 0)) return;
+      // A busy lane resumes when a poll settles; a lane in trouble sends one probe at a time.
+      const pollFree = lane.inFlight < policy.maxInFlight && !(lane.failures > 0 && lane.inFlight > 0);
+      const pollDue = top !== undefined && pollFree && top.dueAt <= now;
+      // Submissions go before due polls, but not twice in a row while a poll is due: a steady
+      // stream of submissions must not starve the polls that finish the jobs already submitted.
+      const serveWaiter = waiter !== undefined && !(pollDue && lane.servedWaiter);
+      if (!serveWaiter) {
+        if (top === undefined || !pollFree) return;
         if (top.dueAt > now) return this.#arm(lane, top.dueAt, now);
       }
       if (lane.tokens < 1) {
@@ -380,9 +387,10 @@ export class PollScheduler implements PollSchedule {
         return this.#arm(lane, now + Math.max(1, wait), now);
       }
       lane.tokens -= 1;
-      if (waiter !== undefined) {
+      lane.servedWaiter = serveWaiter;
+      if (serveWaiter) {
         lane.waiters.shift();
-        waiter();
+        (waiter)();
       } else if (top !== undefined) {
         lane.heap.pop();
         this.#start(top);

@@ -192,6 +192,23 @@ describe('PollScheduler', () => {
     expect(granted).toBe(1);
   });
 
+  it('does not let a steady stream of submissions starve due polls: they take turns for the tokens (the demo at one job every 40 ms polled almost nothing)', async () => {
+    let granted = 0;
+    const calls = scenario(100, { a: [ok], b: [ok] }, (polls, schedule) => {
+      polls.defineLane('k', policy({ intervalMs: 1000, rate: { limit: 1, windowMs: 10 } }));
+      polls.add('a', { lane: 'k', hooked: false, dueAt: 0 });
+      polls.add('b', { lane: 'k', hooked: false, dueAt: 0 });
+      // Ten submissions waiting from the start: before the fix every token went to them first.
+      schedule(0, () => {
+        for (let i = 0; i < 10; i++) void polls.acquire('k').then(() => (granted += 1));
+      });
+    });
+    // One token per 10 ms: a poll, a submission, a poll, a submission, …
+    expect(calls).toBe('0:a 20:b');
+    await Promise.resolve();
+    expect(granted).toBeGreaterThanOrEqual(8);
+  });
+
   it('refuses a job on an undefined lane', () => {
     const polls = new PollScheduler({ poll: () => of(ok) });
     expect(() => polls.add('a', { lane: 'nope', hooked: false })).toThrow('poll lane "nope" is not defined');
