@@ -1,5 +1,6 @@
 import { WebSocket } from 'ws';
 import { ServerMessage } from '../../src/server/ws-protocol.js';
+import type { JobSnapshot } from '../../src/streams/job-snapshot.js';
 
 /** What a subscriber keeps of one change: where it is in the log and which version it carries. */
 export interface SeenChange {
@@ -7,6 +8,8 @@ export interface SeenChange {
   id: string;
   version: number;
   status: string;
+  /** The status before this change (`null`: the job is new). */
+  previousStatus: string | null;
   /** Which server sent it. */
   from: string;
 }
@@ -42,6 +45,7 @@ export class ResumingSubscriber {
   #ws: WebSocket | undefined;
   readonly #waiters = new Set<() => void>();
   readonly #versions = new Map<string, number[]>();
+  readonly #jobs = new Map<string, JobSnapshot>();
 
   constructor(
     readonly name: string,
@@ -56,6 +60,11 @@ export class ResumingSubscriber {
   /** The versions of job `id` this subscriber was sent, in order. */
   versions(id: string): readonly number[] {
     return this.#versions.get(id) ?? [];
+  }
+
+  /** The newest state of job `id` it was sent (from a change or a snapshot), if any. */
+  job(id: string): JobSnapshot | undefined {
+    return this.#jobs.get(id);
   }
 
   /** The newest version of job `id` it was sent (0: none). */
@@ -126,17 +135,21 @@ export class ResumingSubscriber {
         if (this.epoch !== undefined && message.epoch !== this.epoch) this.problems.push(`${this.name}: snapshot in epoch ${message.epoch}, was ${this.epoch}`);
         this.epoch = message.epoch;
         this.seq = message.seq;
-        for (const job of message.jobs) this.snapshotJobs.push(`${job.id}@${job.version}`);
+        for (const job of message.jobs) {
+          this.snapshotJobs.push(`${job.id}@${job.version}`);
+          this.#jobs.set(job.id, job);
+        }
         break;
       case 'resumed':
         this.answers.push('resumed');
         if (message.epoch !== this.epoch) this.problems.push(`${this.name}: resumed in epoch ${message.epoch}, was ${this.epoch}`);
         break;
       case 'change':
-        for (const { seq, job } of message.changes) {
+        for (const { seq, job, previousStatus } of message.changes) {
           if (seq <= this.seq) this.problems.push(`${this.name}: seq ${seq} after ${this.seq} (from ${from})`);
           this.seq = seq;
-          this.seen.push({ seq, id: job.id, version: job.version, status: job.status, from });
+          this.seen.push({ seq, id: job.id, version: job.version, status: job.status, previousStatus, from });
+          this.#jobs.set(job.id, job);
           const versions = this.#versions.get(job.id);
           if (versions === undefined) this.#versions.set(job.id, [job.version]);
           else versions.push(job.version);
