@@ -52,6 +52,7 @@ export class SharedCommit {
   #seq = 0;
   #follower: { stop(): Promise<void> } | undefined;
   #failure: CommitFailure | undefined;
+  #unreachableSince: number | undefined;
   #closed = false;
 
   constructor(options: SharedCommitOptions) {
@@ -65,8 +66,11 @@ export class SharedCommit {
 
   /** Why this member cannot read the shared log, while it cannot. */
   get failure(): CommitFailure | undefined {
-    if (this.#failure === undefined && !this.#log.available) {
-      return { error: new JobstreamError('STORE_UNAVAILABLE', 'the shared store does not answer'), reason: 'shared store: not reachable', since: Date.now(), attempts: 1 };
+    if (this.#log.available) this.#unreachableSince = undefined;
+    else if (this.#failure === undefined) {
+      // Since when it is unreachable: from the first time this member noticed.
+      this.#unreachableSince ??= Date.now();
+      return { error: new JobstreamError('STORE_UNAVAILABLE', 'the shared store does not answer'), reason: 'shared store: not reachable', since: this.#unreachableSince, attempts: 1 };
     }
     return this.#failure;
   }

@@ -1,5 +1,5 @@
 import { filter, firstValueFrom } from 'rxjs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createEngine, type Engine } from '../../src/streams/engine.js';
 import type { JobChange } from '../../src/streams/job-change.js';
 import { FakeProvider, hookUrl, tokenOf } from '../support/fake-provider.js';
@@ -98,6 +98,27 @@ describe('engines sharing one log (a cluster)', () => {
     expect(shared.jobs.get(job.id)!.job).toMatchObject({ version: 3, status: 'succeeded', result: 'r' });
     await Promise.all(members.map(({ engine }) => firstValueFrom(engine.job$(job.id).pipe(filter((j) => j.status === 'succeeded')))));
     expect(wire(a!.changes)).toEqual(wire(b!.changes));
+  });
+
+  it('while the shared store does not answer, health says so with the time it was first noticed, not a new time at every look', async () => {
+    const shared = new MemorySharedStore();
+    const log = shared.member();
+    let available = true;
+    Object.defineProperty(log, 'available', { get: () => available });
+    const engine = await createEngine({ providers: [new FakeProvider()], cluster: { log, pollSchedule: (o) => shared.backend().pollSchedule(o), close: () => Promise.resolve() }, scheduler: new VirtualClock(), resultsDir: false });
+    engines.push(engine);
+    expect(engine.health).toEqual({ status: 'ok' });
+    available = false;
+    const first = engine.health;
+    expect(first).toMatchObject({ status: 'unavailable', reason: 'store: shared store: not reachable' });
+    const later = vi.spyOn(Date, 'now').mockReturnValue(Date.now() + 60_000);
+    try {
+      expect(engine.health).toEqual(first);
+    } finally {
+      later.mockRestore();
+    }
+    available = true;
+    expect(engine.health).toEqual({ status: 'ok' });
   });
 
   it('a member that starts later loads every job and the log tail from the shared store', async () => {
