@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { asyncScheduler, Subject, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
@@ -78,12 +79,14 @@ interface Sub {
   readonly matches: JobPredicate;
   /** The subscription's name and filter: subscriptions with equal keys are sent equal messages. */
   readonly key: string;
+  /** Changes queued this tick, in seq order (none: `undefined`, so an idle subscription holds no array). */
+  queue: JobChange[] | undefined;
 }
 
 interface Client {
   readonly ws: WebSocket;
-  readonly address: string | undefined;
-  readonly port: number | undefined;
+  /** The peer's socket: its address is read only when a drop is reported (kept lazily by Node). */
+  readonly socket: Socket;
   readonly connectedAt: number;
   readonly subs: Map<string, Sub>;
   /** A scoped token's scope: every subscription is narrowed to it. */
@@ -91,8 +94,6 @@ interface Client {
   /** Closes the connection when the scoped token expires. */
   expiry: Subscription | undefined;
   alive: boolean;
-  /** Changes queued this tick, per subscription, in seq order. */
-  readonly outbox: Map<Sub, JobChange[]>;
   /** While lagging: only the latest change of each job (with its serialised size), per subscription. */
   lagging: Map<Sub, Map<string, { change: JobChange; bytes: number }>> | undefined;
   /** Serialised size of what `lagging` holds: owed on top of the socket's buffer. */
@@ -119,7 +120,12 @@ export class WsHub {
   readonly #clock: SchedulerLike;
   readonly #limits: Required<Omit<WsHubOptions, 'engine' | 'authenticate' | 'clock'>>;
   readonly #wss: WebSocketServer;
-  readonly #clients = new Set<Client>();
+  /** Open connections by socket (the shared listeners find their client here). */
+  readonly #clients = new Map<WebSocket, Client>();
+  // Listeners every connection shares (`this` is the socket that emitted).
+  readonly #onPong: (this: WebSocket) => void;
+  readonly #onMessage: (this: WebSocket, data: RawData, isBinary: boolean) => void;
+  readonly #onClose: (this: WebSocket) => void;
   readonly #dirty = new Set<Client>();
   readonly #changes: Subscription;
   readonly #heartbeat: NodeJS.Timeout;
@@ -153,6 +159,20 @@ export class WsHub {
     // A hard ceiling per frame bounds memory: past it ws closes the connection with 1009
     // (documented); between maxMessageBytes and it, the client gets a MESSAGE_TOO_LARGE error.
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: Math.max(1024 * 1024, this.#limits.maxMessageBytes * 4), perMessageDeflate: false });
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the listeners' own `this` is the socket
+    const hub = this;
+    this.#onPong = function () {
+      const client = hub.#clients.get(this);
+      if (client !== undefined) client.alive = true;
+    };
+    this.#onMessage = function (data, isBinary) {
+      const client = hub.#clients.get(this);
+      if (client !== undefined) hub.#receive(client, data, isBinary);
+    };
+    this.#onClose = function () {
+      const client = hub.#clients.get(this);
+      if (client !== undefined) hub.#forget(client);
+    };
     this.#changes = this.#engine.changes$().subscribe((change) => this.#route(change));
     this.#heartbeat = setInterval(() => this.#beat(), this.#limits.heartbeatMs);
     this.#heartbeat.unref();
@@ -194,9 +214,9 @@ export class WsHub {
       clearInterval(this.#heartbeat);
       this.#changes.unsubscribe();
       this.#events.complete();
-      for (const client of this.#clients) client.ws.close(CLOSE_CODES.goingAway, 'server shutting down');
+      for (const client of this.#clients.values()) client.ws.close(CLOSE_CODES.goingAway, 'server shutting down');
       const deadline = setTimeout(() => {
-        for (const client of this.#clients) client.ws.terminate();
+        for (const client of this.#clients.values()) client.ws.terminate();
       }, 1000);
       deadline.unref();
       this.#wss.close(() => {
@@ -210,19 +230,17 @@ export class WsHub {
   #accept(ws: WebSocket, request: IncomingMessage, access: Access): void {
     const client: Client = {
       ws,
-      address: request.socket.remoteAddress,
-      port: request.socket.remotePort,
+      socket: request.socket,
       connectedAt: Date.now(),
       subs: new Map(),
       scope: access.type === 'scoped' ? access.scope : undefined,
       expiry: undefined,
       alive: true,
-      outbox: new Map(),
       lagging: undefined,
       owedBytes: 0,
       laggingSince: 0,
     };
-    this.#clients.add(client);
+    this.#clients.set(ws, client);
     this.stats.connections += 1;
     if (access.type === 'scoped') {
       client.expiry = this.#clock.schedule(() => {
@@ -230,12 +248,12 @@ export class WsHub {
         ws.close(CLOSE_CODES.policyViolation, 'token expired');
       }, Math.max(0, access.expiresAt - this.#clock.now()));
     }
-    ws.on('pong', () => {
-      client.alive = true;
-    });
-    ws.on('message', (data, isBinary) => this.#receive(client, data, isBinary));
-    ws.on('close', () => this.#forget(client));
-    ws.on('error', () => ws.terminate());
+    // One set of listeners for every connection (they find their client by socket): a closure
+    // per listener per connection would cost heap on every idle subscriber.
+    ws.on('pong', this.#onPong);
+    ws.on('message', this.#onMessage);
+    ws.on('close', this.#onClose);
+    ws.on('error', onError);
     this.#send(client, {
       type: 'hello',
       epoch: this.#engine.epoch,
@@ -250,7 +268,7 @@ export class WsHub {
 
   #forget(client: Client): void {
     client.expiry?.unsubscribe();
-    if (!this.#clients.delete(client)) return;
+    if (!this.#clients.delete(client.ws)) return;
     this.stats.subscriptions -= client.subs.size;
     this.#dirty.delete(client);
   }
@@ -281,7 +299,7 @@ export class WsHub {
         const sub = client.subs.get(message.sub);
         if (sub === undefined) return this.#error(client, 'UNKNOWN_SUBSCRIPTION', `no subscription "${message.sub}"`, message.sub);
         client.subs.delete(message.sub);
-        client.outbox.delete(sub);
+        sub.queue = undefined;
         client.lagging?.delete(sub);
         this.stats.subscriptions -= 1;
         return;
@@ -299,7 +317,7 @@ export class WsHub {
     if (client.subs.size >= this.#limits.maxSubscriptions) {
       return this.#error(client, 'TOO_MANY_SUBSCRIPTIONS', `a connection may hold ${this.#limits.maxSubscriptions} subscriptions`, id);
     }
-    const sub: Sub = { id, matches: compileFilter(filter), key: `${id}\u0000${JSON.stringify(filter ?? {})}` };
+    const sub: Sub = { id, matches: compileFilter(filter), key: `${id}\u0000${JSON.stringify(filter ?? {})}`, queue: undefined };
     // Registered first: every change published from here on is queued for it. Nothing below
     // yields, so the snapshot (or the replay) and the queued changes meet without a gap.
     client.subs.set(id, sub);
@@ -341,7 +359,7 @@ export class WsHub {
 
   #route(change: JobChange): void {
     let bytes: number | undefined;
-    for (const client of this.#clients) {
+    for (const client of this.#clients.values()) {
       for (const sub of client.subs.values()) {
         if (!sub.matches(change.job, change.previousStatus)) continue;
         if (client.lagging !== undefined) {
@@ -356,9 +374,8 @@ export class WsHub {
           const stalled = this.#stalled(client);
           if (stalled !== undefined) this.#drop(client, stalled);
         } else {
-          const queue = client.outbox.get(sub);
-          if (queue === undefined) client.outbox.set(sub, [change]);
-          else queue.push(change);
+          if (sub.queue === undefined) sub.queue = [change];
+          else sub.queue.push(change);
           this.#dirty.add(client);
         }
       }
@@ -380,7 +397,10 @@ export class WsHub {
     // is told apart by its length and first seq (a later subscription gets a suffix).
     const messages = new Map<string, Buffer>();
     for (const client of this.#dirty) {
-      for (const [sub, changes] of client.outbox) {
+      for (const sub of client.subs.values()) {
+        const changes = sub.queue;
+        if (changes === undefined) continue;
+        sub.queue = undefined;
         const key = `${sub.key}\u0000${changes.length}\u0000${(changes[0] as JobChange).seq}`;
         let message = messages.get(key);
         if (message === undefined) {
@@ -389,7 +409,6 @@ export class WsHub {
         }
         this.#sendRaw(client, message);
       }
-      client.outbox.clear();
     }
     this.#dirty.clear();
   }
@@ -442,7 +461,7 @@ export class WsHub {
   }
 
   #drop(client: Client, reason: 'slow-consumer' | 'lag-timeout'): void {
-    if (!this.#clients.has(client)) return;
+    if (this.#clients.get(client.ws) !== client) return;
     this.stats.droppedSlowClients += 1;
     this.#forget(client);
     this.#report(client, reason, CLOSE_CODES.tryAgainLater);
@@ -456,8 +475,8 @@ export class WsHub {
     this.#events.next({
       type: 'client-dropped',
       reason,
-      address: client.address,
-      port: client.port,
+      address: client.socket.remoteAddress,
+      port: client.socket.remotePort,
       ...(closeCode === undefined ? {} : { closeCode }),
       bufferedBytes: client.ws.bufferedAmount,
       owedBytes: client.owedBytes,
@@ -471,7 +490,7 @@ export class WsHub {
   }
 
   #beat(): void {
-    for (const client of this.#clients) {
+    for (const client of this.#clients.values()) {
       if (!client.alive) {
         this.stats.deadPeersTerminated += 1;
         this.#forget(client);
@@ -503,6 +522,10 @@ function wireJson(change: JobChange, cache: Map<JobChange, string> | undefined):
     cache?.set(change, json);
   }
   return json;
+}
+
+function onError(this: WebSocket): void {
+  this.terminate();
 }
 
 function refuse(socket: Duplex, status: 401 | 503, code: string, message: string): void {

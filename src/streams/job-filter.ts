@@ -31,6 +31,10 @@ export type JobPredicate = (job: JobSnapshot, previousStatus?: JobStatus | null)
  * running(job, 'running') // true even when job.status is now 'succeeded'
  */
 export function compileFilter(filter: JobFilter = {}): JobPredicate {
+  // The common "everything" filter shares one predicate (a subscriber holds no closure of its own).
+  if (filter.ids === undefined && filter.providers === undefined && filter.kinds === undefined && filter.statuses === undefined && filter.metadata === undefined) {
+    return matchesEverything;
+  }
   const ids = filter.ids && new Set(filter.ids);
   const providers = filter.providers && new Set(filter.providers);
   const kinds = filter.kinds && new Set(filter.kinds);
@@ -44,6 +48,10 @@ export function compileFilter(filter: JobFilter = {}): JobPredicate {
     (statuses === undefined ||
       statuses.has(job.status) ||
       (previousStatus !== undefined && previousStatus !== null && statuses.has(previousStatus)));
+}
+
+function matchesEverything(): boolean {
+  return true;
 }
 
 /**
