@@ -394,20 +394,23 @@ export class WsHub {
     const serialised = new Map<JobChange, string>();
     // And each message once per (subscription name and filter, changes), encoded once: clients
     // that subscribed alike get the same bytes. Equal filters route the same changes, so a list
-    // is told apart by its length and first seq (a later subscription gets a suffix).
-    const messages = new Map<string, Buffer>();
+    // is told apart by its length and first seq (a later subscription gets a suffix). Looked up
+    // by the subscription's own key string (its hash is cached), with no string built per client.
+    const messages = new Map<string, SharedMessage[]>();
     for (const client of this.#dirty) {
       for (const sub of client.subs.values()) {
         const changes = sub.queue;
         if (changes === undefined) continue;
         sub.queue = undefined;
-        const key = `${sub.key}\u0000${changes.length}\u0000${(changes[0] as JobChange).seq}`;
-        let message = messages.get(key);
-        if (message === undefined) {
-          message = Buffer.from(changeMessage(sub.id, epoch, changes, serialised));
-          messages.set(key, message);
+        const first = (changes[0] as JobChange).seq;
+        let alike = messages.get(sub.key);
+        if (alike === undefined) messages.set(sub.key, (alike = []));
+        let shared = alike.find((m) => m.count === changes.length && m.first === first);
+        if (shared === undefined) {
+          shared = { count: changes.length, first, bytes: Buffer.from(changeMessage(sub.id, epoch, changes, serialised)) };
+          alike.push(shared);
         }
-        this.#sendRaw(client, message);
+        this.#sendRaw(client, shared.bytes);
       }
     }
     this.#dirty.clear();
@@ -508,6 +511,13 @@ export class WsHub {
       if (client.lagging !== undefined) this.#catchUp(client);
     }
   }
+}
+
+/** One encoded `change` message and the queue it was built from (its length and first seq). */
+interface SharedMessage {
+  readonly count: number;
+  readonly first: number;
+  readonly bytes: Buffer;
 }
 
 /** A `change` message built from serialised parts, reusing those already made in `cache`. */
