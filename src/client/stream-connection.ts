@@ -49,6 +49,8 @@ export class StreamConnection {
   readonly #options: StreamConnectionOptions;
   readonly #state = new BehaviorSubject<ConnectionState>('connecting');
   #socket: WebSocketLike | undefined;
+  /** The socket the server has greeted (`hello`): sends go out only on it. */
+  #greeted: WebSocketLike | undefined;
   #attempt = 0;
   #everOpen = false;
   #closed = false;
@@ -74,7 +76,9 @@ export class StreamConnection {
 
   /** Sends when connected; returns false otherwise (the message is restored on reconnect). */
   send(message: ClientMessage): boolean {
-    if (this.#socket?.readyState !== OPEN) return false;
+    // Not before the server's hello: the restore that follows it sends every subscription, so
+    // one sent earlier on the same socket would arrive twice (DUPLICATE_SUBSCRIPTION).
+    if (this.#socket?.readyState !== OPEN || this.#greeted !== this.#socket) return false;
     this.#socket.send(JSON.stringify(message));
     return true;
   }
@@ -117,6 +121,7 @@ export class StreamConnection {
       }
       if (message.type === 'hello' && !greeted) {
         greeted = true;
+        this.#greeted = socket;
         this.#attempt = 0;
         // Restoring subscriptions after a reconnect is `resuming`; the first connection is not.
         this.#state.next(this.#everOpen ? 'resuming' : 'connecting');

@@ -119,6 +119,29 @@ describe('StreamConnection (against a ws server)', () => {
     expect(server.received).toEqual([{ type: 'ping', id: 'p1' }]);
   });
 
+  it('sends nothing on an open socket before the hello (the restore after it sends every subscription once)', async () => {
+    const server = await hub(() => undefined);
+    let opened: Promise<unknown> | undefined;
+    const { c } = connection(server.url, {
+      createSocket: (to, token) => {
+        const socket = new WebSocket(to, { headers: { authorization: `Bearer ${token}` } });
+        opened = once(socket, 'open');
+        return socket as unknown as WebSocketLike;
+      },
+    });
+    c.start();
+    expect(opened).toBeDefined();
+    await opened;
+    expect(c.send({ type: 'ping', id: 'early' })).toBe(false);
+    const open = reach(c, 'open');
+    (server.sockets[0] as ServerSocket).send(JSON.stringify(hello()));
+    await open;
+    const heard = server.nextMessage();
+    expect(c.send({ type: 'ping', id: 'late' })).toBe(true);
+    await heard;
+    expect(server.received).toEqual([{ type: 'ping', id: 'late' }]);
+  });
+
   it('after losing an open connection: resuming, a new socket, onHello again, then open', async () => {
     const server = await hub((socket, index) => socket.send(JSON.stringify(hello(index * 10))));
     const { c, messages, hellos } = connection(server.url);
