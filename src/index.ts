@@ -8,6 +8,10 @@
  */
 export { createEngine, Engine } from './streams/engine.js';
 export type { EngineEvent, EngineHealth, EngineOptions, EngineSnapshot, WebhookResult } from './streams/engine.js';
+export type { LaneError, OpenedResult, ProviderLaneHealth } from './streams/engine.js';
+export { RangeNotSatisfiableError, resolveByteRange, type ByteRange } from './streams/byte-range.js';
+export { computeJobStats, resolveStatsQuery, type JobStats, type JobStatsQuery } from './streams/job-stats.js';
+export type { LaneHealth } from './streams/poll-scheduler.js';
 export { SubmitRequest, TrackRequest } from './streams/engine-requests.js';
 export { JobStatus, TERMINAL_STATUSES, isTerminal, rank } from './streams/job-status.js';
 export { JobSnapshot, Observation, JobError, JobMetadata, ObservationSource, JsonValue } from './streams/job-snapshot.js';
@@ -22,7 +26,8 @@ export type { BackoffPolicy } from './streams/backoff.js';
 export { fullJitter } from './streams/backoff.js';
 export { parseRetryAfter } from './providers/retry-after.js';
 export { MemoryStore, StoredJob } from './streams/job-store.js';
-export type { JobStore } from './streams/job-store.js';
+export type { JobRemoval, JobStore } from './streams/job-store.js';
+export type { RetentionStatus, RetentionSweep } from './streams/retention.js';
 export { FileStore } from './streams/file-store.js';
 export type { FileStoreOptions } from './streams/file-store.js';
 export {

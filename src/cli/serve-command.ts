@@ -7,7 +7,7 @@ import { startServer } from '../server/server.js';
 import { misspeltEnv } from './close-names.js';
 import { recordLocalServer, TOKEN_FILE, URL_FILE } from './local-server.js';
 
-export const SERVE_HELP = `Usage: jobstream serve [--port <n>] [--host <addr>] [--data <dir>] [--redis <url>]
+export const SERVE_HELP = `Usage: jobstream serve [--port <n>] [--host <addr>] [--data <dir>] [--redis <url>] [--retain-days <n>]
 
 Starts the engine, the REST API, the webhook intake and the WebSocket hub on one port.
 Providers are configured from the environment: <PROVIDER>_API_KEY (required to enable
@@ -34,7 +34,14 @@ Examples:
 export async function serveCommand(argv: string[], out: NodeJS.WritableStream, signal: AbortSignal): Promise<void> {
   const { values } = parseArgs({
     args: argv,
-    options: { port: { type: 'string' }, host: { type: 'string' }, data: { type: 'string' }, redis: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      data: { type: 'string' },
+      redis: { type: 'string' },
+      'retain-days': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   if (values.help === true) {
     out.write(`${SERVE_HELP}\n`);
@@ -45,6 +52,7 @@ export async function serveCommand(argv: string[], out: NodeJS.WritableStream, s
     ...(values.host === undefined ? {} : { host: values.host }),
     ...(values.data === undefined ? {} : { data: values.data }),
     ...(values.redis === undefined ? {} : { redis: values.redis }),
+    ...(values['retain-days'] === undefined ? {} : { 'retain-days': values['retain-days'] }),
   });
   const dispatcher = createDispatcher();
   const providers = config.providers.map(({ name, apiKey, baseUrl, pollIntervalMs, webhookKey }) =>
@@ -77,6 +85,7 @@ export async function serveCommand(argv: string[], out: NodeJS.WritableStream, s
     providers,
     ...(cluster === undefined ? {} : { cluster }),
     ...(config.resultsDir === undefined ? {} : { resultsDir: config.resultsDir }),
+    ...(config.retainDays === undefined ? {} : { retainMs: config.retainDays * 86_400_000 }),
     token: config.token,
     host: config.host,
     port: config.port,
@@ -88,6 +97,15 @@ export async function serveCommand(argv: string[], out: NodeJS.WritableStream, s
     ws: config.ws,
     sse: config.sse,
     scopedTokens: { maxTtlSeconds: config.scopedTokenMaxTtlSeconds },
+    webhooks: {
+      dispatcher,
+      allowPrivateTargets: config.webhooks.allowPrivateTargets,
+      backoffBaseMs: config.webhooks.backoffBaseMs,
+      backoffCapMs: config.webhooks.backoffCapMs,
+      giveUpAfterMs: config.webhooks.giveUpAfterMs,
+      timeoutMs: config.webhooks.timeoutMs,
+      ...(config.webhooks.env === undefined ? {} : { envEndpoint: config.webhooks.env }),
+    },
   });
   // A convenience for the CLI: the server runs on without it.
   await recordLocalServer(config.dataDir, { url: server.url, token: config.tokenGenerated ? config.token : undefined }).catch((error: unknown) =>

@@ -11,11 +11,20 @@ export interface RedisLogKeys {
   versions: string;
   /** Stream of changes; entry `<seq>-0`, field `c`: the JSON record. */
   log: string;
+  /** The seq at the last removal of jobs (retention; absent: none). */
+  removedAt: string;
 }
 
 /** The keys of a log whose keys start with `prefix`. */
 export function redisLogKeys(prefix: string): RedisLogKeys {
-  return { epoch: `${prefix}epoch`, seq: `${prefix}seq`, jobs: `${prefix}jobs`, versions: `${prefix}versions`, log: `${prefix}log` };
+  return {
+    epoch: `${prefix}epoch`,
+    seq: `${prefix}seq`,
+    jobs: `${prefix}jobs`,
+    versions: `${prefix}versions`,
+    log: `${prefix}log`,
+    removedAt: `${prefix}removed-at`,
+  };
 }
 
 /**

@@ -4,9 +4,9 @@ import { hostname } from 'node:os';
 import { asyncScheduler, from, take, type ObservableInput, type SchedulerLike, type Subscription } from 'rxjs';
 import { z } from 'zod';
 import { JobstreamError } from '../streams/errors.js';
-import type { LaneEvent, PollOutcome, PollPolicy, PollSchedule, PollSchedulerOptions, PollTarget } from '../streams/poll-scheduler.js';
+import { laneHealth, type LaneEvent, type LaneHealth, type PollOutcome, type PollPolicy, type PollSchedule, type PollSchedulerOptions, type PollTarget } from '../streams/poll-scheduler.js';
 import { createRedisConnection, describeRedisError, isRedisConnectionError } from './redis-connection.js';
-import { ACQUIRE, ADD, CLAIM, NOTE_WEBHOOK, POLL_NOW, REMOVE, REPORT, SETTLE } from './redis-poll-scripts.js';
+import { ACQUIRE, ADD, CLAIM, LANE_HEALTH, NOTE_WEBHOOK, POLL_NOW, REMOVE, REPORT, SETTLE } from './redis-poll-scripts.js';
 
 /** Options of {@link RedisPollSchedule}: the core's scheduler options plus where and how to share. */
 export interface RedisPollScheduleOptions extends PollSchedulerOptions {
@@ -51,7 +51,7 @@ export interface RedisPollScheduleOptions extends PollSchedulerOptions {
 }
 
 /** What a {@link PollScheduleError} was doing. */
-export type PollScheduleOperation = 'add' | 'remove' | 'noteWebhook' | 'pollNow' | 'claim' | 'settle' | 'acquire' | 'report';
+export type PollScheduleOperation = 'add' | 'remove' | 'noteWebhook' | 'pollNow' | 'claim' | 'settle' | 'acquire' | 'report' | 'health';
 
 /**
  * A command of the shared poll schedule failed. `retried` says whether it will be sent again
@@ -108,6 +108,8 @@ const EventReply = z.union([
   z.tuple([z.enum(['lane-outage', 'lane-rate-limited']), z.number(), z.number()]),
   z.tuple([z.literal('lane-recovered'), z.number(), z.number(), z.enum(['unavailable', 'rate-limited']), z.number(), z.number()]),
 ]);
+
+const LaneHealthReply = z.tuple([z.number(), z.string(), z.string(), z.string(), z.string(), z.string(), z.string(), z.number()]);
 
 const RETRY_MIN_MS = 50;
 
@@ -330,6 +332,38 @@ export class RedisPollSchedule implements PollSchedule {
   /** Tells the cluster that a call made after {@link acquire} was rate-limited or found the provider down. */
   reportFailure(laneKey: string, outcome: Extract<PollOutcome, { type: 'rate-limited' | 'unavailable' }>): void {
     this.#report(laneKey, outcome);
+  }
+
+  /**
+   * The health of every lane this member defined, from the shared state in Redis (so the same on
+   * every member): rate budget, Retry-After block, outage state, cluster-wide job count. Times
+   * are Redis's clock.
+   *
+   * @throws PollScheduleError (operation `health`) when Redis cannot be read.
+   */
+  async lanes(): Promise<LaneHealth[]> {
+    const lanes = [...this.#lanes.values()];
+    try {
+      const replies = await Promise.all(lanes.map((lane) => this.#eval(LANE_HEALTH, [lane.laneKey, lane.dueKey], [])));
+      return lanes.map((lane, i) => {
+        const [now, tokens, refilledAt, blockedUntil, failures, trouble, troubleSince, jobs] = LaneHealthReply.parse(replies[i]);
+        const number = (text: string, fallback: number): number => (text === '' || !Number.isFinite(Number(text)) ? fallback : Number(text));
+        return laneHealth({
+          lane: lane.key,
+          jobs,
+          policy: lane.policy,
+          tokens: number(tokens, lane.policy.rate.limit),
+          refilledAt: number(refilledAt, now),
+          blockedUntil: number(blockedUntil, 0),
+          failures: number(failures, 0),
+          trouble: trouble === 'unavailable' || trouble === 'rate-limited' ? trouble : undefined,
+          troubleSince: number(troubleSince, now),
+          now,
+        });
+      });
+    } catch (error) {
+      throw new PollScheduleError('health', { retried: false }, error);
+    }
   }
 
   /**

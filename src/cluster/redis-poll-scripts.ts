@@ -335,3 +335,16 @@ end
 redis.call('ZADD', KEYS[1], 'XX', due, jobId)
 return event
 `;
+
+/**
+ * Reads a lane's health, writing nothing. KEYS: lane, due. Returns `[now, tokens, refilledAt,
+ * blockedUntil, failures, trouble, troubleSince, jobs]`, the hash fields as stored ('' when unset).
+ */
+export const LANE_HEALTH = /* lua */ `${common}
+local now = nowMs()
+local f = redis.call('HMGET', KEYS[1], 'tokens', 'refilledAt', 'blockedUntil', 'failures', 'trouble', 'troubleSince')
+local out = {now}
+for i = 1, 6 do out[#out + 1] = f[i] or '' end
+out[#out + 1] = redis.call('ZCARD', KEYS[2])
+return out
+`;

@@ -4,11 +4,12 @@ import { StoreCorruptError } from '../streams/errors.js';
 import { mintEpoch } from '../streams/job-id.js';
 import type { JobSnapshot } from '../streams/job-snapshot.js';
 import type { JobStatus } from '../streams/job-status.js';
-import type { StoredJob } from '../streams/job-store.js';
+import type { JobRemoval, StoredJob } from '../streams/job-store.js';
 import type { CommitOutcome, LoggedChange, SharedLog } from '../streams/shared-log.js';
 import { defineCommit, redisLogKeys, type CommitReply, type RedisLogKeys } from './redis-commit-script.js';
 import { asStoreError, connectRedis, createRedisConnection, duplicateForBlocking, isRedisConnectionError } from './redis-connection.js';
 import { LogClosedError, LogEpochChangedError } from './redis-log-errors.js';
+import { defineRemove, type RemoveReply } from './redis-remove-script.js';
 import { followRedisLog, type FollowHandlers } from './redis-log-follower.js';
 import { parseRecord, recordTail } from './redis-log-record.js';
 
@@ -67,7 +68,8 @@ const PROBE_MS = 250;
  * - `jobs`: hash of job id → JSON `{seq, previousStatus, secret, job}` of the latest version;
  * - `versions`: hash of job id → latest version (the commit's cheap check);
  * - `log`: stream of changes, entry id `<seq>-0`, field `c` = the same JSON, trimmed to about
- *   `changeLogSize` entries.
+ *   `changeLogSize` entries;
+ * - `removed-at`: the seq at the last removal of jobs (retention, see {@link remove}).
  *
  * A commit is one Lua script (epoch check, version check, append, store: see
  * `redis-commit-script.ts`). While Redis is unreachable every request rejects at once with a
@@ -100,6 +102,7 @@ export class RedisSharedLog implements SharedLog {
   readonly #options: NormalizedOptions;
   readonly #epoch: string;
   readonly #commit: (id: string, expectedVersion: number, version: number, tail: string) => Promise<CommitReply>;
+  readonly #remove: (removals: readonly JobRemoval[]) => Promise<RemoveReply>;
   readonly #followers = new Set<{ stop(): Promise<void> }>();
   #available = true;
   #probing = false;
@@ -111,6 +114,7 @@ export class RedisSharedLog implements SharedLog {
     this.#keys = redisLogKeys(options.prefix);
     this.#epoch = epoch;
     this.#commit = defineCommit(redis, this.#keys, epoch, options.changeLogSize);
+    this.#remove = defineRemove(redis, this.#keys, epoch);
     redis.on('close', () => {
       if (this.#closing === undefined) this.#setAvailable(false);
     });
@@ -156,12 +160,13 @@ export class RedisSharedLog implements SharedLog {
    * @throws {StoreCorruptError} naming the key and field of a damaged record
    * @throws {LogEpochChangedError} when the keyspace holds another log
    */
-  async load(): Promise<{ jobs: StoredJob[]; seq: number }> {
+  async load(): Promise<{ jobs: StoredJob[]; seq: number; removedAt?: number }> {
     return this.#request(async () => {
       // The seq first: every change up to it is in the hash already, newer ones may be too.
-      const [epoch, seqText] = await this.#redis.mget(this.#keys.epoch, this.#keys.seq);
+      const [epoch, seqText, removedAtText] = await this.#redis.mget(this.#keys.epoch, this.#keys.seq, this.#keys.removedAt);
       this.#checkEpoch(epoch ?? null);
       const seq = this.#parseSeq(seqText ?? null);
+      const removedAt = this.#parseSeq(removedAtText ?? null, this.#keys.removedAt);
       const jobs = new Map<string, LoggedChange>();
       let cursor = '0';
       do {
@@ -177,7 +182,25 @@ export class RedisSharedLog implements SharedLog {
         }
         cursor = next;
       } while (cursor !== '0');
-      return { jobs: [...jobs.values()], seq };
+      // `removedAt` only once a removal happened (see `remove`).
+      return { jobs: [...jobs.values()], seq, ...(removedAt > 0 ? { removedAt } : {}) };
+    });
+  }
+
+  /**
+   * Removes settled jobs (retention) in one script (see `REMOVE_LUA`): each only at its given
+   * version or older; a job already gone counts as removed. Idempotent, so every member may
+   * sweep (no lock): members sweeping at once agree on the result.
+   *
+   * @throws {StoreUnavailableError} when Redis is unreachable (retrying is safe)
+   * @throws {LogEpochChangedError} when the keyspace holds another log (nothing was removed)
+   */
+  async remove(removals: readonly JobRemoval[]): Promise<{ removed: string[]; atSeq: number }> {
+    if (removals.length === 0) return { removed: [], atSeq: 0 };
+    return this.#request(async () => {
+      const reply = await this.#remove(removals);
+      if (reply.type === 'epoch-changed') throw new LogEpochChangedError(this.#epoch, reply.found);
+      return { removed: reply.removed, atSeq: reply.seq };
     });
   }
 
@@ -333,9 +356,9 @@ export class RedisSharedLog implements SharedLog {
     if (found !== this.#epoch) throw new LogEpochChangedError(this.#epoch, found);
   }
 
-  #parseSeq(text: string | null): number {
+  #parseSeq(text: string | null, key = this.#keys.seq): number {
     const seq = text === null ? 0 : Number(text);
-    if (!Number.isSafeInteger(seq) || seq < 0) throw new StoreCorruptError(`Redis key ${this.#keys.seq}`, 'it is not a non-negative integer');
+    if (!Number.isSafeInteger(seq) || seq < 0) throw new StoreCorruptError(`Redis key ${key}`, 'it is not a non-negative integer');
     return seq;
   }
 }

@@ -53,19 +53,20 @@ export function authenticator(isApiToken: (token: string | undefined) => boolean
   };
 }
 
-/** The reads a scoped token may make (GET or HEAD): its jobs, their changes and results, their events, itself. */
+/** The reads a scoped token may make (GET or HEAD): its jobs, their changes and results, their events, their stats, itself. */
 const SCOPED_READS = [
   /^\/v1\/jobs\/?$/,
   /^\/v1\/jobs\/[^/]+\/?$/,
   /^\/v1\/jobs\/[^/]+\/(?:changes|results|events)\/?$/,
   /^\/v1\/jobs\/[^/]+\/results\/[^/]+$/,
+  /^\/v1\/stats\/jobs\/?$/,
   /^\/v1\/events\/?$/,
   /^\/v1\/token\/?$/,
 ];
 
 /**
  * Whether a scoped read token may make this request at all (which jobs it then sees is the
- * routes' business). Everything else (submit, adopt, cancel, minting tokens, stats, providers,
+ * routes' business). Everything else (submit, adopt, cancel, minting tokens, `/v1/stats`, providers,
  * metrics) is a 403 `SCOPE_FORBIDDEN`.
  */
 export function scopedMayRequest(method: string, path: string): boolean {

@@ -34,7 +34,7 @@ interface Asset {
  * Everything the page may load comes from this server: no CDN, no inline script, no eval.
  * `connect-src 'self'` covers the same-origin WebSocket.
  */
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data: blob:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data: blob:; media-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /**
  * The live dashboard, for `startServer`'s routes: `GET /` (the page; it holds no data, so no

@@ -68,6 +68,9 @@ function engineEventLogger(logger: Logger): (event: EngineEvent) => void {
       case 'restored':
         logger.info({ jobs: event.jobs, resumed: event.resumed, unconfigured: event.unconfigured }, 'jobs restored');
         return;
+      case 'removed':
+        logger.info({ removed: event.ids.length }, 'retention removed finished jobs');
+        return;
       case 'lane-outage': {
         const reason = lastProblem.get(event.provider);
         logger.warn(

@@ -3,13 +3,22 @@ import { Hono } from 'hono';
 import type { Engine } from '../streams/engine.js';
 import { errorResponse, HttpError } from './api-error.js';
 import { bearerToken, scopedMayRequest, type Access } from './auth.js';
+import { insightRoutes } from './insight-routes.js';
 import { jobsRoutes } from './jobs-routes.js';
+import { retentionRoutes } from './retention-routes.js';
+import { webhookEndpointRoutes } from './outbound/webhook-endpoint-routes.js';
+import type { WebhookOutbox } from './outbound/webhook-outbox.js';
 import type { ServerMetrics } from './metrics.js';
 import type { ScopedTokens } from './scoped-tokens.js';
 import type { SseHub } from './sse-hub.js';
 import { isEventStreamPath, sseRoutes } from './sse-routes.js';
 import { tokenRoutes } from './token-routes.js';
 import { webhookRoutes } from './webhook-routes.js';
+
+/** `/v1/jobs/:id/results/:name`: the one REST path that takes a scoped token in `?token=`. */
+function isResultDownloadPath(path: string): boolean {
+  return /^\/v1\/jobs\/[^/]+\/results\/[^/]+$/.test(path);
+}
 
 /** The part of a request's context the authentication middleware uses. */
 interface RequestContext {
@@ -29,6 +38,8 @@ export interface HttpAppOptions {
   scopedTokens: ScopedTokens;
   /** Serves the Server-Sent Events streams. */
   sse: SseHub;
+  /** The outbound-webhook outbox (`/v1/webhooks`); `undefined` in a cluster (501). */
+  outbox?: WebhookOutbox | undefined;
   uploadDir: string;
   maxUploadBytes: number;
   maxJsonBytes: number;
@@ -87,9 +98,15 @@ export function createHttpApp(options: HttpAppOptions): Hono<{ Bindings: HttpBin
   // The API token, or a scoped read token limited to what `scopedMayRequest` allows. `?token=`
   // only where a browser cannot send a header (EventSource); never in a log (paths only).
   const requireToken = async (c: RequestContext, next: () => Promise<void>) => {
-    const token = bearerToken(c.req.header('authorization')) ?? (isEventStreamPath(c.req.path) ? c.req.query('token') : undefined);
+    const header = bearerToken(c.req.header('authorization'));
+    // A result download may also carry a scoped token in `?token=` (an `<audio src>`), never the API token.
+    const resultPath = isResultDownloadPath(c.req.path);
+    const token = header ?? (isEventStreamPath(c.req.path) || resultPath ? c.req.query('token') : undefined);
     const access = options.authenticate(token);
     if (access.type === 'refused') throw new HttpError(401, access.code, access.message);
+    if (header === undefined && resultPath && token !== undefined && access.type === 'admin') {
+      throw new HttpError(401, 'UNAUTHORIZED', 'a result URL takes only a scoped read token in ?token= (POST /v1/tokens); send the API token as Authorization: Bearer');
+    }
     if (access.type === 'scoped' && !scopedMayRequest(c.req.method, c.req.path)) {
       throw new HttpError(403, 'SCOPE_FORBIDDEN', `a scoped read token may only read the jobs it names; ${c.req.method} ${c.req.path} needs the API token`);
     }
@@ -103,6 +120,9 @@ export function createHttpApp(options: HttpAppOptions): Hono<{ Bindings: HttpBin
   app.route('/v1', tokenRoutes({ tokens: options.scopedTokens, maxJsonBytes: options.maxJsonBytes }));
   app.route('/v1', sseRoutes({ engine, hub: options.sse }));
   app.get('/v1/stats', (c) => c.json(metrics.stats()));
+  app.route('/v1/webhooks', webhookEndpointRoutes({ outbox: options.outbox, maxJsonBytes: options.maxJsonBytes }));
+  app.route('/v1', insightRoutes({ engine }));
+  app.route('/v1', retentionRoutes({ engine }));
   // `cancel`: whether cancelling a job stops it at the provider (`provider`) or only stops
   // tracking it here (`tracking-only`: the provider may still run and bill it).
   app.get('/v1/providers', (c) =>

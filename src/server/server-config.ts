@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { PROVIDER_NAMES, PROVIDERS, type ProviderName } from '../providers/provider-catalog.js';
 import { JobstreamError } from '../streams/errors.js';
+import { JobFilter } from '../streams/job-filter.js';
+import { secretProblem } from './outbound/webhook-signing.js';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './logger.js';
 
 /** Everything `jobstream serve` runs with, validated. */
@@ -14,6 +16,8 @@ export interface ServerConfig {
   pollLeaseMs: number;
   /** `JOBSTREAM_RESULTS_DIR`: where result copies go; undefined = `<dataDir>/results`. */
   resultsDir: string | undefined;
+  /** `--retain-days` / `JOBSTREAM_RETAIN_DAYS`: finished jobs are removed this many days after they settled; undefined = kept forever. */
+  retainDays: number | undefined;
   /** Base URL providers call back to; undefined = derived from host and port. */
   publicUrl: string | undefined;
   token: string;
@@ -44,6 +48,18 @@ export interface ServerConfig {
   scopedTokenMaxTtlSeconds: number;
   /** Log level and format; `format` undefined: `pretty` when stdout is a terminal, else `json`. */
   log: { level: LogLevel; format: LogFormat | undefined };
+  /**
+   * Outbound webhooks: the one endpoint configured by environment (`JOBSTREAM_WEBHOOK_URL`,
+   * `_SECRET`, `_FILTER`; its id is `env`), and the delivery policy of every endpoint.
+   */
+  webhooks: {
+    env: { url: string; secret?: string; filter?: JobFilter } | undefined;
+    allowPrivateTargets: boolean;
+    backoffBaseMs: number;
+    backoffCapMs: number;
+    giveUpAfterMs: number;
+    timeoutMs: number;
+  };
 }
 
 /** Configuration that does not validate; `problems` lists every bad value at once. */
@@ -103,6 +119,14 @@ export const SERVER_SETTINGS = {
     type: int(1000, 3_600_000),
     description: 'With --redis: how long a member holds a due poll; a dead member\'s jobs are polled by the others within this long plus one poll interval.',
   },
+  retainDays: {
+    env: 'JOBSTREAM_RETAIN_DAYS',
+    flag: 'retain-days',
+    default: undefined,
+    type: int(1, 36_500),
+    description:
+      'Remove finished jobs, with their result copies and kept uploads, this many days after they settled (a sweep at start and every hour). Default: keep every job.',
+  },
   resultsDir: {
     env: 'JOBSTREAM_RESULTS_DIR',
     default: undefined,
@@ -138,6 +162,39 @@ export const SERVER_SETTINGS = {
     description:
       'true lets URLs from outside (input URLs jobstream downloads, result URLs from webhooks) reach loopback, private and link-local addresses. Only for local setups: on a server it lets clients make jobstream fetch from its own network.',
   },
+  webhookUrl: {
+    env: 'JOBSTREAM_WEBHOOK_URL',
+    default: undefined,
+    type: 'string',
+    description: 'An outbound webhook endpoint (id env) that receives every job change, signed (Standard Webhooks). More endpoints: POST /v1/webhooks.',
+  },
+  webhookSecret: {
+    env: 'JOBSTREAM_WEBHOOK_SECRET',
+    default: undefined,
+    type: 'string',
+    description: 'Signing secret of the env endpoint: whsec_ and the base64 of 24 to 64 random bytes. Default: generated and kept in <data>/webhooks.',
+  },
+  webhookFilter: {
+    env: 'JOBSTREAM_WEBHOOK_FILTER',
+    default: undefined,
+    type: 'string',
+    description: 'Which changes the env endpoint receives: a JSON job filter ({"statuses":["succeeded"]}, ids, providers, kinds, metadata).',
+  },
+  webhookAllowPrivate: {
+    env: 'JOBSTREAM_WEBHOOK_ALLOW_PRIVATE',
+    default: '0',
+    type: { kind: 'one-of', values: ['0', '1', 'true', 'false'] },
+    description: '1 lets outbound webhook endpoints be on loopback, private and link-local addresses (local setups only).',
+  },
+  webhookBackoffBaseMs: { env: 'JOBSTREAM_WEBHOOK_BACKOFF_BASE_MS', default: 5000, type: int(1, 3_600_000), description: 'Ceiling of the first retry delay of an outbound webhook (full-jitter exponential backoff).' },
+  webhookBackoffCapMs: { env: 'JOBSTREAM_WEBHOOK_BACKOFF_CAP_MS', default: 3_600_000, type: int(1, 86_400_000), description: 'Longest delay between two attempts of an outbound webhook.' },
+  webhookGiveUpMs: {
+    env: 'JOBSTREAM_WEBHOOK_GIVE_UP_AFTER_MS',
+    default: 259_200_000,
+    type: int(1000),
+    description: 'An outbound webhook delivery still failing this long after it was recorded is given up (default 3 days).',
+  },
+  webhookTimeoutMs: { env: 'JOBSTREAM_WEBHOOK_TIMEOUT_MS', default: 10_000, type: int(100, 300_000), description: 'Longest wait for a webhook receiver to answer.' },
   logLevel: {
     env: 'JOBSTREAM_LOG_LEVEL',
     default: 'info',
@@ -166,7 +223,7 @@ export function serverEnvNames(): string[] {
 }
 
 /** Flag values given on the command line (strings, as parsed). */
-export type ServeFlags = Partial<Record<'host' | 'port' | 'data' | 'redis', string>>;
+export type ServeFlags = Partial<Record<'host' | 'port' | 'data' | 'redis' | 'retain-days', string>>;
 
 /**
  * Reads and validates the server configuration once: flags first, then the environment, then
@@ -248,6 +305,7 @@ export function loadServerConfig(env: Readonly<Record<string, string | undefined
     redisUrl: read('redisUrl') as string | undefined,
     pollLeaseMs: read('pollLeaseMs') as number,
     resultsDir: read('resultsDir') as string | undefined,
+    retainDays: read('retainDays') as number | undefined,
     publicUrl: read('publicUrl') as string | undefined,
     token: token ?? randomBytes(24).toString('base64url'),
     tokenGenerated: token === undefined,
@@ -268,6 +326,45 @@ export function loadServerConfig(env: Readonly<Record<string, string | undefined
     sse: { heartbeatMs: read('sseHeartbeatMs') as number },
     scopedTokenMaxTtlSeconds: read('scopedTokenMaxTtl') as number,
     log: { level: read('logLevel') as LogLevel, format: read('logFormat') as LogFormat | undefined },
+    webhooks: { env: undefined, allowPrivateTargets: false, backoffBaseMs: 5000, backoffCapMs: 3_600_000, giveUpAfterMs: 259_200_000, timeoutMs: 10_000 },
+  };
+  const webhookUrl = read('webhookUrl') as string | undefined;
+  const webhookSecret = read('webhookSecret') as string | undefined;
+  const webhookFilterText = read('webhookFilter') as string | undefined;
+  let webhookFilter: JobFilter | undefined;
+  if (webhookUrl !== undefined && !isHttpUrl(webhookUrl)) problems.push('JOBSTREAM_WEBHOOK_URL must be an http(s) URL');
+  if (webhookSecret !== undefined) {
+    // Never echo it.
+    const problem = secretProblem(webhookSecret);
+    if (problem !== undefined) problems.push(`JOBSTREAM_WEBHOOK_SECRET: ${problem}`);
+  }
+  if (webhookFilterText !== undefined) {
+    let value: unknown;
+    try {
+      value = JSON.parse(webhookFilterText) as unknown;
+    } catch {
+      value = undefined;
+      problems.push('JOBSTREAM_WEBHOOK_FILTER must be JSON, e.g. {"statuses":["succeeded"]}');
+    }
+    if (value !== undefined) {
+      const parsed = JobFilter.strict().safeParse(value);
+      if (parsed.success) webhookFilter = parsed.data;
+      else problems.push(`JOBSTREAM_WEBHOOK_FILTER is not a job filter: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+    }
+  }
+  if ((webhookSecret !== undefined || webhookFilterText !== undefined) && webhookUrl === undefined) {
+    problems.push('JOBSTREAM_WEBHOOK_SECRET or JOBSTREAM_WEBHOOK_FILTER is set but JOBSTREAM_WEBHOOK_URL is not');
+  }
+  config.webhooks = {
+    env:
+      webhookUrl === undefined
+        ? undefined
+        : { url: webhookUrl, ...(webhookSecret === undefined ? {} : { secret: webhookSecret }), ...(webhookFilter === undefined ? {} : { filter: webhookFilter }) },
+    allowPrivateTargets: ['1', 'true'].includes(read('webhookAllowPrivate') as string),
+    backoffBaseMs: read('webhookBackoffBaseMs') as number,
+    backoffCapMs: read('webhookBackoffCapMs') as number,
+    giveUpAfterMs: read('webhookGiveUpMs') as number,
+    timeoutMs: read('webhookTimeoutMs') as number,
   };
   if (config.ws.dropBytes <= config.ws.lagBytes) problems.push('JOBSTREAM_WS_DROP_BYTES must be larger than JOBSTREAM_WS_LAG_BYTES');
   if (problems.length > 0) throw new ConfigError(problems);

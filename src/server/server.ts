@@ -4,6 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createAdaptorServer, type Http2Bindings, type HttpBindings } from '@hono/node-server';
 import type { Hono } from 'hono';
+import type { Dispatcher } from 'undici';
+import { createDispatcher } from '../providers/provider-http.js';
 import type { SchedulerLike } from 'rxjs';
 import type { ProviderAdapter } from '../streams/provider-port.js';
 import { createEngine, type Engine } from '../streams/engine.js';
@@ -16,6 +18,8 @@ import { logServerEvents, requestLogger } from './event-log.js';
 import { createHttpApp } from './http-app.js';
 import { silentLogger, type Logger } from './logger.js';
 import { ServerMetrics } from './metrics.js';
+import { outboxMetrics } from './outbound/outbox-metrics.js';
+import { WebhookOutbox, type WebhookOutboxOptions } from './outbound/webhook-outbox.js';
 import { deriveTokenSecret, loadTokenSecret, ScopedTokens } from './scoped-tokens.js';
 import { SseHub } from './sse-hub.js';
 import { TokenScope, type MintedToken } from './token-protocol.js';
@@ -49,6 +53,8 @@ export interface ServerOptions {
    * resume. @default 10,000
    */
   changeLogSize?: number;
+  /** Retention: finished jobs are removed this long after they settled (see `EngineOptions.retainMs`). @default kept forever */
+  retainMs?: number;
   /**
    * The base URL providers call back to. @default `http://<host>:<port>` once listening
    */
@@ -80,6 +86,14 @@ export interface ServerOptions {
     maxTtlSeconds?: number;
     /** The clock tokens expire by (tests). @default the system clock */
     clock?: SchedulerLike;
+  };
+  /**
+   * Signed outbound webhooks (`/v1/webhooks`; see `WebhookOutbox`): kept in `<dataDir>/webhooks/`.
+   * Not available in a cluster (the routes answer 501 and `env` is skipped with a log line).
+   */
+  webhooks?: Omit<WebhookOutboxOptions, 'engine' | 'dataDir' | 'dispatcher' | 'logger' | 'metrics'> & {
+    /** The shared undici dispatcher deliveries go through. @default one of its own (`createDispatcher`) */
+    dispatcher?: Dispatcher;
   };
   /** Routes to add at the root, besides the dashboard (which is always at `/`). */
   extraRoutes?: (app: Hono<{ Bindings: HttpBindings }>) => void;
@@ -136,6 +150,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ...(options.cluster === undefined ? {} : { cluster: options.cluster }),
     ...(options.resultsDir === undefined ? {} : { resultsDir: options.resultsDir }),
     ...(options.changeLogSize === undefined ? {} : { changeLogSize: options.changeLogSize }),
+    ...(options.retainMs === undefined ? {} : { retainMs: options.retainMs }),
     webhookUrl: (provider, token) => `${publicUrl}/v1/hooks/${provider}/${token}`,
   }).catch(async (error: unknown) => {
     await lock?.release();
@@ -183,6 +198,32 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ...(ws?.snapshotPageSize === undefined ? {} : { snapshotPageSize: ws.snapshotPageSize }),
     ...(ws?.maxConnections === undefined ? {} : { maxStreams: ws.maxConnections }),
   });
+  // Outbound webhooks: one outbox per data directory. A cluster member has none: two members
+  // would each deliver every change (see docs/protocol.md, "Outbound webhooks").
+  const { dispatcher: webhookDispatcher, ...webhookOptions } = options.webhooks ?? {};
+  const ownDispatcher = options.cluster === undefined && webhookDispatcher === undefined ? createDispatcher() : undefined;
+  let outbox: WebhookOutbox | undefined;
+  if (options.cluster !== undefined) {
+    if (options.webhooks?.envEndpoint !== undefined) logger.warn('JOBSTREAM_WEBHOOK_URL is ignored in a cluster: outbound webhooks need the embedded store');
+  } else {
+    try {
+      outbox = await WebhookOutbox.open({
+        ...webhookOptions,
+        engine,
+        dataDir,
+        dispatcher: webhookDispatcher ?? (ownDispatcher as Dispatcher),
+        logger,
+        metrics: outboxMetrics(metrics.registry, () => outbox?.pendingCount ?? 0),
+      });
+    } catch (error) {
+      await hub.close();
+      await sse.close();
+      metrics.close();
+      await engine.close();
+      await ownDispatcher?.close();
+      throw error;
+    }
+  }
   const events = logServerEvents(logger, { engine, hub });
   const requests = requestLogger(logger);
   const app = createHttpApp({
@@ -192,6 +233,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     authenticate,
     scopedTokens,
     sse,
+    outbox,
     uploadDir,
     maxUploadBytes: options.maxUploadBytes ?? 200 * 1024 * 1024,
     maxJsonBytes: options.maxJsonBytes ?? 1024 * 1024,
@@ -224,6 +266,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   } catch (error) {
     await hub.close();
     await sse.close();
+    await outbox?.close();
+    await ownDispatcher?.close();
     metrics.close();
     await engine.close();
     await lock?.release();
@@ -252,6 +296,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         await hub.close();
         await sse.close();
         server.closeIdleConnections();
+        await outbox?.close();
+        await ownDispatcher?.close();
         await engine.close();
         await lock?.release();
         metrics.close();

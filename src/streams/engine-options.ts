@@ -55,6 +55,21 @@ export interface EngineOptions {
    * @default `<dataDir>/results` with `dataDir`; off with a custom `store`
    */
   resultsDir?: string | false;
+  /**
+   * Where uploaded (file) inputs are kept so their jobs can be retried (`<inputsDir>/<jobId>`,
+   * mode 0600). `false` keeps none.
+   * @default `<dataDir>/inputs` (with a custom `store`, only when `dataDir` is given); in a
+   *   cluster `<resultsDir>/inputs` when `resultsDir` is given (shared), else `<dataDir>/inputs`
+   */
+  inputsDir?: string | false;
+  /**
+   * Retention: finished jobs that settled (terminal, no result copy pending) more than this many
+   * milliseconds ago are removed, with their result copies and kept inputs, by a sweep at start
+   * and every hour (see {@link Engine.sweepRetention}). In a cluster every member sweeps; each
+   * removal is an idempotent compare-and-set, so members agree.
+   * @default undefined (jobs are kept forever)
+   */
+  retainMs?: number;
 }
 
 /** Something the engine did that metrics and logs care about. */
@@ -90,6 +105,8 @@ export type EngineEvent =
   /** Store writes succeed again after `attempts` failed ones over `downMs`. */
   | { type: 'store-recovered'; attempts: number; downMs: number }
   | { type: 'restored'; jobs: number; resumed: number; unconfigured: number }
+  /** A retention sweep removed these jobs (at the sweep's time). */
+  | { type: 'removed'; ids: string[]; at: number }
   /** A provider credential's lane went into an outage, was blocked by a rate limit, or recovered. */
   | (LaneEvent & { provider: string });
 

@@ -23,15 +23,17 @@ import {
 } from './errors.js';
 import { setMaxListeners } from 'node:events';
 import { createReadStream } from 'node:fs';
-import { access } from 'node:fs/promises';
-import { join } from 'node:path';
+import { rm, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { FileStore } from './file-store.js';
+import { KeptInputs, type KeepMode } from './kept-inputs.js';
+import type { JobPage, JobQuery } from './job-query.js';
 import type { JobChange } from './job-change.js';
 import { entered, settledBy, type JobFilter } from './job-filter.js';
 import { JobFold, refOf, type IncomingWebhook } from './job-fold.js';
 import { webhookToken } from './job-id.js';
 import { isSettled, markStarted, recordArtifacts } from './job-reducer.js';
-import type { JobArtifacts, JobLink, JobSnapshot, JsonValue } from './job-snapshot.js';
+import type { JobArtifacts, JobInputRecord, JobLink, JobSnapshot, JsonValue } from './job-snapshot.js';
 import { isTerminal, type JobStatus } from './job-status.js';
 import type { EngineEvent, EngineHealth, EngineOptions, WebhookResult } from './engine-options.js';
 import type { JobStore } from './job-store.js';
@@ -39,10 +41,49 @@ import { JobTable, type EngineSnapshot, type JobEntry } from './job-table.js';
 import { PollScheduler, type PollSchedule, type PollSchedulerOptions } from './poll-scheduler.js';
 import type { ClusterBackend } from './shared-log.js';
 import { WaitingJobs } from './waiting-jobs.js';
+import { resolveByteRange, type ByteRange } from './byte-range.js';
+import { computeJobStats, resolveStatsQuery, type JobStats, type JobStatsQuery } from './job-stats.js';
+import type { LaneHealth } from './poll-scheduler.js';
 import { ResultCopier } from './result-copier.js';
+import { Retention, validRetainMs, type RetentionStatus, type RetentionSweep } from './retention.js';
 
 export type { EngineEvent, EngineHealth, EngineOptions, WebhookResult } from './engine-options.js';
 export type { EngineSnapshot } from './job-table.js';
+export type { JobPage, JobQuery, JobSort, SortOrder } from './job-query.js';
+
+/** How {@link Engine.submit} treats a `file` input. */
+export interface SubmitOptions {
+  /**
+   * The file is a temporary one the caller gives up (an upload): the engine moves it into its
+   * kept inputs instead of copying it. The caller may still remove the path afterwards.
+   */
+  moveInput?: boolean;
+}
+
+/** How many recent errors {@link Engine.providerHealth} keeps per lane. */
+const RECENT_ERRORS = 10;
+
+/** One recent provider error of a lane: when, what kind of failure, a short message without secrets. */
+export interface LaneError {
+  at: number;
+  /** `rate-limited`, `unavailable`, `rejected`, `failed`, … (the provider call's failure). */
+  kind: string;
+  message: string;
+}
+
+/** A lane's health ({@link LaneHealth}) with its provider and its recent errors, newest last. */
+export interface ProviderLaneHealth extends LaneHealth {
+  provider: string;
+  recentErrors: LaneError[];
+}
+
+/** A result file opened for reading, maybe in part. */
+export interface OpenedResult extends ResultDownload {
+  /** The file's size in bytes, when known (a local copy); `undefined` for a provider download. */
+  size: number | undefined;
+  /** The bytes `body` holds (inclusive), when a range was asked for and could be honoured. */
+  range: { start: number; end: number } | undefined;
+}
 
 /**
  * Creates an engine, loads its store and resumes every unfinished job.
@@ -54,9 +95,13 @@ export type { EngineSnapshot } from './job-table.js';
  */
 export async function createEngine(options: EngineOptions): Promise<Engine> {
   const dataDir = options.dataDir ?? './data';
+  // Before the store is opened, so a bad option leaves nothing locked.
+  validRetainMs(options.retainMs);
   if (options.cluster !== undefined) {
     if (options.store !== undefined) throw new Error('createEngine: `store` and `cluster` exclude each other');
-    const engine = new Engine({ ...options, resultsDir: options.resultsDir ?? join(dataDir, 'results') }, undefined);
+    // Kept uploads go with the shared result copies when there are any, so any member can retry them.
+    const inputsDir = options.inputsDir ?? (typeof options.resultsDir === 'string' ? join(options.resultsDir, 'inputs') : join(dataDir, 'inputs'));
+    const engine = new Engine({ ...options, resultsDir: options.resultsDir ?? join(dataDir, 'results'), inputsDir }, undefined);
     try {
       await engine.restore();
     } catch (error) {
@@ -67,7 +112,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   }
   const store = options.store ?? (await FileStore.open({ dir: dataDir, keepChanges: options.changeLogSize ?? 10_000 }));
   const resultsDir = options.resultsDir ?? (options.store === undefined ? join(dataDir, 'results') : false);
-  const engine = new Engine({ ...options, resultsDir }, store);
+  const inputsDir = options.inputsDir ?? (options.store === undefined || options.dataDir !== undefined ? join(dataDir, 'inputs') : false);
+  const engine = new Engine({ ...options, resultsDir, inputsDir }, store);
   try {
     await engine.restore();
   } catch (error) {
@@ -100,6 +146,12 @@ export class Engine {
   readonly #copier: ResultCopier | undefined;
   readonly #fold: JobFold;
   readonly #waiting: WaitingJobs;
+  /** Uploaded inputs kept for retries; `undefined` when they are not kept. */
+  readonly #inputs: KeptInputs | undefined;
+  /** The last {@link RECENT_ERRORS} provider errors per lane (this process's). */
+  readonly #laneErrors = new Map<string, LaneError[]>();
+  /** Removes finished jobs after the retention period (`retainMs`). */
+  readonly #retention: Retention;
   #closing: Promise<void> | undefined;
 
   /** @internal Use {@link createEngine}. */
@@ -114,6 +166,7 @@ export class Engine {
     this.#webhookUrl = options.webhookUrl;
     this.#submitAttempts = Math.max(1, Math.floor(options.submitAttempts ?? 5));
     this.#cluster = options.cluster;
+    this.#inputs = options.inputsDir === undefined || options.inputsDir === false ? undefined : new KeptInputs(options.inputsDir);
     this.#table = new JobTable({
       ...(options.cluster === undefined ? { store: storeOrThrow(store) } : { shared: options.cluster.log }),
       changeLogSize: options.changeLogSize ?? 10_000,
@@ -146,7 +199,10 @@ export class Engine {
       signal: this.#abort.signal,
       maxRejectedPolls: options.maxRejectedPolls ?? 5,
       copiesResults: (job) => this.#copier !== undefined && this.#offeredFiles(job).length > 0,
-      onEvent: (event) => this.#events.next(event),
+      onEvent: (event) => {
+        if (event.type === 'poll' && event.outcome !== 'ok') this.#noteLaneError(event.provider, event.endedAt, event.outcome, event.error ?? event.outcome);
+        this.#events.next(event);
+      },
     });
     this.#waiting = new WaitingJobs({
       entry: (id) => this.#table.entry(id),
@@ -158,6 +214,19 @@ export class Engine {
       fail: (entry, code, message) => this.#fold.fail(entry, code, message, 'submit'),
       closing: () => this.#closing !== undefined,
       report: (error) => this.#events.next({ type: 'store-error', error, attempt: 1 }),
+    });
+    const resultsDir = typeof options.resultsDir === 'string' ? options.resultsDir : undefined;
+    this.#retention = new Retention({
+      retainMs: options.retainMs,
+      scheduler: this.#scheduler,
+      jobs: () => publishedJobs(this.#table.entries()),
+      remove: (removals) => this.#table.remove(removals),
+      removeFiles: async (id) => {
+        if (resultsDir !== undefined) await rm(join(resultsDir, id), { recursive: true, force: true });
+        await this.#inputs?.remove(id);
+      },
+      onSwept: ({ at, removed }) => this.#events.next({ type: 'removed', ids: removed, at }),
+      onError: (error) => this.#events.next({ type: 'store-error', error, attempt: 1, reason: `retention sweep: ${describeStoreError(error)}` }),
     });
   }
 
@@ -236,11 +305,32 @@ export class Engine {
     }
     await this.#table.flush();
     this.#events.next({ type: 'restored', jobs: stored.length, resumed, unconfigured });
+    this.#retention.start();
+  }
+
+  /** The retention policy (`retainMs`) and what its sweeps removed. */
+  get retention(): RetentionStatus {
+    return this.#retention.status;
+  }
+
+  /**
+   * Runs a retention sweep now (it also runs at start and every hour): removes the finished
+   * jobs that settled more than `retainMs` ago, with their result copies and kept inputs.
+   * Without `retainMs` it removes nothing.
+   *
+   * @example const { removed } = await engine.sweepRetention();
+   */
+  sweepRetention(): Promise<RetentionSweep> {
+    this.#assertOpen();
+    return this.#retention.sweep();
   }
 
   /**
    * Records a new job, mints its webhook token, makes the record durable, then asks the
    * provider to start it, so a webhook that arrives before the provider's answer is never lost.
+   * A `file` input is recorded as an upload (`input`: file name, type, size; never the path) and,
+   * where the engine keeps inputs ({@link EngineOptions.inputsDir}), copied (or, with
+   * `options.moveInput`, moved) there first so the job can be retried ({@link retry}).
    * Resolves with the job once the provider's answer is durable; a provider refusal gives a
    * `failed` job (with the reason in `error`) rather than a rejection.
    *
@@ -256,9 +346,17 @@ export class Engine {
    *   is not submitted (it is kept as failed, `STORE_UNAVAILABLE`); after it, the job exists and
    *   is followed, but its state is confirmed only once the store recovers.
    */
-  async submit(request: SubmitRequest): Promise<JobSnapshot> {
+  async submit(request: SubmitRequest, options: SubmitOptions = {}): Promise<JobSnapshot> {
     this.#assertOpen();
-    const req = parseRequest(SubmitRequest, request);
+    return this.#submit(parseRequest(SubmitRequest, request), options.moveInput === true ? 'move' : 'copy', null);
+  }
+
+  /**
+   * Submits a validated request (see {@link submit}). A `file` input is recorded as an upload
+   * (`input` of the snapshot) and kept for retries (`keep` says how), once the job is durable and
+   * before the provider reads it; a file that cannot be kept is still sent from where it is.
+   */
+  async #submit(req: SubmitRequest, keep: KeepMode, retryOf: string | null): Promise<JobSnapshot> {
     const adapter = this.#adapterFor(req.provider, req.kind);
     const fields = { kind: req.kind, input: req.input, name: req.name ?? null, metadata: req.metadata ?? {}, options: req.options ?? {} };
     const after = req.after === undefined ? null : this.#waiting.link(req.after, req.input);
@@ -266,7 +364,11 @@ export class Engine {
     const issues = adapter.validate?.(after === null ? fields : { ...fields, ...placeholders(after) }) ?? [];
     if (issues.length > 0) throw new InvalidRequestError(issues);
 
-    const entry = this.#table.create({ provider: req.provider, externalId: null, after, ...fields }, this.#now());
+    const input = await inputRecord(req.input);
+    const entry = this.#table.create(
+      { provider: req.provider, kind: fields.kind, externalId: null, after, name: fields.name, metadata: fields.metadata, options: fields.options, input, retryOf },
+      this.#now(),
+    );
     try {
       await entry.pending;
     } catch (error) {
@@ -277,7 +379,12 @@ export class Engine {
       }
       throw error;
     }
-    if (after === null) await this.#createAtProvider(entry, adapter, fields);
+    let sent = fields;
+    if (req.input?.type === 'file' && this.#inputs !== undefined) {
+      const kept = await this.#inputs.keep(entry.current.id, req.input.path, keep);
+      if (kept !== undefined) sent = { ...fields, input: { ...req.input, path: kept } };
+    }
+    if (after === null) await this.#createAtProvider(entry, adapter, sent);
     else await this.#waiting.wait(entry);
     await entry.pending;
     return entry.published ?? entry.current;
@@ -308,6 +415,69 @@ export class Engine {
     this.#polls.add(id, { lane: laneOf(adapter), hooked: false, dueAt: this.#now() });
     await entry.pending;
     return entry.published ?? entry.current;
+  }
+
+  /**
+   * Submits a finished job again as a new job: the same provider, kind, input, options, metadata
+   * and name (and, for a pipeline step, the same link), with `retryOf` set to `id`. An uploaded
+   * input is resent from the copy kept when it was submitted. Resolves as {@link submit} does.
+   *
+   * @throws UnknownJobError for an unknown id; JobstreamError `NOT_RETRYABLE`, saying why, for a
+   *   job that is not finished, or whose input cannot be resent (an adopted job, a record older
+   *   than `input`, an upload not kept here: in a cluster without a shared results directory
+   *   only the member that received it keeps it); what {@link submit} throws.
+   */
+  async retry(id: string): Promise<JobSnapshot> {
+    this.#assertOpen();
+    const job = this.#table.published(id);
+    if (job === undefined) throw new UnknownJobError(id);
+    const refuse = (why: string) => new JobstreamError('NOT_RETRYABLE', `job "${id}" cannot be retried: ${why}`);
+    if (!isTerminal(job.status)) throw refuse(`it is still ${job.status} (cancel it first, or wait for it to finish)`);
+    const base: SubmitRequest = {
+      provider: job.provider,
+      kind: job.kind,
+      ...(job.name === null ? {} : { name: job.name }),
+      metadata: job.metadata,
+      options: job.options,
+    };
+    let request: SubmitRequest;
+    if (job.after !== null) {
+      const { jobId, inputFrom, externalIdOption, input } = job.after;
+      request = {
+        ...base,
+        after: { jobId, ...(inputFrom === null ? {} : { inputFrom }), ...(externalIdOption === null ? {} : { externalIdOption }) },
+        ...(input === null ? {} : { input }),
+      };
+    } else if (job.input?.type === 'url') {
+      request = { ...base, input: { type: 'url', url: job.input.url } };
+    } else if (job.input?.type === 'upload') {
+      if (this.#inputs === undefined || !(await this.#inputs.has(id))) {
+        throw refuse(
+          this.#cluster === undefined
+            ? 'its uploaded file is not kept any more (or was never kept: this engine keeps no inputs)'
+            : 'its uploaded file is not kept on this cluster member: without a shared results directory (JOBSTREAM_RESULTS_DIR), only the member that received the upload can retry it',
+        );
+      }
+      const { filename, contentType } = job.input;
+      request = { ...base, input: { type: 'file', path: this.#inputs.pathOf(id), filename, contentType } };
+    } else {
+      // No input recorded: resendable only when the job's kind takes none (its options say it all).
+      const issues = this.#adapters.get(job.provider)?.validate?.({ kind: job.kind, input: undefined, name: job.name, metadata: job.metadata, options: job.options });
+      if (issues === undefined || issues.length > 0) {
+        throw refuse('its input is not known (an adopted job, or one recorded before jobstream kept inputs), so it cannot be resent');
+      }
+      request = base;
+    }
+    this.#assertOpen();
+    return this.#submit(parseRequest(SubmitRequest, request), 'link', id);
+  }
+
+  /**
+   * Drops the kept upload of job `id` (for retention, when the job itself goes). Does nothing
+   * when none is kept.
+   */
+  async removeKeptInput(id: string): Promise<void> {
+    await this.#inputs?.remove(id);
   }
 
   /** The job as last published, or `undefined` for an unknown id. */
@@ -412,6 +582,20 @@ export class Engine {
   }
 
   /**
+   * One page of the jobs matching the filter and the query: `q` searches the name, id, external
+   * id and metadata values (case-insensitive), `from`/`to` bound `createdAt`, `retryOf` picks
+   * the retries of a job; `sort` (`createdAt`, `updatedAt`) and `order` (`asc`, `desc`; default
+   * newest created first). `total` counts all matches; pass `next` as `cursor` for the following
+   * page (with the same sort and order).
+   *
+   * @throws InvalidRequestError for a cursor that is not one of this sort's.
+   * @example engine.query({ statuses: ['failed'] }, { q: 'take 2', sort: 'updatedAt', limit: 50 })
+   */
+  query(jobFilter?: JobFilter, query?: JobQuery): JobPage {
+    return this.#table.query(jobFilter, query);
+  }
+
+  /**
    * The files a succeeded job offers (empty for other jobs and providers without files).
    *
    * @throws UnknownJobError for an unknown id.
@@ -424,12 +608,42 @@ export class Engine {
   }
 
   /**
-   * Opens one result file of a succeeded job for reading, from the provider.
+   * Stats over every stored job (so they survive restarts): jobs created and finished per time
+   * bucket, jobs by status now, durations, failure rates and webhook-vs-poll detection lag (see
+   * {@link JobStats}). Defaults: the last hour, 60 buckets.
+   *
+   * `jobFilter` narrows every figure to the matching jobs.
+   *
+   * @throws InvalidRequestError for a bad window (see {@link resolveStatsQuery}).
+   * @example engine.jobStats({ bucketMs: 60_000 }).failureRate
+   */
+  jobStats(query: Partial<JobStatsQuery> = {}, jobFilter?: JobFilter): JobStats {
+    const resolved = resolveStatsQuery(query, this.#now());
+    return computeJobStats(this.#table.snapshot(jobFilter).jobs, resolved);
+  }
+
+  /**
+   * The health of every provider lane (one per provider credential): rate budget, Retry-After
+   * block, outage state with the next probe, failures, job count, and the last errors this
+   * process saw. Lane ids are `<provider>:<credential hash>`, never a credential. In a cluster
+   * the lane state is the cluster's, the recent errors this member's.
+   */
+  async providerHealth(): Promise<ProviderLaneHealth[]> {
+    const lanes = await this.#polls.lanes();
+    return lanes.map((lane) => ({ ...lane, provider: providerOfLane(lane.lane), recentErrors: [...(this.#laneErrors.get(lane.lane) ?? [])] }));
+  }
+
+  /**
+   * Opens one result file of a succeeded job for reading: the local copy where there is one,
+   * else from the provider. With `range`, a local copy is opened at that range (`range` in the
+   * answer says which bytes `body` holds); a provider download is always whole (`range`
+   * undefined).
    *
    * @throws UnknownJobError; JobstreamError `RESULT_NOT_READY` when the job has not succeeded,
-   *   `UNKNOWN_RESULT` for a name it does not offer; ProviderError when the download fails.
+   *   `UNKNOWN_RESULT` for a name it does not offer; RangeNotSatisfiableError for a range
+   *   outside a local copy; ProviderError when the download fails.
    */
-  async openResult(id: string, name: string): Promise<ResultDownload> {
+  async openResult(id: string, name: string, options: { range?: ByteRange | undefined } = {}): Promise<OpenedResult> {
     this.#assertOpen();
     const files = this.resultFiles(id);
     const job = this.#table.published(id) as JobSnapshot;
@@ -440,10 +654,14 @@ export class Engine {
     }
     // The local copy first: it outlives the provider's retention.
     const copy = job.artifacts?.state === 'complete' ? this.#copier?.pathOf(id, name) : undefined;
-    if (copy !== undefined && (await access(copy).then(() => true, () => false))) {
-      return { contentType: file.contentType, body: createReadStream(copy) };
+    const size = copy === undefined ? undefined : await stat(copy).then((s) => (s.isFile() ? s.size : undefined), () => undefined);
+    if (copy !== undefined && size !== undefined) {
+      if (options.range === undefined) return { contentType: file.contentType, body: createReadStream(copy), size, range: undefined };
+      const range = resolveByteRange(options.range, size);
+      return { contentType: file.contentType, body: createReadStream(copy, range), size, range };
     }
-    return this.#download(job, name, this.#abort.signal);
+    const download = await this.#download(job, name, this.#abort.signal);
+    return { ...download, size: undefined, range: undefined };
   }
 
   /**
@@ -552,6 +770,7 @@ export class Engine {
       for (const timer of this.#graceTimers) timer.unsubscribe();
       this.#polls.close();
       this.#abort.abort();
+      await this.#retention.close();
       await this.#copier?.close();
       await this.#table.close();
       await this.#cluster?.close();
@@ -587,6 +806,7 @@ export class Engine {
         this.#fold.created(entry, created, { lane, hooked: webhookUrl !== undefined });
         return;
       } catch (error) {
+        this.#noteLaneError(adapter.provider, this.#now(), error instanceof ProviderError ? error.failure : 'failed', error instanceof Error ? error.message : String(error));
         if (error instanceof ProviderError && (error.failure === 'rate-limited' || error.failure === 'unavailable')) {
           this.#polls.reportFailure(lane, { type: error.failure, retryAfterMs: error.retryAfterMs });
           const nothingCreated = error.failure === 'rate-limited' || error.notCreated;
@@ -618,6 +838,17 @@ export class Engine {
     if (!(await won)) return;
     const { kind, name, metadata } = entry.current;
     await this.#createAtProvider(entry, adapter, { kind, input, name, metadata, options });
+  }
+
+  /** Keeps one provider error of a lane for {@link providerHealth} (the last few, secrets cut out). */
+  #noteLaneError(provider: string, at: number, kind: string, message: string): void {
+    const adapter = this.#adapters.get(provider);
+    if (adapter === undefined) return;
+    const lane = laneOf(adapter);
+    let errors = this.#laneErrors.get(lane);
+    if (errors === undefined) this.#laneErrors.set(lane, (errors = []));
+    errors.push({ at, kind, message: safeMessage(message) });
+    if (errors.length > RECENT_ERRORS) errors.shift();
   }
 
   #assertOpen(): void {
@@ -696,6 +927,26 @@ export class Engine {
   }
 }
 
+/**
+ * A submitted input as the job records it: a URL as given; a file as an upload (its name, type
+ * and size, never its path). A file that cannot be read is recorded with size 0 (the provider
+ * call then fails the job with the reason).
+ */
+async function inputRecord(input: JobInput | undefined): Promise<JobInputRecord | null> {
+  if (input === undefined) return null;
+  if (input.type === 'url') return { type: 'url', url: input.url };
+  const bytes = await stat(input.path).then(
+    (facts) => (facts.isFile() ? facts.size : 0),
+    () => 0,
+  );
+  return { type: 'upload', filename: input.filename ?? basename(input.path), contentType: input.contentType ?? 'application/octet-stream', bytes };
+}
+
+/** The published versions of the table's entries. */
+function* publishedJobs(entries: Iterable<JobEntry>): Generator<JobSnapshot> {
+  for (const entry of entries) if (entry.published !== undefined) yield entry.published;
+}
+
 /** What a waiting step will get from its upstream job, as stand-ins for validation. */
 function placeholders(link: JobLink): { input?: JobInput; options?: Record<string, string> } {
   return {
@@ -706,6 +957,21 @@ function placeholders(link: JobLink): { input?: JobInput; options?: Record<strin
 
 function laneOf(adapter: ProviderAdapter): string {
   return `${adapter.provider}:${adapter.credentialId}`;
+}
+
+/**
+ * An error message fit to show anyone: one line, at most 200 characters, with URL query
+ * strings, bearer/basic credentials and long token-like strings cut out.
+ */
+export function safeMessage(message: string): string {
+  const clean = message
+    .replace(/[\r\n\t]+/g, ' ')
+    .replace(/\b(bearer|basic)\s+\S+/gi, '$1 [redacted]')
+    .replace(/\b(token|api[_-]?key|key|secret|password|authorization)(\s*[:=]\s*)\S+/gi, '$1$2[redacted]')
+    .replace(/(https?:\/\/[^\s?#]*)[?#]\S*/gi, '$1?[redacted]')
+    .replace(/\/\/[^\s/@]+@/g, '//[redacted]@')
+    .replace(/[A-Za-z0-9_\-+/=]{32,}/g, '[redacted]');
+  return clean.length > 200 ? `${clean.slice(0, 199)}…` : clean;
 }
 
 /** The provider of a lane made by {@link laneOf}. */

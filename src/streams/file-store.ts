@@ -6,7 +6,7 @@ import { lockDirectory, type DirLock } from './dir-lock.js';
 import { JobstreamError, StoreCorruptError } from './errors.js';
 import { checkCleanShutdown, readCleanShutdown, removeCleanShutdown, writeCleanShutdown } from './clean-shutdown.js';
 import type { JsonValue } from './job-snapshot.js';
-import type { StoredJob, JobStore } from './job-store.js';
+import type { JobRemoval, JobStore, StoredJob } from './job-store.js';
 import { encodeJournalBatch, readJournal } from './journal-file.js';
 import { asStoreCorrupt } from './line-reader.js';
 import { readLogEpoch, recordNewLogEpoch } from './log-epoch.js';
@@ -107,6 +107,11 @@ class TailCollector {
     }
   }
 
+  /** Drops the collected versions of removed jobs (their history is gone with them). */
+  forget(ids: ReadonlySet<string>): void {
+    for (const [seq, { record }] of this.#bySeq) if (ids.has(record.job.id)) this.#bySeq.delete(seq);
+  }
+
   /** From the highest seq down, while the seqs are contiguous; at most `keep`. */
   *newestFirst(): Generator<{ record: StoredRecord; from: string }> {
     for (let seq = this.#maxSeq; seq > this.#maxSeq - this.#keep; seq--) {
@@ -185,6 +190,10 @@ export class FileStore implements JobStore {
   readonly #keepChanges: number;
   /** The change log's tail as `load` found it, until {@link loadedChanges} hands it over. */
   #loadedChanges: StoredJob[] = [];
+  /** The seq at the last removal recorded (0: none). */
+  #removedAt = 0;
+  /** Appends and removals write the journal one at a time. */
+  #writes: Promise<unknown> = Promise.resolve();
 
   private constructor(options: Required<FileStoreOptions>, lock: DirLock) {
     this.dir = options.dir;
@@ -234,6 +243,11 @@ export class FileStore implements JobStore {
     return changes;
   }
 
+  /** The seq at the last removal recorded (0: none); see {@link JobStore.removedAt}. */
+  get removedAt(): number {
+    return this.#removedAt;
+  }
+
   /** Bytes written to the journal since the last compaction. */
   get journalBytes(): number {
     return this.#journalBytes;
@@ -264,6 +278,7 @@ export class FileStore implements JobStore {
       const tail = new TailCollector(this.#keepChanges);
       for (const record of snapshot?.jobs ?? []) tail.add(record, SNAPSHOT);
       for (const record of snapshot?.changes ?? []) tail.add(record, SNAPSHOT);
+      let removedAt = snapshot?.removedAt ?? 0;
 
       const journals = await this.#journals();
       // Older than the snapshot: left behind by a crash between a compaction's rename and its clean-up.
@@ -288,6 +303,14 @@ export class FileStore implements JobStore {
       for (const [index, { file }] of live.entries()) {
         const path = join(this.dir, file);
         const scan = await readJournal(path, (record, line) => {
+          if ('removed' in record) {
+            const { id, version } = record.removed;
+            const known = winners.get(id);
+            if (known !== undefined && known.record.job.version <= version) winners.delete(id);
+            tail.forget(new Set([id]));
+            removedAt = Math.max(removedAt, record.atSeq);
+            return;
+          }
           tail.add(record, `${file} line ${line}`);
           const known = winners.get(record.job.id);
           if (known === undefined || record.job.version >= known.record.job.version) winners.set(record.job.id, { record, from: `${file} line ${line}` });
@@ -331,6 +354,7 @@ export class FileStore implements JobStore {
       this.#snapshotGeneration = snapshot?.generation;
       this.#generation = live.at(-1)?.generation ?? snapshot?.generation ?? 0;
       this.#journalBytes = journalBytes;
+      this.#removedAt = removedAt;
       this.#loaded = true;
       return out;
     } catch (error) {
@@ -344,10 +368,38 @@ export class FileStore implements JobStore {
    * on any failure the journal is cut back to where it ended before, so the caller may retry
    * the same batch.
    */
-  async append(batch: readonly StoredJob[]): Promise<void> {
-    if (batch.length === 0) return;
+  append(batch: readonly StoredJob[]): Promise<void> {
+    if (batch.length === 0) return Promise.resolve();
     // First, before the journal is touched: result files, the clean-shutdown record, framing.
-    const buffer = await this.#encodeBatch(batch);
+    return this.#exclusive(async () => this.#writeJournal(await this.#encodeBatch(batch)));
+  }
+
+  /**
+   * Removes jobs (retention): one framed batch of removal lines (see `RemovalRecord`), written
+   * and fsynced like an append, so a crash leaves all of them or none. Once it resolves, `load`
+   * skips the jobs and their changes, and the next compaction leaves them out (their large
+   * result files become garbage for its sweep).
+   */
+  remove(removals: readonly JobRemoval[], atSeq: number): Promise<void> {
+    if (removals.length === 0) return Promise.resolve();
+    return this.#exclusive(async () => {
+      await this.#makeDirty();
+      const lines = removals.map(({ id, version }) => JSON.stringify({ removed: { id, version }, atSeq }));
+      await this.#writeJournal(encodeJournalBatch(lines));
+      for (const { id } of removals) this.#results.forget(id);
+      this.#removedAt = Math.max(this.#removedAt, atSeq);
+    });
+  }
+
+  /** Runs journal writes one at a time, in call order. */
+  #exclusive(write: () => Promise<void>): Promise<void> {
+    const run = this.#writes.then(write, write);
+    this.#writes = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Writes one framed batch to the journal and syncs it, or cuts it back and rejects. */
+  async #writeJournal(buffer: Buffer): Promise<void> {
     const journal = this.#journal ?? (await this.#openJournal());
     if (this.#journalTorn) {
       // An earlier append failed and so did cutting it back: finish that first.
@@ -388,6 +440,7 @@ export class FileStore implements JobStore {
     // it keeps a compaction of 100,000 jobs from stalling the event loop while it copies them.
     const jobs = all();
     const tail = Array.from(changes()).slice(-this.#keepChanges);
+    const removedAt = this.#removedAt;
     const previous = this.#journal;
     this.#journal = undefined;
     this.#generation += 1;
@@ -419,7 +472,7 @@ export class FileStore implements JobStore {
           }
         }
         await this.#results.flush();
-        this.#db.data = { format: SNAPSHOT_FORMAT, generation, jobs: records, changes: changeRecords };
+        this.#db.data = { format: SNAPSHOT_FORMAT, generation, jobs: records, changes: changeRecords, ...(removedAt > 0 ? { removedAt } : {}) };
         await this.#db.write();
         this.#db.data = { format: SNAPSHOT_FORMAT, generation, jobs: [] };
         this.#snapshotGeneration = generation;

@@ -2,7 +2,7 @@ import type { CreateJobResult, ProviderAdapter, ProviderJobRef, ProviderReport }
 import { InvalidWebhookError, ProviderError, UnknownProviderError, UnknownWebhookTokenError, WebhookSignatureError } from './errors.js';
 import type { EngineEvent, WebhookResult } from './engine-options.js';
 import { parseWebhookToken, secretsEqual } from './job-id.js';
-import { recordProviderData, reduce } from './job-reducer.js';
+import { recordConfirmation, recordProviderData, reduce } from './job-reducer.js';
 import type { JobSnapshot, Observation, ObservationSource } from './job-snapshot.js';
 import { isTerminal, type JobStatus } from './job-status.js';
 import type { JobEntry, JobTable } from './job-table.js';
@@ -105,7 +105,13 @@ export class JobFold {
       return next;
     };
     const next = fold(entry.current);
-    if (next === entry.current) return false;
+    if (next === entry.current) {
+      // The other channel reporting the status the job finished with: keep its detection lag.
+      const confirm = (current: JobSnapshot): JobSnapshot => recordConfirmation(current, observation);
+      const confirmed = confirm(entry.current);
+      if (confirmed !== entry.current) this.#table.commit(entry, confirmed, confirm);
+      return false;
+    }
     if (isTerminal(next.status)) this.#polls.remove(next.id);
     this.#table.commit(entry, next, fold);
     return true;

@@ -1,5 +1,5 @@
 import { isTerminal, rank } from './job-status.js';
-import type { JobArtifacts, JobLink, JobMetadata, JobSnapshot, JsonValue, Observation } from './job-snapshot.js';
+import type { JobArtifacts, JobInputRecord, JobLink, JobMetadata, JobSnapshot, JsonValue, Observation } from './job-snapshot.js';
 
 /** What a new job is made from; everything else starts empty. */
 export interface NewJob {
@@ -13,6 +13,10 @@ export interface NewJob {
   createdAt: number;
   /** Set for a job that waits for another (see {@link JobLink}). */
   after?: JobLink | null;
+  /** What the job was given to work on, as it is shown and resent (see {@link JobInputRecord}). */
+  input?: JobInputRecord | null;
+  /** The job this one retries. */
+  retryOf?: string | null;
 }
 
 /** The first snapshot of a job: `queued`, version 1, nothing observed yet. */
@@ -39,6 +43,9 @@ export function createSnapshot(job: NewJob): JobSnapshot {
     artifacts: null,
     after: job.after ?? null,
     providerData: null,
+    finished: null,
+    input: job.input ?? null,
+    retryOf: job.retryOf ?? null,
   };
 }
 
@@ -82,6 +89,27 @@ export function reduce(snapshot: JobSnapshot, observation: Observation): JobSnap
     version: snapshot.version + 1,
     updatedAt: Math.max(snapshot.updatedAt, observation.observedAt),
     source: observation.source,
+    finished: isTerminal(status) ? { at: observation.observedAt, source: observation.source, confirmLagMs: null } : (snapshot.finished ?? null),
+  };
+}
+
+/**
+ * Records that the other channel (a webhook after a poll, or a poll after a webhook) reported the
+ * terminal status a job already has: `finished.confirmLagMs` becomes the gap, once (the same
+ * object comes back otherwise: not terminal, already confirmed, another status, the same
+ * channel, or not a poll/webhook). Pure; bumps `version`.
+ */
+export function recordConfirmation(snapshot: JobSnapshot, observation: Pick<Observation, 'status' | 'source' | 'observedAt'>): JobSnapshot {
+  const finished = snapshot.finished ?? null;
+  if (!isTerminal(snapshot.status) || finished === null || finished.confirmLagMs !== null || observation.status !== snapshot.status) return snapshot;
+  const channels = new Set(['poll', 'webhook']);
+  if (!channels.has(finished.source) || !channels.has(observation.source) || observation.source === finished.source) return snapshot;
+  return {
+    ...snapshot,
+    finished: { ...finished, confirmLagMs: Math.max(0, observation.observedAt - finished.at) },
+    version: snapshot.version + 1,
+    updatedAt: Math.max(snapshot.updatedAt, observation.observedAt),
+    // `source` keeps saying which channel saw the outcome; the confirmation is in `finished`.
   };
 }
 

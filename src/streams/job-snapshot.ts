@@ -66,6 +66,17 @@ export const JobLink = z.object({
 export type JobLink = z.infer<typeof JobLink>;
 
 /**
+ * What a job was given to work on, as far as it can be shown and resent: a URL, or an upload
+ * (its file name, type and size; the bytes are kept in the data directory, not here). Retrying a
+ * job ({@link JobSnapshot.retryOf}) resends this.
+ */
+export const JobInputRecord = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('url'), url: z.string().min(1) }),
+  z.object({ type: z.literal('upload'), filename: z.string().min(1), contentType: z.string(), bytes: z.number().int().nonnegative() }),
+]);
+export type JobInputRecord = z.infer<typeof JobInputRecord>;
+
+/**
  * The state of one job at one version. Snapshots are immutable values: every accepted change
  * makes a new one with `version` one higher.
  *
@@ -107,6 +118,23 @@ export const JobSnapshot = z.object({
    * external id.
    */
   providerData: JsonValue.nullable().default(null),
+  /**
+   * The input the job was submitted with (see {@link JobInputRecord}); `null` for a job without
+   * one, an adopted (tracked) job, and records older than the field.
+   */
+  input: JobInputRecord.nullable().default(null),
+  /** The id of the job this one retries (`POST /v1/jobs/:id/retry`); `null` otherwise. */
+  retryOf: z.string().min(1).nullable().default(null),
+  /**
+   * How the job finished, set with its terminal change: when (`at`, the observation's time) and
+   * by which source. When a poll finished it and a webhook later reported the same status (or
+   * the other way round), `confirmLagMs` is the gap: the detection lag of the slower channel.
+   * `null` while the job is unfinished, and for records older than the field.
+   */
+  finished: z
+    .object({ at: z.number(), source: ObservationSource, confirmLagMs: z.number().nonnegative().nullable() })
+    .nullable()
+    .default(null),
 });
 export type JobSnapshot = z.infer<typeof JobSnapshot>;
 

@@ -22,6 +22,13 @@ export const StoredJob = z.object({
 });
 export type StoredJob = z.infer<typeof StoredJob>;
 
+/** A job to remove (retention): its id and the version being removed. */
+export interface JobRemoval {
+  id: string;
+  /** The version the remover saw; the store removes the job only at this version or older. */
+  version: number;
+}
+
 /**
  * Where the engine keeps job state across restarts. The engine serialises calls: one `append`
  * or `compact` starts only after the previous `append` resolved.
@@ -50,6 +57,19 @@ export interface JobStore {
    * A batch may hold several versions of one job (each is a change of the log).
    */
   append(batch: readonly StoredJob[]): Promise<void>;
+  /**
+   * Removes these jobs durably, all or none (retention), ordered with appends like one. `atSeq`
+   * is the change log's seq at the removal: the log continues after it across restarts, also
+   * when a removed job's change was the newest. Once resolved, {@link load} no longer returns the
+   * jobs, {@link loadedChanges} none of their changes, and a compaction does not write them. A
+   * store without it keeps every job (retention then does nothing).
+   */
+  remove?(removals: readonly JobRemoval[], atSeq: number): Promise<void>;
+  /**
+   * The seq at the last removal the store recorded (0: none), known once {@link load} resolved:
+   * the log's seq is at least this, and readers at or before it may hold a removed job.
+   */
+  readonly removedAt?: number;
   /** Whether the store would like {@link compact} to be called now. */
   readonly wantsCompaction: boolean;
   /**
@@ -77,6 +97,11 @@ export class MemoryStore implements JobStore {
 
   append(batch: readonly StoredJob[]): Promise<void> {
     for (const stored of batch) this.#jobs.set(stored.job.id, stored);
+    return Promise.resolve();
+  }
+
+  remove(removals: readonly JobRemoval[]): Promise<void> {
+    for (const { id, version } of removals) if ((this.#jobs.get(id)?.job.version ?? Infinity) <= version) this.#jobs.delete(id);
     return Promise.resolve();
   }
 

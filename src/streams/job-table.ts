@@ -20,7 +20,8 @@ import { compileFilter, type JobFilter } from './job-filter.js';
 import { mintEpoch, newJobId, newSecret } from './job-id.js';
 import { createSnapshot, isSettled, type NewJob } from './job-reducer.js';
 import type { JobSnapshot } from './job-snapshot.js';
-import type { JobStore, StoredJob } from './job-store.js';
+import type { JobRemoval, JobStore, StoredJob } from './job-store.js';
+import { JobIndex, queryJobs, type JobPage, type JobQuery } from './job-query.js';
 import type { LoggedChange, SharedLog } from './shared-log.js';
 import { SharedCommit } from './shared-commit.js';
 
@@ -120,7 +121,9 @@ export class JobTable {
   #epoch: string | undefined;
   readonly #store: JobStore | undefined;
   readonly #shared: SharedCommit | undefined;
-  readonly #jobs = new Map<string, JobEntry>();
+  readonly #sharedLog: SharedLog | undefined;
+  /** Every job, with its ids kept sorted for lists (see {@link JobIndex}). */
+  readonly #jobs = new JobIndex<JobEntry>();
   /** `provider \n externalId` → job id, so a provider job is adopted once. */
   readonly #byExternalId = new Map<string, string>();
   readonly #watchers = new Map<string, Subject<JobSnapshot>>();
@@ -142,6 +145,7 @@ export class JobTable {
     this.#epochOption = options.epoch;
     if ((options.store === undefined) === (options.shared === undefined)) throw new Error('a job table needs exactly one of store and shared');
     this.#store = options.store;
+    this.#sharedLog = options.shared;
     this.#log = new ChangeLog(options.changeLogSize);
     this.#onPublished = options.onPublished;
     this.#onStoreError = options.onStoreError;
@@ -203,10 +207,13 @@ export class JobTable {
       if (job.externalId !== null) this.index(job.provider, job.externalId, job.id);
       if (seq !== undefined && seq > lastSeq) lastSeq = seq;
     }
+    // A removed job's change may have been the newest: the log continues after the removal.
+    const removedAt = this.#store?.removedAt ?? 0;
+    if (removedAt > lastSeq) lastSeq = removedAt;
     if (lastSeq > this.#seq) {
       const tail = this.#loadedTail(lastSeq);
-      if (tail.length > 0) this.#log.restore(tail);
-      else this.#log.continueAfter(lastSeq);
+      if (tail.length > 0) this.#log.restore(tail, removedAt);
+      else this.#log.continueAfter(lastSeq, removedAt);
       this.#seq = lastSeq;
       this.#assignedSeq = lastSeq;
     }
@@ -229,6 +236,58 @@ export class JobTable {
   /** Remembers which job a provider's id belongs to. */
   index(provider: string, externalId: string, id: string): void {
     this.#byExternalId.set(`${provider}\n${externalId}`, id);
+  }
+
+  /**
+   * Removes settled jobs (retention), each only at the version given and only while nothing of
+   * it is pending: from the store durably (all or none; in a cluster, a compare-and-set per job
+   * that is idempotent, so members sweeping at once agree), then from this table, the external-id
+   * index and the change log (their history is gone; readers from before the removal resume by
+   * state, where `gone` names them). A job that changed meanwhile stays.
+   *
+   * @returns the ids removed here.
+   * @throws what the store throws (nothing is removed then).
+   */
+  async remove(removals: readonly JobRemoval[]): Promise<string[]> {
+    const removable = (removal: JobRemoval): boolean => {
+      const entry = this.#jobs.get(removal.id);
+      const job = entry?.published;
+      if (entry === undefined || job === undefined) return false;
+      return entry.pending === undefined && entry.current === job && job.version === removal.version && isSettled(job);
+    };
+    const candidates = removals.filter(removable);
+    if (candidates.length === 0 || this.#closing !== undefined) return [];
+    let done: readonly JobRemoval[];
+    let atSeq: number;
+    if (this.#sharedLog !== undefined) {
+      if (this.#sharedLog.remove === undefined) return [];
+      const outcome = await this.#sharedLog.remove(candidates);
+      const gone = new Set(outcome.removed);
+      done = candidates.filter(({ id }) => gone.has(id));
+      atSeq = outcome.atSeq;
+    } else {
+      const store = this.#store as JobStore;
+      if (store.remove === undefined) return [];
+      // Seqs already handed to a batch in flight are not reused after a restart either.
+      atSeq = this.#assignedSeq;
+      await store.remove(candidates, atSeq);
+      done = candidates;
+    }
+    const removed = new Set<string>();
+    for (const removal of done) {
+      if (!removable(removal)) continue;
+      const job = (this.#jobs.get(removal.id) as JobEntry).current;
+      this.#jobs.delete(job.id);
+      if (job.externalId !== null && this.#byExternalId.get(`${job.provider}\n${job.externalId}`) === job.id) {
+        this.#byExternalId.delete(`${job.provider}\n${job.externalId}`);
+      }
+      this.#views.delete(job.id);
+      this.#watchers.get(job.id)?.complete();
+      this.#watchers.delete(job.id);
+      removed.add(job.id);
+    }
+    this.#log.forget(removed, Math.max(atSeq, this.#seq));
+    return [...removed];
   }
 
   /** The job a provider's id belongs to, if any. */
@@ -387,17 +446,34 @@ export class JobTable {
     return { epoch: this.epoch, seq: this.#seq, jobs };
   }
 
-  /** One page of matching jobs, newest first; `next` continues after the last one. */
+  /** One page of matching jobs, newest first; `next` (the last job's id) continues after the last one. */
   list(jobFilter?: JobFilter, page: { limit?: number; after?: string } = {}): { jobs: JobSnapshot[]; next: string | undefined } {
     const limit = Math.max(1, Math.min(page.limit ?? 100, 1000));
-    const { jobs } = this.snapshot(jobFilter);
-    // Ids start with their creation time, so sorting ids sorts by age.
-    jobs.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+    const matches = compileFilter(jobFilter);
+    // Ids start with their creation time, so the sorted ids are in order of age.
+    const items = this.#jobs.sortedItems();
     const after = page.after;
-    const start = after === undefined ? 0 : jobs.findIndex((job) => job.id < after);
-    const slice = start < 0 ? [] : jobs.slice(start, start + limit);
-    const last = slice.at(-1);
-    return { jobs: slice, next: last !== undefined && start + limit < jobs.length ? last.id : undefined };
+    const jobs: JobSnapshot[] = [];
+    let more = false;
+    for (let i = items.length - 1; i >= 0 && !more; i--) {
+      const { id, entry } = items[i] as (typeof items)[number];
+      if (after !== undefined && id >= after) continue;
+      const job = entry.published;
+      if (job === undefined || !matches(job)) continue;
+      if (jobs.length < limit) jobs.push(job);
+      else more = true;
+    }
+    return { jobs, next: more ? jobs.at(-1)?.id : undefined };
+  }
+
+  /**
+   * One page of the published jobs matching the filter and the query (search, bounds, order),
+   * with the number of all matches and an opaque cursor to the next page (see {@link queryJobs}).
+   *
+   * @throws InvalidRequestError for a cursor that is not one of this query's.
+   */
+  query(jobFilter?: JobFilter, query?: JobQuery): JobPage {
+    return queryJobs(this.#jobs, compileFilter(jobFilter), query);
   }
 
   /** Finishes pending writes, closes the store, errors unfinished views. Idempotent. */
@@ -461,7 +537,10 @@ export class JobTable {
    * there: each change any member commits is published here as it is read.
    */
   async #loadShared(shared: SharedCommit): Promise<StoredJob[]> {
-    const { jobs, seq, tail } = await shared.load();
+    const { jobs, seq, tail: loggedTail, removedAt } = await shared.load();
+    // Changes up to the last removal may be of removed jobs: not brought back (readers at or
+    // before it resume by state).
+    const tail = loggedTail.filter((change) => change.seq > removedAt);
     this.#epoch = this.#epochOption ?? shared.epoch;
     for (const { job, secret, seq: jobSeq } of jobs) {
       this.#jobs.set(job.id, { current: job, published: job, secret, pending: undefined, rejectedPolls: 0, publishedSeq: jobSeq ?? 0 });
@@ -480,8 +559,12 @@ export class JobTable {
       }
       if (change.job.externalId !== null) this.index(change.job.provider, change.job.externalId, change.job.id);
     }
-    if (tail.length > 0) this.#log.restore(tail.map((change) => ({ epoch: this.epoch, seq: change.seq, job: this.#heldVersion(change.job), previousStatus: change.previousStatus })));
-    else this.#log.continueAfter(seq);
+    if (tail.length > 0) {
+      this.#log.restore(
+        tail.map((change) => ({ epoch: this.epoch, seq: change.seq, job: this.#heldVersion(change.job), previousStatus: change.previousStatus })),
+        removedAt,
+      );
+    } else this.#log.continueAfter(seq, removedAt);
     this.#seq = reached;
     shared.follow(reached);
     const out: StoredJob[] = [];

@@ -1,6 +1,6 @@
 import { StoreCorruptError } from './errors.js';
 import { readLines } from './line-reader.js';
-import { parseStoredRecord, type StoredRecord } from './stored-record.js';
+import { parseJournalRecord, type RemovalRecord, type StoredRecord } from './stored-record.js';
 
 /**
  * The journal's framing (format 2). Every `append` is one batch of lines, written with one
@@ -23,6 +23,10 @@ import { parseStoredRecord, type StoredRecord } from './stored-record.js';
  * wherever the cut falls (at a batch boundary nothing is missing from the file's point of view;
  * inside a batch it is a torn tail). That case is caught by the clean-shutdown record instead
  * (see `CleanShutdown`), when there is one: after a clean `close`, not after a crash.
+ *
+ * A line may also remove a job (`{"removed":{"id":…,"version":…},"atSeq":…,"frame":…}`, see
+ * `RemovalRecord`): retention writes all the removals of one sweep as one batch, so a crash
+ * leaves them all or none.
  *
  * Lines without a frame are format-1 lines, read as before: they may only precede the first
  * framed line of a file (a journal written by format 1 and continued by format 2).
@@ -60,11 +64,11 @@ export function encodeJournalBatch(records: readonly string[]): Buffer {
  * crash cannot explain throws a {@link StoreCorruptError} naming the file and line; a torn tail
  * is reported in the result for the caller to judge (it is only acceptable in the last journal).
  */
-export async function readJournal(path: string, onRecord: (record: StoredRecord, line: number) => void): Promise<JournalScan> {
+export async function readJournal(path: string, onRecord: (record: StoredRecord | RemovalRecord, line: number) => void): Promise<JournalScan> {
   let validBytes = 0;
   let size = 0;
   let framed = false;
-  let batch: { firstLine: number; n: number; records: { record: StoredRecord; line: number }[] } | undefined;
+  let batch: { firstLine: number; n: number; records: { record: StoredRecord | RemovalRecord; line: number }[] } | undefined;
   const incomplete = (b: NonNullable<typeof batch>): string =>
     `the batch that starts at line ${b.firstLine} has ${b.records.length} of its ${b.n} lines`;
 
@@ -74,7 +78,7 @@ export async function readJournal(path: string, onRecord: (record: StoredRecord,
       // Half a line at the very end: the last write was cut short.
       return { validBytes, size, tail: batch === undefined ? `line ${line.number} is incomplete` : `${incomplete(batch)} and line ${line.number} is incomplete` };
     }
-    const record = parseStoredRecord(line.bytes.toString('utf8'), path, line.number);
+    const record = parseJournalRecord(line.bytes.toString('utf8'), path, line.number);
     const frame = record.frame;
     if (frame === undefined) {
       if (framed) throw new StoreCorruptError(path, `line ${line.number} has no batch frame, but earlier lines have`);

@@ -117,7 +117,64 @@ export interface PollSchedule {
   acquire(laneKey: string): Promise<void>;
   reportSuccess(laneKey: string): void;
   reportFailure(laneKey: string, outcome: Extract<PollOutcome, { type: 'rate-limited' | 'unavailable' }>): void;
+  /** The health of every defined lane, as of now (see {@link LaneHealth}). */
+  lanes(): Promise<LaneHealth[]>;
   close(): void;
+}
+
+/**
+ * One lane's health at one moment, as {@link PollSchedule.lanes} reports it. Times are the
+ * scheduler's clock (Redis's for a shared schedule), epoch milliseconds.
+ */
+export interface LaneHealth {
+  /** The lane's key (`<provider>:<credential hash>`). */
+  lane: string;
+  /** Jobs polled under it (for a shared schedule: cluster-wide). */
+  jobs: number;
+  /** The rate budget: calls per second, the bucket's size, the tokens in it now. */
+  ratePerSecond: number;
+  burst: number;
+  tokens: number;
+  /** `outage` (5xx, timeouts: one probe at a time) outranks `rate-limited` (429). */
+  state: 'ok' | 'rate-limited' | 'outage';
+  /** When the current trouble began; `null` when `ok`. */
+  since: number | null;
+  /** No call goes out before this time (Retry-After, outage backoff); `null` when not blocked. */
+  blockedUntil: number | null;
+  /** In an outage, the earliest time the next probe may go (in the past: one is out or about to be); else `null`. */
+  nextProbeAt: number | null;
+  /** Consecutive lane-wide failures (0 when `ok`). */
+  failures: number;
+}
+
+/** Builds a {@link LaneHealth} from a lane's raw state; shared by the schedules. @internal */
+export function laneHealth(raw: {
+  lane: string;
+  jobs: number;
+  policy: PollPolicy;
+  tokens: number;
+  refilledAt: number;
+  blockedUntil: number;
+  failures: number;
+  trouble: 'unavailable' | 'rate-limited' | undefined;
+  troubleSince: number;
+  now: number;
+}): LaneHealth {
+  const { limit, windowMs } = raw.policy.rate;
+  const tokens = Math.min(limit, raw.tokens + (Math.max(0, raw.now - raw.refilledAt) * limit) / windowMs);
+  const state = raw.trouble === 'unavailable' ? 'outage' : raw.trouble === 'rate-limited' ? 'rate-limited' : 'ok';
+  return {
+    lane: raw.lane,
+    jobs: raw.jobs,
+    ratePerSecond: (limit * 1000) / windowMs,
+    burst: limit,
+    tokens: Math.floor(tokens * 100) / 100,
+    state,
+    since: state === 'ok' ? null : raw.troubleSince,
+    blockedUntil: raw.blockedUntil > raw.now ? raw.blockedUntil : null,
+    nextProbeAt: state === 'outage' ? raw.blockedUntil : null,
+    failures: raw.failures,
+  };
 }
 
 interface Lane {
@@ -318,6 +375,29 @@ export class PollScheduler implements PollSchedule {
     if (lane === undefined) return;
     this.#slowLane(lane, outcome, this.#scheduler.now());
     this.#pump(lane);
+  }
+
+  /** The health of every defined lane, as of now: rate budget, blocks, outage state, job count. */
+  lanes(): Promise<LaneHealth[]> {
+    const now = this.#scheduler.now();
+    const jobs = new Map<Lane, number>();
+    for (const entry of this.#entries.values()) jobs.set(entry.lane, (jobs.get(entry.lane) ?? 0) + 1);
+    return Promise.resolve(
+      [...this.#lanes.values()].map((lane) =>
+        laneHealth({
+          lane: lane.key,
+          jobs: jobs.get(lane) ?? 0,
+          policy: lane.policy,
+          tokens: lane.tokens,
+          refilledAt: lane.refilledAt,
+          blockedUntil: lane.blockedUntil,
+          failures: lane.failures,
+          trouble: lane.trouble,
+          troubleSince: lane.troubleSince,
+          now,
+        }),
+      ),
+    );
   }
 
   /** Stops every timer, abandons polls in flight and releases every `acquire` waiter. Idempotent. */

@@ -176,6 +176,16 @@ export class ResultFiles {
     }
   }
 
+  /**
+   * Forgets a removed job (retention): its result file is then garbage, removed by the sweep
+   * after the next compaction (which no longer refers to it).
+   */
+  forget(jobId: string): void {
+    const known = this.#known.get(jobId);
+    if (known?.ref !== undefined) this.#garbageBytes += known.ref.bytes;
+    this.#known.delete(jobId);
+  }
+
   #remember(jobId: string, next: Known): void {
     const known = this.#known.get(jobId);
     // A compaction may finish an older version after an append stored a newer one.

@@ -75,11 +75,11 @@ export class SharedCommit {
     return this.#failure;
   }
 
-  /** Every job, the seq the set is at least as new as, and the log's tail (up to `changeLogSize`). */
-  async load(): Promise<{ jobs: StoredJob[]; seq: number; tail: LoggedChange[] }> {
-    const { jobs, seq } = await this.#log.load();
+  /** Every job, the seq the set is at least as new as, the log's tail (up to `changeLogSize`), and the seq at the last removal. */
+  async load(): Promise<{ jobs: StoredJob[]; seq: number; tail: LoggedChange[]; removedAt: number }> {
+    const { jobs, seq, removedAt } = await this.#log.load();
     const tail = (await this.#log.changesAfter(Math.max(0, seq - this.#options.changeLogSize))) ?? (await this.#log.changesAfter(seq)) ?? [];
-    return { jobs, seq, tail };
+    return { jobs, seq, tail, removedAt: removedAt ?? 0 };
   }
 
   /** Starts publishing every change after `seq`. */

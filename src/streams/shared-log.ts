@@ -1,6 +1,6 @@
 import type { JobSnapshot } from './job-snapshot.js';
 import type { JobStatus } from './job-status.js';
-import type { StoredJob } from './job-store.js';
+import type { JobRemoval, StoredJob } from './job-store.js';
 import type { PollSchedule, PollSchedulerOptions } from './poll-scheduler.js';
 
 /** One change as a {@link SharedLog} keeps it: a job version, numbered by the log. */
@@ -47,7 +47,17 @@ export interface SharedLog {
    * least as new as: following from that seq and ignoring versions not newer than the ones
    * loaded gives the exact state.
    */
-  load(): Promise<{ jobs: StoredJob[]; seq: number }>;
+  load(): Promise<{ jobs: StoredJob[]; seq: number; removedAt?: number }>;
+  /**
+   * Removes settled jobs (retention), each only if its stored version is the one given: one
+   * atomic step per call, idempotent (a job already gone counts as removed, so members sweeping
+   * at once agree). Records the log's seq at the removal, which {@link load} returns as
+   * `removedAt` (readers at or before it may hold a removed job). A log without it keeps every
+   * job.
+   *
+   * @returns the ids now gone from the shared store, and the seq at the removal.
+   */
+  remove?(removals: readonly JobRemoval[]): Promise<{ removed: string[]; atSeq: number }>;
   /**
    * The kept changes with seq > `afterSeq`, oldest first, at most `limit` (default: all kept);
    * `undefined` when the change right after `afterSeq` is no longer kept (trimmed).

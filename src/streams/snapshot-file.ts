@@ -32,6 +32,8 @@ export const SnapshotData = z.object({
   changeCount: z.number().int().nonnegative().optional(),
   /** The change log's tail (format 3). */
   changes: z.array(StoredRecord).optional(),
+  /** The change log's seq at the last removal of jobs (retention), when there was one. */
+  removedAt: z.number().int().nonnegative().optional(),
 });
 export type SnapshotData = z.infer<typeof SnapshotData>;
 
@@ -41,6 +43,7 @@ const Header = z.object({
   generation: z.number().int().nonnegative(),
   count: z.number().int().nonnegative().optional(),
   changeCount: z.number().int().nonnegative().optional(),
+  removedAt: z.number().int().nonnegative().optional(),
   jobs: z.tuple([]),
 });
 
@@ -144,6 +147,7 @@ export class SnapshotFile implements Adapter<SnapshotData> {
       ...(header.count === undefined ? {} : { count: header.count }),
       jobs,
       ...(header.format === 3 ? { changeCount: changes.length, changes } : {}),
+      ...(header.removedAt === undefined ? {} : { removedAt: header.removedAt }),
     };
   }
 
@@ -186,7 +190,8 @@ export class SnapshotFile implements Adapter<SnapshotData> {
       };
       const { jobs } = data;
       const changes = data.changes ?? [];
-      await put(`{"format":${SNAPSHOT_FORMAT},"generation":${data.generation},"count":${jobs.length},"changeCount":${changes.length},"jobs":[`);
+      const removedAt = data.removedAt === undefined || data.removedAt === 0 ? '' : `"removedAt":${data.removedAt},`;
+      await put(`{"format":${SNAPSHOT_FORMAT},"generation":${data.generation},"count":${jobs.length},"changeCount":${changes.length},${removedAt}"jobs":[`);
       /** Writes one list, one record per line, in chunks between yields. */
       const putList = async (records: readonly StoredRecord[]): Promise<void> => {
         let chunk: string[] = [];

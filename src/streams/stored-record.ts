@@ -57,25 +57,50 @@ export const StoredRecord = StoredJob.extend({
 export type StoredRecord = z.infer<typeof StoredRecord>;
 
 /**
+ * A journal line that removes a job (retention): the job's id and the version that was removed
+ * (a newer version, should there be one, stays), and the change log's seq at the removal, which
+ * the log continues after (a removed job's changes may have been the newest). Format 2 framing.
+ */
+export const RemovalRecord = z.object({
+  removed: z.object({ id: z.string().min(1).max(256), version: z.number().int().positive() }),
+  atSeq: z.number().int().nonnegative(),
+  frame: BatchFrame.optional(),
+});
+export type RemovalRecord = z.infer<typeof RemovalRecord>;
+
+/**
  * Parses one line of a data file into a {@link StoredRecord}; any problem, a stack overflow in
  * the parser included, is a {@link StoreCorruptError} naming the file and the line.
  */
 export function parseStoredRecord(text: string, file: string, line: number): StoredRecord {
-  let raw: unknown;
+  return parseLine(StoredRecord, parseJson(text, file, line), file, line);
+}
+
+/** Parses one journal line: a job version ({@link StoredRecord}) or a {@link RemovalRecord}. */
+export function parseJournalRecord(text: string, file: string, line: number): StoredRecord | RemovalRecord {
+  const raw = parseJson(text, file, line);
+  if (typeof raw === 'object' && raw !== null && 'removed' in raw) return parseLine(RemovalRecord, raw, file, line);
+  return parseLine(StoredRecord, raw, file, line);
+}
+
+function parseJson(text: string, file: string, line: number): unknown {
   try {
-    raw = JSON.parse(text);
+    return JSON.parse(text);
   } catch (error) {
     throw new StoreCorruptError(file, `line ${line} is not valid JSON`, { cause: error });
   }
-  let parsed: ReturnType<typeof StoredRecord.safeParse>;
+}
+
+function parseLine<T extends z.ZodType>(schema: T, raw: unknown, file: string, line: number): z.infer<T> {
+  let parsed: ReturnType<T['safeParse']>;
   try {
-    parsed = StoredRecord.safeParse(raw);
+    parsed = schema.safeParse(raw) as ReturnType<T['safeParse']>;
   } catch (error) {
     // Only a pathological value gets here (the depth checks run first): still name the place.
     throw new StoreCorruptError(file, `line ${line} cannot be checked (${(error as Error).message})`, { cause: error });
   }
   if (!parsed.success) throw new StoreCorruptError(file, `line ${line}: ${describeIssue(parsed.error)}`);
-  return parsed.data;
+  return parsed.data as z.infer<T>;
 }
 
 /** The first zod issue as "path: message". */

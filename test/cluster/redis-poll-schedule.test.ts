@@ -260,6 +260,38 @@ describe.skipIf(redis.skip !== undefined)('RedisPollSchedule', () => {
     expect(events.filter((e) => e.type === 'lane-recovered')).toHaveLength(1);
   });
 
+  it("reports every lane's health from Redis, the same on every member: 429 deadline, outage and its next probe, recovery", async () => {
+    fresh();
+    const lanePolicy = policy({ intervalMs: 60_000, rate: { limit: 10, windowMs: 1_000 } });
+    const a = await member('a', lanePolicy);
+    const b = await member('b', lanePolicy);
+    for (const id of jobIds(7)) a.schedule.add(id, { lane: LANE, hooked: false });
+    await a.schedule.flush();
+    const healthy = await b.schedule.lanes();
+    expect(healthy).toEqual([
+      { lane: LANE, jobs: 7, ratePerSecond: 10, burst: 10, tokens: healthy[0]!.tokens, state: 'ok', since: null, blockedUntil: null, nextProbeAt: null, failures: 0 },
+    ]);
+    expect(healthy[0]!.tokens).toBeGreaterThan(9);
+
+    a.schedule.reportFailure(LANE, { type: 'rate-limited', retryAfterMs: 60_000 });
+    await provider.until(() => a.events.some((e) => e.type === 'lane-rate-limited'), 5_000, 'the 429 reported');
+    const limited = a.events.find((e) => e.type === 'lane-rate-limited')!;
+    const [rateLimited] = await b.schedule.lanes();
+    expect(rateLimited).toMatchObject({ state: 'rate-limited', since: limited.at, blockedUntil: limited.at + 60_000, nextProbeAt: null, failures: 1, jobs: 7 });
+    expect(rateLimited!.tokens).toBeLessThan(1);
+
+    a.schedule.reportFailure(LANE, { type: 'unavailable', retryAfterMs: 90_000 });
+    await provider.until(() => a.events.some((e) => e.type === 'lane-outage'), 5_000, 'the outage reported');
+    const outage = a.events.find((e) => e.type === 'lane-outage')!;
+    const [down] = await b.schedule.lanes();
+    expect(down).toMatchObject({ state: 'outage', since: limited.at, blockedUntil: outage.until, nextProbeAt: outage.until, failures: 2 });
+    expect(outage.until - outage.at).toBe(90_000);
+
+    a.schedule.reportSuccess(LANE);
+    await provider.until(() => a.events.some((e) => e.type === 'lane-recovered'), 5_000, 'the recovery reported');
+    expect(await a.schedule.lanes()).toMatchObject([{ state: 'ok', since: null, nextProbeAt: null, failures: 0 }]);
+  });
+
   it("makes acquire wait out a block another member reported, take tokens of the shared bucket, and free its waiters on close", async () => {
     fresh();
     const lanePolicy = policy({ rate: { limit: 5, windowMs: 500 } });

@@ -33,6 +33,9 @@ function snapshot(id: string, version: number, status: JobStatus = 'queued'): Jo
     artifacts: null,
     after: null,
     providerData: null,
+    finished: null,
+    input: null,
+    retryOf: null,
   };
 }
 

@@ -1,5 +1,5 @@
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { dirname, join, sep } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server/server.js';
 import { startTestServer, TOKEN } from '../support/test-server.js';
@@ -52,7 +52,7 @@ describe('REST API', () => {
     const second = (await (await api(`/v1/jobs?limit=2&cursor=${first.nextCursor}`)).json()) as { jobs: { id: string }[]; nextCursor: string };
     expect(second.jobs.map((j) => j.id)).toEqual([ids[2], ids[1]]);
     const last = (await (await api(`/v1/jobs?limit=2&cursor=${second.nextCursor}`)).json()) as { jobs: { id: string }[]; nextCursor: string | null };
-    expect(last).toEqual({ jobs: [expect.objectContaining({ id: ids[0] })], nextCursor: null });
+    expect(last).toEqual({ jobs: [expect.objectContaining({ id: ids[0] })], nextCursor: null, total: 5 });
     const separations = (await (await api('/v1/jobs?kind=separation&status=queued')).json()) as { jobs: { id: string }[] };
     expect(separations.jobs.map((j) => j.id)).toEqual([ids[3], ids[1]]);
   });
@@ -83,7 +83,7 @@ describe('REST API', () => {
     expect(again.job.id).toBe(first.job.id);
   });
 
-  it('streams an uploaded file to disk, hands it to the provider, then removes it', async () => {
+  it('streams an uploaded file to disk, hands it to the provider, then keeps it (0600) for retries, out of the upload directory', async () => {
     const { api, provider, server } = await setup();
     const form = new FormData();
     form.set('provider', 'fake');
@@ -96,11 +96,15 @@ describe('REST API', () => {
     };
     const res = await api('/v1/jobs', { method: 'POST', body: form });
     expect(res.status).toBe(201);
-    expect(await res.json()).toMatchObject({ job: { options: { model: 'guitar' }, status: 'queued' } });
+    const { job } = (await res.json()) as { job: { id: string } };
+    expect(job).toMatchObject({ options: { model: 'guitar' }, status: 'queued', input: { type: 'upload', filename: 'riff.wav', contentType: 'audio/wav', bytes: 4096 } });
     const input = provider.created[0]?.input;
     expect(input).toMatchObject({ type: 'file', filename: 'riff.wav', contentType: 'audio/wav' });
     expect(seenBytes).toBe(4096);
-    if (input?.type === 'file') expect(existsSync(input.path)).toBe(false);
+    if (input?.type !== 'file') throw new Error('not a file input');
+    expect(input.path.endsWith(`${sep}inputs${sep}${job.id}`)).toBe(true);
+    expect((await stat(input.path)).mode & 0o777).toBe(0o600);
+    expect(await readdir(join(dirname(dirname(input.path)), 'uploads'))).toEqual([]);
     expect(server.engine.snapshot().jobs).toHaveLength(1);
   });
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { cp, mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RedisSharedLog } from '../../src/cluster/redis-shared-log.js';
@@ -7,13 +7,26 @@ import { createEngine } from '../../src/streams/engine.js';
 import { FileStore, type JournalFile } from '../../src/streams/file-store.js';
 import { PollScheduler } from '../../src/streams/poll-scheduler.js';
 import { killAllRedis, redisForTests, startRedis, type RunningRedis } from '../support/redis-server.js';
-import { describeStoreContract } from './store-contract.js';
+import { describeStoreContract, type StoreUnderTest } from './store-contract.js';
 
 /**
  * The embedded store: a FileStore in a temporary directory. "Cannot write" is a full disk: while
  * `full`, every journal write fails with ENOSPC, as on the full tmpfs of test/server/full-disk.test.ts
  * (which needs root; this seam does not).
  */
+/** A data directory as a `kill -9` of its engine would leave it now: a copy of what is on disk. */
+async function crashCopyOf(dir: string): Promise<StoreUnderTest> {
+  const copy = await mkdtemp(join(tmpdir(), 'jobstream-store-crashed-'));
+  await cp(dir, copy, { recursive: true, filter: (source) => !source.endsWith('/LOCK') });
+  return {
+    open: async (options) => createEngine({ ...options, store: await FileStore.open({ dir: copy }) }),
+    break: () => Promise.reject(new Error('not needed')),
+    repair: () => Promise.resolve(),
+    afterCrash: () => crashCopyOf(copy),
+    dispose: () => rm(copy, { recursive: true, force: true }),
+  };
+}
+
 describeStoreContract({
   name: 'the embedded store (FileStore in a data directory)',
   async create() {
@@ -42,6 +55,7 @@ describeStoreContract({
         disk.full = false;
         return Promise.resolve();
       },
+      afterCrash: () => crashCopyOf(dir),
       dispose: () => rm(dir, { recursive: true, force: true }),
     };
   },
@@ -67,7 +81,7 @@ describeStoreContract({
   },
   create() {
     const prefix = `contract:${randomUUID()}:`;
-    return Promise.resolve({
+    const subject: StoreUnderTest = {
       open: async (options) => {
         const log = await RedisSharedLog.open({ url: redis!.url, prefix });
         return createEngine({ ...options, cluster: { log, pollSchedule: (o) => new PollScheduler(o), close: () => log.close() } });
@@ -78,7 +92,10 @@ describeStoreContract({
       repair: async () => {
         redis = await redis!.restart();
       },
+      // Redis keeps what it acknowledged, whatever happens to the engines.
+      afterCrash: () => Promise.resolve(subject),
       dispose: () => Promise.resolve(),
-    });
+    };
+    return Promise.resolve(subject);
   },
 });

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { filter, firstValueFrom } from 'rxjs';
@@ -17,7 +17,12 @@ import { VirtualClock } from '../support/virtual-clock.js';
  */
 export interface StoreUnderTest {
   /** Opens an engine on this store: the first time on an empty one, later on what it holds. */
-  open(options: Pick<EngineOptions, 'providers' | 'scheduler' | 'random' | 'webhookUrl'> & { resultsDir: string }): Promise<Engine>;
+  open(options: Pick<EngineOptions, 'providers' | 'scheduler' | 'random' | 'webhookUrl' | 'retainMs'> & { resultsDir: string }): Promise<Engine>;
+  /**
+   * What a `kill -9` of the engines open on this store now would leave: a data directory copied
+   * as it is on disk (embedded), the same keyspace (cluster: Redis keeps what it acknowledged).
+   */
+  afterCrash(): Promise<StoreUnderTest>;
   /** Makes the store refuse writes (a full disk, Redis gone) until {@link repair}. */
   break(): Promise<void>;
   /** Lets it write again. */
@@ -71,20 +76,30 @@ export function describeStoreContract(subject: StoreSubject): void {
     });
 
     /** A fresh store and an engine on it, with the fake provider, on virtual time. */
-    async function setup() {
+    async function setup(options: { retainMs?: number; pollIntervalMs?: number } = {}) {
       const store = await subject.create();
       stores.push(store);
-      const provider = new FakeProvider();
+      const provider = new FakeProvider(options.pollIntervalMs === undefined ? {} : { pollPolicy: { intervalMs: options.pollIntervalMs } });
       const clock = new VirtualClock();
       const resultsDir = await mkdtemp(join(tmpdir(), 'jobstream-contract-results-'));
       dirs.push(resultsDir);
-      const open = async (): Promise<{ engine: Engine; changes: JobChange[] }> => {
-        const engine = await store.open({ providers: [provider], scheduler: clock, random: () => 0.5, webhookUrl: hookUrl, resultsDir });
+      /** An engine on `target` (this store, or what a crash left of it), retention as `retainMs` says. */
+      const openOn = async (target: StoreUnderTest, retainMs = options.retainMs): Promise<{ engine: Engine; changes: JobChange[] }> => {
+        if (target !== store) stores.push(target);
+        const engine = await target.open({
+          providers: [provider],
+          scheduler: clock,
+          random: () => 0.5,
+          webhookUrl: hookUrl,
+          resultsDir,
+          ...(retainMs === undefined ? {} : { retainMs }),
+        });
         engines.push(engine);
         const changes: JobChange[] = [];
         engine.changes$().subscribe((change) => changes.push(change));
         return { engine, changes };
       };
+      const open = () => openOn(store);
       const close = async (engine: Engine): Promise<void> => {
         engines.splice(engines.indexOf(engine), 1);
         await engine.close();
@@ -92,7 +107,7 @@ export function describeStoreContract(subject: StoreSubject): void {
       const { engine, changes } = await open();
       const hook = (target: Engine, n: number, body: object) =>
         target.ingestWebhook({ provider: 'fake', token: tokenOf(provider.created[n]?.webhookUrl), body });
-      return { store, provider, clock, engine, changes, open, close, hook, resultsDir };
+      return { store, provider, clock, engine, changes, open, openOn, close, hook, resultsDir };
     }
 
     it('publishes a submission as two versions with the log\'s epoch and consecutive seqs', async () => {
@@ -264,8 +279,89 @@ export function describeStoreContract(subject: StoreSubject): void {
       expect(next.version).toBe(2);
       expect(engine.seq).toBe(5);
     }, 30_000);
+
+    it('retention removes the finished, settled jobs older than the period with their result copies (a running and a recent one stay), durably: a kill -9 right after leaves them gone, and resumes from before it go by state', async () => {
+      const { store, engine, hook, clock, openOn, resultsDir } = await setup({ retainMs: RETAIN_MS, pollIntervalMs: 10_000 });
+      const old = await engine.submit({ provider: 'fake', kind: 'transcription', input });
+      const failed = await engine.submit({ provider: 'fake', kind: 'transcription', input });
+      const running = await engine.submit({ provider: 'fake', kind: 'transcription', input });
+      await hook(engine, 0, { id: 'ext-1', status: 'DONE', result: 'r' });
+      await hook(engine, 1, { id: 'ext-2', status: 'BROKEN' });
+      await hook(engine, 2, { id: 'ext-3', status: 'WORKING', progress: 0.5 });
+      await expect.poll(() => engine.get(old.id)?.artifacts?.state, { timeout: 10_000 }).toBe('complete');
+      expect(await readFile(join(resultsDir, old.id, 'result.txt'), 'utf8')).toBe('content of r');
+      await clock.advance(RETAIN_MS + 1);
+      const recent = await engine.submit({ provider: 'fake', kind: 'transcription', input });
+      await hook(engine, 3, { id: 'ext-4', status: 'BROKEN' });
+      const held = Object.fromEntries(engine.snapshot().jobs.map((job) => [job.id, job.version]));
+      const point = { epoch: engine.epoch, seq: engine.seq };
+
+      const { removed } = await engine.sweepRetention();
+      expect([...removed].sort()).toEqual([old.id, failed.id].sort());
+      expect(engine.get(old.id)).toBeUndefined();
+      expect(engine.get(failed.id)).toBeUndefined();
+      expect(engine.get(running.id)?.status).toBe('running');
+      expect(engine.get(recent.id)?.status).toBe('failed');
+      expect(() => engine.history(old.id)).toThrow(UnknownJobError);
+      expect(engine.snapshot().jobs.map((job) => job.id).sort()).toEqual([running.id, recent.id].sort());
+      await expect(stat(join(resultsDir, old.id))).rejects.toMatchObject({ code: 'ENOENT' });
+      expect(engine.retention).toEqual({
+        retainDays: RETAIN_MS / DAY_MS,
+        lastSweepAt: clock.now(),
+        removedTotal: 2,
+        oldestKeptFinishedAt: engine.get(recent.id)!.updatedAt,
+      });
+      // A reader from before the removal may hold the removed jobs: it resumes by state and hears they are gone.
+      expect(engine.changesSince(point.epoch, point.seq)).toBeUndefined();
+      expect(engine.newerThan({ ...point, versions: held })).toMatchObject({ jobs: [], gone: [old.id, failed.id] });
+      // So does one at the removal's seq; a reader after it is served from the log as before, and the seq goes on.
+      expect(engine.changesSince(point.epoch, engine.seq)).toBeUndefined();
+      await hook(engine, 2, { id: 'ext-3', status: 'WORKING', progress: 0.9 });
+      const later = engine.seq;
+      expect(later).toBe(point.seq + 1);
+      await hook(engine, 2, { id: 'ext-3', status: 'DONE' });
+      expect(engine.changesSince(engine.epoch, later)!.map((c) => [c.seq, c.job.id])).toEqual([[later + 1, running.id]]);
+      expect((await engine.sweepRetention()).removed).toEqual([]);
+
+      // kill -9 now: the removal was acknowledged, so it stays.
+      const crashed = await openOn(await store.afterCrash());
+      expect(crashed.engine.epoch).toBe(point.epoch);
+      expect(crashed.engine.seq).toBe(engine.seq);
+      expect(crashed.engine.snapshot().jobs.map((job) => job.id).sort()).toEqual([running.id, recent.id].sort());
+      expect(crashed.engine.changesSince(point.epoch, point.seq)).toBeUndefined();
+      expect(crashed.engine.newerThan({ ...point, versions: held })!.gone).toEqual([old.id, failed.id]);
+      expect(crashed.engine.changesSince(point.epoch, later)!.map((c) => c.job.id)).toEqual([running.id]);
+    }, 30_000);
+
+    it('retention never half removes: a removal the store cannot write removes nothing (a kill -9 then keeps every job), and a later sweep removes them all', async () => {
+      const { store, engine, hook, clock, openOn } = await setup({ retainMs: RETAIN_MS, pollIntervalMs: 10_000 });
+      const a = await engine.submit({ provider: 'fake', kind: 'transcription', input });
+      const b = await engine.submit({ provider: 'fake', kind: 'transcription', input });
+      await hook(engine, 0, { id: 'ext-1', status: 'DONE' });
+      await hook(engine, 1, { id: 'ext-2', status: 'BROKEN' });
+      await clock.advance(RETAIN_MS + 1);
+      const point = { epoch: engine.epoch, seq: engine.seq };
+      await store.break();
+      await expect(engine.sweepRetention()).rejects.toThrow();
+      expect(engine.get(a.id)?.status).toBe('succeeded');
+      expect(engine.get(b.id)?.status).toBe('failed');
+      expect(engine.changesSince(point.epoch, 0)?.length).toBe(point.seq);
+      await store.repair();
+
+      // kill -9 before any removal record: every job is still there (opened without retention, which would sweep at start).
+      const crashed = await openOn(await store.afterCrash(), undefined);
+      expect(crashed.engine.snapshot().jobs.map((job) => job.id).sort()).toEqual([a.id, b.id].sort());
+      await crashed.engine.close();
+
+      await expect.poll(() => engine.health, { timeout: 10_000 }).toEqual({ status: 'ok' });
+      expect([...(await engine.sweepRetention()).removed].sort()).toEqual([a.id, b.id].sort());
+      expect(engine.snapshot().jobs).toEqual([]);
+    }, 30_000);
   });
 }
+
+const RETAIN_MS = 60_000;
+const DAY_MS = 86_400_000;
 
 function byId(jobs: readonly JobSnapshot[]): JobSnapshot[] {
   return [...jobs].sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
