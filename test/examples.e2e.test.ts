@@ -108,4 +108,16 @@ describe('examples', () => {
     expect(out).toContain('finished: succeeded, files score.musicxml, performance.mid');
     expect(out).toContain(`listed: ${id} klangio/transcription riff succeeded`);
   });
+
+  it('webhook-receiver.ts verifies every signed delivery of a job with standardwebhooks, in version order', async () => {
+    const out = await runExample('webhook-receiver.ts');
+    expect(out).toMatch(/^registered whe_\w+ -> http:\/\/127\.0\.0\.1:\d+\/hooks\/jobstream \(secret whsec_/m);
+    const job = /^submitted (job_\w+)$/m.exec(out)?.[1];
+    const events = [...out.matchAll(/^verified (job_\w+)\.v(\d+): \w+ -> (\w+) \(seq \d+\)$/gm)].map((m) => ({ job: m[1], version: Number(m[2]), status: m[3] }));
+    expect(events.length).toBeGreaterThan(1);
+    expect(events.every((e) => e.job === job)).toBe(true);
+    expect(events.map((e) => e.version)).toEqual([...new Set(events.map((e) => e.version))].sort((a, b) => a - b));
+    expect(events.at(-1)?.status).toBe('succeeded');
+    expect(out).toContain('the job succeeded: every event verified');
+  });
 });
