@@ -17,6 +17,7 @@ interface Card {
  */
 export class Counters {
   readonly #cards = new Map<string, Card>();
+  readonly #retention: HTMLElement;
 
   constructor(root: HTMLElement) {
     const card = (key: string, label: string, attributes: Record<string, string> = {}): HTMLElement => {
@@ -25,14 +26,25 @@ export class Counters {
       this.#cards.set(key, { value, detail });
       return h('div', { class: 'counter', 'data-counter': key, ...attributes }, h('span', { class: 'counter-label' }, label), value, detail);
     };
+    this.#retention = h('span', { class: 'retention-note', 'data-retention': '' });
     root.replaceChildren(
-      h('div', { class: 'counter-group' }, ...STATUSES.map((status) => card(status, status.charAt(0).toUpperCase() + status.slice(1), { 'data-status': status }))),
       h(
         'div',
-        { class: 'counter-group' },
-        card('webhooks', 'Webhooks', { title: 'Webhook deliveries since the server started' }),
-        card('polls', 'Polls', { title: 'Status polls since the server started' }),
-        card('duplicates', 'Duplicates dropped', { title: 'Webhooks that repeated an earlier one, since the server started' }),
+        { class: 'counter-group', 'data-scope': 'jobs' },
+        h('span', { class: 'counter-group-label' }, 'Jobs kept, all time ', this.#retention),
+        h('div', { class: 'counter-cards' }, ...STATUSES.map((status) => card(status, status.charAt(0).toUpperCase() + status.slice(1), { 'data-status': status }))),
+      ),
+      h(
+        'div',
+        { class: 'counter-group', 'data-scope': 'server' },
+        h('span', { class: 'counter-group-label' }, 'Since the server started'),
+        h(
+          'div',
+          { class: 'counter-cards' },
+          card('webhooks', 'Webhooks', { title: 'Webhook deliveries since the server started' }),
+          card('polls', 'Polls', { title: 'Status polls since the server started' }),
+          card('duplicates', 'Duplicates dropped', { title: 'Webhooks that repeated an earlier one, since the server started' }),
+        ),
       ),
     );
   }
@@ -42,6 +54,11 @@ export class Counters {
     const groups = root.querySelectorAll<HTMLElement>('.counter-group');
     const server = groups[groups.length - 1];
     if (server !== undefined && groups.length > 1) server.hidden = true;
+  }
+
+  /** Says how long finished jobs are kept (`GET /v1/retention`). */
+  retention(retainDays: number | null): void {
+    setText(this.#retention, retainDays === null ? '· kept forever' : `· finished jobs are kept ${retainDays} day${retainDays === 1 ? '' : 's'}`);
   }
 
   /** Counts the live job set by status. */

@@ -58,3 +58,24 @@ export function formatBytes(bytes: number): string {
 export function percent(progress: number | null): number | undefined {
   return progress === null ? undefined : Math.round(progress * 100);
 }
+
+/**
+ * What a job is called on the page: its name, else a short id (`job_01jd5x…2t5y`).
+ *
+ * @example displayName({ id: 'job_01jd5x3k2a7m9q0c4w8e6r2t5y', name: null }) // 'job_01jd5x…2t5y'
+ */
+export function displayName(job: { id: string; name: string | null }): string {
+  if (job.name !== null && job.name.trim() !== '') return job.name;
+  return job.id.length > 16 ? `${job.id.slice(0, 10)}…${job.id.slice(-4)}` : job.id;
+}
+
+/**
+ * A duration in milliseconds, short: `850 ms`, `12.4 s`, `3m 07s`.
+ *
+ * @example formatMs(12_400) // '12.4 s'
+ */
+export function formatMs(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  return formatAge(ms);
+}

@@ -9,8 +9,8 @@ type Group = 'provider' | 'kind' | 'status';
 /**
  * Filter chips by provider, kind and status. Within a group chips add up (any of them);
  * groups narrow each other; a group with nothing chosen lets everything through. Kind chips
- * follow the chosen providers. Filtering is local: the table holds the whole live set, so a
- * click answers at once.
+ * follow the chosen providers. The list API filters the table; {@link JobFilters.matches} tells
+ * whether a live job belongs to the view.
  */
 export class JobFilters {
   readonly #root: HTMLElement;
@@ -19,6 +19,8 @@ export class JobFilters {
   #providers: readonly { name: string; kinds: string[] }[] = [];
   readonly #groups: Record<Group, HTMLElement>;
   readonly #clear: HTMLButtonElement;
+  /** On phones the chips fold away behind this button. */
+  readonly #toggle: HTMLButtonElement;
 
   constructor(root: HTMLElement, onChange: () => void) {
     this.#root = root;
@@ -31,7 +33,13 @@ export class JobFilters {
       this.#draw();
       this.#onChange();
     });
-    root.replaceChildren(this.#groups.status, this.#groups.provider, this.#groups.kind, this.#clear);
+    this.#toggle = h('button', { type: 'button', class: 'button small filters-toggle', 'aria-expanded': 'false' }, 'Filters');
+    this.#toggle.addEventListener('click', () => {
+      const open = this.#toggle.getAttribute('aria-expanded') !== 'true';
+      this.#toggle.setAttribute('aria-expanded', String(open));
+      root.toggleAttribute('data-open', open);
+    });
+    root.replaceChildren(this.#toggle, this.#groups.status, this.#groups.provider, this.#groups.kind, this.#clear);
     root.addEventListener('click', (event) => {
       const chip = event.target instanceof Element ? event.target.closest<HTMLButtonElement>('button.chip') : null;
       const group = chip?.closest<HTMLElement>('.chip-group')?.dataset.group as Group | undefined;
@@ -52,6 +60,19 @@ export class JobFilters {
     this.#draw();
   }
 
+  /** What is chosen, per group. */
+  get chosen(): { providers: string[]; kinds: string[]; statuses: JobStatus[] } {
+    return { providers: [...this.#chosen.provider], kinds: [...this.#chosen.kind], statuses: [...this.#chosen.status] as JobStatus[] };
+  }
+
+  /** Chooses these values (from the address bar), without calling back. */
+  choose(chosen: { providers: readonly string[]; kinds: readonly string[]; statuses: readonly string[] }): void {
+    this.#chosen.provider = new Set(chosen.providers);
+    this.#chosen.kind = new Set(chosen.kinds);
+    this.#chosen.status = new Set(chosen.statuses);
+    this.#draw();
+  }
+
   /** Whether a job passes the chosen filters. */
   matches(job: JobSnapshot): boolean {
     const { provider, kind, status } = this.#chosen;
@@ -63,15 +84,16 @@ export class JobFilters {
     return Object.values(this.#chosen).some((chosen) => chosen.size > 0);
   }
 
-  #kinds(): string[] {
+  /** The kinds of the chosen providers; with `keepChosen`, also chosen ones (from a link) not offered (yet). */
+  #kinds(keepChosen = true): string[] {
     const providers = this.#chosen.provider;
-    const kinds = new Set<string>();
+    const kinds = new Set<string>(keepChosen && this.#providers.length === 0 ? this.#chosen.kind : []);
     for (const provider of this.#providers) if (providers.size === 0 || providers.has(provider.name)) for (const kind of provider.kinds) kinds.add(kind);
     return [...kinds].sort();
   }
 
   #dropUnreachableKinds(): void {
-    const reachable = new Set(this.#kinds());
+    const reachable = new Set(this.#kinds(false));
     for (const kind of this.#chosen.kind) if (!reachable.has(kind)) this.#chosen.kind.delete(kind);
   }
 
@@ -81,6 +103,8 @@ export class JobFilters {
     this.#chips('status', STATUSES);
     this.#clear.hidden = !this.active;
     this.#root.dataset.active = String(this.active);
+    const chosen = Object.values(this.#chosen).reduce((sum, set) => sum + set.size, 0);
+    this.#toggle.textContent = chosen === 0 ? 'Filters' : `Filters (${chosen})`;
   }
 
   /** Rewrites a group's chips; chips already there are kept, so focus stays put. */

@@ -23,10 +23,13 @@ export class ResultFiles {
   /** The provider's list, asked once per job while the server has no copies yet. */
   #asked: { id: string; files: Promise<FileEntry[]> } | undefined;
   #drawn = '';
+  readonly #audioToken: ((id: string) => Promise<string>) | undefined;
 
-  constructor(client: RemoteClient, api: RestClient) {
+  /** `audioToken` mints a short-lived read token for a job, so `<audio src>` can play its files inline. */
+  constructor(client: RemoteClient, api: RestClient, audioToken?: (id: string) => Promise<string>) {
     this.#client = client;
     this.#api = api;
+    this.#audioToken = audioToken;
     this.#body = h('div');
     this.element = h('section', { class: 'panel-section', 'aria-label': 'Results', hidden: true }, h('h3', {}, 'Results'), this.#body);
   }
@@ -86,6 +89,27 @@ export class ResultFiles {
       h('span', { class: 'file-meta', title: file.contentType }, file.bytes === undefined ? (file.contentType.split(';')[0] ?? '') : formatBytes(file.bytes)),
       button,
       problem,
+      file.contentType.startsWith('audio/') ? this.#player(id, file.name) : null,
     );
+  }
+
+  /**
+   * An inline player: the file is served with range requests, and `<audio>` cannot send a
+   * header, so its URL carries a read token for this job only, minted for a few minutes
+   * (never the API token).
+   */
+  #player(id: string, name: string): HTMLElement | null {
+    const mint = this.#audioToken;
+    if (mint === undefined) return null;
+    const audio = h('audio', { controls: true, preload: 'metadata', 'data-file': name, 'aria-label': `Play ${name}` });
+    mint(id).then(
+      (token) => {
+        audio.src = `${this.#api.resultUrl(id, name)}?disposition=inline&token=${encodeURIComponent(token)}`;
+      },
+      (error: unknown) => {
+        audio.replaceWith(h('span', { class: 'form-error small' }, `Cannot play here: ${(error as Error).message}`));
+      },
+    );
+    return audio;
   }
 }

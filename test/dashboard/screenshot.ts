@@ -1,9 +1,10 @@
 /**
  * Makes the README's screenshot of the dashboard, `docs/dashboard.png`: the demo's workload
- * (every provider and kind, mild faults) against the simulators for a little while, a
- * finished job open in the side panel. Run by hand:
+ * (every provider and kind, mild faults) against the simulators for a little while, then the
+ * jobs view with a finished stem separation open in the side panel (its stems playable inline,
+ * its result JSON, its timeline). With `--charts` it shows the charts view instead. Run by hand:
  *
- *   npx tsx test/dashboard/screenshot.ts [out.png] [--dark]
+ *   npx tsx test/dashboard/screenshot.ts [out.png] [--dark] [--charts]
  */
 import { fileURLToPath } from 'node:url';
 import { startWorkload } from '../../src/cli/demo-workload.js';
@@ -31,10 +32,16 @@ try {
   await rows('succeeded').nth(9).waitFor({ timeout: 90_000 });
   await rows('running').nth(1).waitFor({ timeout: 30_000 });
   workload.stop();
-  // A finished transcription in the panel; the table back at its newest jobs.
-  await page.locator('#jobs-body tr[data-status="succeeded"]').filter({ hasText: 'riff' }).first().click();
-  await page.evaluate(`document.querySelector('.workspace > .jobs').scrollTop = 0`);
-  await page.locator('#job-panel .file').first().waitFor({ timeout: 15_000 });
+  if (args.includes('--charts')) {
+    await page.locator('#views button[data-view="charts"]').click();
+    await page.locator('[data-chart="throughput"] rect.mark').first().waitFor({ timeout: 15_000 });
+  } else {
+    // A finished separation in the panel; the table back at its newest jobs.
+    await page.locator('#jobs-body tr[data-status="succeeded"]').filter({ hasText: 'four stems' }).first().click();
+    await page.evaluate(`document.querySelector('.workspace > .jobs').scrollTop = 0`);
+    await page.locator('#job-panel audio[src]').first().waitFor({ timeout: 15_000 });
+    await page.mouse.move(1, 1);
+  }
   await page.screenshot({ path: out });
   console.log(`screenshot: ${out}`);
 } finally {
