@@ -8,8 +8,15 @@ import { UsageError } from './cli/cli-error.js';
 import { closestName } from './cli/close-names.js';
 import { JOBS_HELP, jobsCommand, SUBMIT_HELP, submitCommand, WATCH_HELP, watchCommand } from './cli/client-commands.js';
 import { DEMO_HELP, demoCommand } from './cli/demo-command.js';
+import { PROVIDERS_HELP, providersCommand } from './cli/providers-command.js';
+import { RESULTS_HELP, resultsCommand } from './cli/results-command.js';
+import { RETRY_HELP, retryCommand } from './cli/retry-command.js';
 import { SERVE_HELP, serveCommand } from './cli/serve-command.js';
+import { SHOW_HELP, showCommand } from './cli/show-command.js';
 import { SIMULATE_HELP, simulateCommand } from './cli/simulate-command.js';
+import { printable } from './cli/terminal-text.js';
+import { TRACK_HELP, trackCommand } from './cli/track-command.js';
+import { WEBHOOKS_HELP, webhooksCommand } from './cli/webhooks-command.js';
 import { ClientError } from './client/client-error.js';
 import { ConfigError } from './server/server-config.js';
 import { JobstreamError } from './streams/errors.js';
@@ -23,7 +30,14 @@ Commands:
   submit <provider> <kind> [file-or-url]   submit a job to a server (--watch to follow it)
   jobs                  list a server's jobs as a table
   watch [job ids...]    a live view of jobs; exits 1 when a watched job fails
+  show <job id>         one job: status, times, error, links, result files
+  results <job id>      download a job's result files (--out dir, --force)
   cancel <job id>       cancel a job, after asking (--yes to skip the question)
+  retry <job id>        submit a job again as a new job linked to it (--watch)
+  track <provider> <kind> <external id>
+                        adopt a job submitted elsewhere (--watch)
+  providers             providers, kinds, cancel mode and each lane's health
+  webhooks <list|add|rm|deliveries|replay>   outbound webhook endpoints and their delivery log
 
 Client commands take --server and --token (or JOBSTREAM_URL and JOBSTREAM_TOKEN); run next
 to a demo's or server's data directory (./data) they find both by themselves.
@@ -38,6 +52,12 @@ const COMMANDS: Record<string, { run: (argv: string[], out: NodeJS.WritableStrea
   jobs: { run: jobsCommand, help: JOBS_HELP },
   watch: { run: watchCommand, help: WATCH_HELP },
   cancel: { run: cancelCommand, help: CANCEL_HELP },
+  show: { run: showCommand, help: SHOW_HELP },
+  results: { run: resultsCommand, help: RESULTS_HELP },
+  providers: { run: providersCommand, help: PROVIDERS_HELP },
+  track: { run: trackCommand, help: TRACK_HELP },
+  retry: { run: retryCommand, help: RETRY_HELP },
+  webhooks: { run: webhooksCommand, help: WEBHOOKS_HELP },
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -72,7 +92,9 @@ function isUsageError(error: unknown): boolean {
 function describe(error: unknown): string {
   // One problem on one line; several (every bad value is reported at once) one per line.
   if (error instanceof ConfigError && error.problems.length === 1) return `invalid configuration: ${error.problems[0]}`;
-  if (isUsageError(error) || error instanceof JobstreamError || error instanceof ClientError) return (error as Error).message;
+  // A server's message may carry control characters: printed as text, never as terminal codes.
+  if (error instanceof ClientError) return printable(error.message);
+  if (isUsageError(error) || error instanceof JobstreamError) return (error as Error).message;
   const system = error as NodeJS.ErrnoException & { address?: string; port?: number };
   if (system.code === 'EADDRINUSE') {
     const where = system.port === undefined ? 'the port' : `${system.address ?? ''}:${system.port}`;

@@ -1,9 +1,11 @@
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
+import { ClientError } from '../client/client-error.js';
 import { cancelConfirmation } from '../dashboard/cancel-confirmation.js';
 import { isTerminal } from '../streams/job-status.js';
 import { UsageError } from './cli-error.js';
 import { CONNECTION_HELP, connectionOptions, openClient } from './client-connection.js';
+import { printable } from './terminal-text.js';
 
 export const CANCEL_HELP = `Usage: jobstream cancel <job id> [options]
 
@@ -27,7 +29,7 @@ export type PromptInput = NodeJS.ReadableStream & { isTTY?: boolean };
 /**
  * `jobstream cancel`. Asks on `input` (stdin) before cancelling, in the words of what the cancel
  * does at the job's provider; `--yes` skips the question. Exit codes: 0 canceled (or already
- * finished), 1 not confirmed, 2 no terminal to ask on and no `--yes` (nothing is canceled),
+ * finished), 1 not confirmed or no such job, 2 no terminal to ask on and no `--yes` (nothing is canceled),
  * 130 interrupted.
  */
 export async function cancelCommand(argv: string[], out: NodeJS.WritableStream, signal: AbortSignal, input: PromptInput = process.stdin): Promise<number> {
@@ -39,18 +41,20 @@ export async function cancelCommand(argv: string[], out: NodeJS.WritableStream, 
   const client = await openClient(values);
   try {
     const job = await client.get(id);
-    if (job === undefined) throw new UsageError(`no job with id "${id}"`);
+    if (job === undefined) throw new ClientError('UNKNOWN_JOB', `no job with id "${id}"`);
     if (isTerminal(job.status)) {
       out.write(`${job.id}  ${job.provider}/${job.kind}  already ${job.status}: nothing to cancel\n`);
       return 0;
     }
     const mode = (await client.rest.providers()).find((p) => p.name === job.provider)?.cancel;
+    // The question names the job: its name comes from the server, so printable.
     const { question, action } = cancelConfirmation(job, mode);
+    const [asked, verb] = [printable(question), printable(action)];
     if (values.yes !== true) {
       if (input.isTTY !== true) {
-        throw new UsageError(`not canceling ${job.id} without confirmation: stdin is not a terminal to ask on; pass --yes to cancel anyway. ${question}`);
+        throw new UsageError(`not canceling ${job.id} without confirmation: stdin is not a terminal to ask on; pass --yes to cancel anyway. ${asked}`);
       }
-      const answer = await ask(input, out, `${question}\n${action}? [y/N] `, signal);
+      const answer = await ask(input, out, `${asked}\n${verb}? [y/N] `, signal);
       if (signal.aborted) return 130;
       if (answer === undefined || !/^y(es)?$/i.test(answer.trim())) {
         out.write(`not canceled: ${job.id} is still tracked\n`);
@@ -58,8 +62,8 @@ export async function cancelCommand(argv: string[], out: NodeJS.WritableStream, 
       }
     }
     const canceled = await client.cancel(job.id);
-    out.write(`${canceled.id}  ${canceled.provider}/${canceled.kind}  ${canceled.status} (${canceled.providerStatus ?? 'no provider status'})\n`);
-    if (canceled.error !== null) out.write(`  ${canceled.error.code}: ${canceled.error.message}\n`);
+    out.write(`${printable(`${canceled.id}  ${canceled.provider}/${canceled.kind}  ${canceled.status} (${canceled.providerStatus ?? 'no provider status'})`)}\n`);
+    if (canceled.error !== null) out.write(`${printable(`  ${canceled.error.code}: ${canceled.error.message}`)}\n`);
     return 0;
   } finally {
     await client.close();

@@ -1,12 +1,17 @@
 import { openAsBlob } from 'node:fs';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { JobSnapshot } from '../streams/job-snapshot.js';
+import { z } from 'zod';
+import { ClientError } from '../client/client-error.js';
+import type { RemoteClient } from '../client/node.js';
+import { JobSnapshot } from '../streams/job-snapshot.js';
 import { JobStatus } from '../streams/job-status.js';
 import { UsageError, numberOption } from './cli-error.js';
 import { CONNECTION_HELP, connectionOptions, openClient } from './client-connection.js';
-import { jobTable } from './job-view.js';
+import { byteSize, jobTable } from './job-view.js';
 import { liveView } from './live-view.js';
+import { openServer } from './server-requests.js';
+import { columnsOf, fitColumns, padColumns, printable } from './terminal-text.js';
 
 export const SUBMIT_HELP = `Usage: jobstream submit <provider> <kind> [<file-or-url>] [options]
 
@@ -40,6 +45,13 @@ Options:
   --status <s>          queued, running, succeeded, failed or canceled (repeatable)
   --provider <name>     (repeatable)
   --kind <kind>         (repeatable)
+  --search <text>       jobs whose name, id, provider id or a metadata value contains it
+                        (any case)
+  --from <time>         created at or after: an ISO 8601 date or time, epoch ms, or a time
+                        ago such as 30m, 12h, 7d
+  --to <time>           created before (the same forms)
+  --sort <field>        created (default) or updated: newest first
+  --oldest-first        the other way round
   --limit <n>           at most n jobs (default 50)
   --json                print JSON instead of a table
 ${CONNECTION_HELP}
@@ -47,7 +59,8 @@ ${CONNECTION_HELP}
 
 Examples:
   jobstream jobs --status running --status queued
-  jobstream jobs --provider klangio --limit 10`;
+  jobstream jobs --provider klangio --limit 10
+  jobstream jobs --search riff --from 2d --status failed`;
 
 export const WATCH_HELP = `Usage: jobstream watch [job ids...] [options]
 
@@ -74,7 +87,12 @@ function statuses(values: string[] | undefined): JobStatus[] | undefined {
   });
 }
 
-function json(flag: string, text: string | undefined): Record<string, never> | undefined {
+/**
+ * A `--<flag> <json>` option that must be a JSON object, parsed.
+ *
+ * @throws {UsageError} naming the flag when it is not.
+ */
+export function jsonObjectOption(flag: string, text: string | undefined): Record<string, never> | undefined {
   if (text === undefined) return undefined;
   try {
     const value = JSON.parse(text) as unknown;
@@ -121,8 +139,8 @@ export async function submitCommand(argv: string[], out: NodeJS.WritableStream, 
     kind,
     ...(after === undefined ? {} : { after }),
     ...(values.name === undefined ? {} : { name: values.name }),
-    ...(values.options === undefined ? {} : { options: json('options', values.options) }),
-    ...(values.metadata === undefined ? {} : { metadata: json('metadata', values.metadata) }),
+    ...(values.options === undefined ? {} : { options: jsonObjectOption('options', values.options) }),
+    ...(values.metadata === undefined ? {} : { metadata: jsonObjectOption('metadata', values.metadata) }),
   };
   const client = await openClient(values);
   try {
@@ -138,12 +156,57 @@ export async function submitCommand(argv: string[], out: NodeJS.WritableStream, 
       }
       job = await client.submit({ ...fields, file, filename: basename(source) });
     }
-    out.write(`${job.id}  ${job.provider}/${job.kind}  ${job.status}${job.error === null ? '' : `  ${job.error.code}: ${job.error.message}`}\n`);
+    out.write(`${printable(`${job.id}  ${job.provider}/${job.kind}  ${job.status}${job.error === null ? '' : `  ${job.error.code}: ${job.error.message}`}`)}\n`);
     if (values.watch !== true) return job.status === 'failed' ? 1 : 0;
-    return await liveView(client, out, { filter: { ids: [job.id] }, until: [job.id], signal });
+    return await watchUntilSettled(client, job.id, out, signal);
   } finally {
     await client.close();
   }
+}
+
+/**
+ * The live view of one job until it settles (see `liveView`), then, when it succeeded, its
+ * result files with their sizes (where the server keeps copies). For `--watch` of `submit`,
+ * `track` and `retry`. Resolves with the exit code: 0 succeeded, 1 otherwise, 130 Ctrl-C.
+ */
+export async function watchUntilSettled(client: RemoteClient, id: string, out: NodeJS.WritableStream, signal: AbortSignal): Promise<number> {
+  const code = await liveView(client, out, { filter: { ids: [id] }, until: [id], signal });
+  if (code !== 0) return code;
+  const job = await client.get(id);
+  if (job?.status !== 'succeeded') return code;
+  const files: { name: string; contentType: string; bytes?: number }[] =
+    job.artifacts?.state === 'complete' ? job.artifacts.files : await client.rest.resultFiles(id).catch(() => []);
+  const terminal = out as { isTTY?: boolean; columns?: number };
+  out.write(resultFilesText(job.id, files, terminal.isTTY === true ? Math.max(20, (terminal.columns ?? 80) - 1) : undefined));
+  return code;
+}
+
+/**
+ * The result files of a job as the lines printed after `--watch`: name, size (where known) and
+ * type, and the command that downloads them. With `width` (a terminal's), each line is cut to
+ * it, so nothing wraps.
+ *
+ * @example
+ * result files of job_01jd…:
+ *   score.musicxml  12.3 kB  application/vnd.recordare.musicxml+xml
+ * download them with:
+ *   jobstream results job_01jd…
+ */
+export function resultFilesText(id: string, files: readonly { name: string; contentType: string; bytes?: number | undefined }[], width?: number): string {
+  const names = files.map((file) => printable(file.name));
+  const nameWidth = Math.min(40, Math.max(0, ...names.map(columnsOf)));
+  const sizes = files.map((file) => (file.bytes === undefined ? '' : byteSize(file.bytes)));
+  const sizeWidth = Math.max(0, ...sizes.map((size) => size.length));
+  const lines =
+    files.length === 0
+      ? [`${id}: no result files`]
+      : [
+          `result files of ${id}:`,
+          ...files.map((file, i) => `  ${padColumns(names[i] ?? '', nameWidth)}  ${(sizes[i] ?? '').padStart(sizeWidth)}${sizeWidth === 0 ? '' : '  '}${printable(file.contentType)}`.trimEnd()),
+          'download them with:',
+          `  jobstream results ${id}`,
+        ];
+  return `${lines.map((line) => (width === undefined ? line : fitColumns(line, width))).join('\n')}\n`;
 }
 
 /** `jobstream jobs`. */
@@ -155,6 +218,11 @@ export async function jobsCommand(argv: string[], out: NodeJS.WritableStream): P
       status: { type: 'string', multiple: true },
       provider: { type: 'string', multiple: true },
       kind: { type: 'string', multiple: true },
+      search: { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      sort: { type: 'string' },
+      'oldest-first': { type: 'boolean' },
       limit: { type: 'string' },
       json: { type: 'boolean' },
     },
@@ -162,21 +230,54 @@ export async function jobsCommand(argv: string[], out: NodeJS.WritableStream): P
   if (values.help === true) return void out.write(`${JOBS_HELP}\n`), 0;
   const limit = numberOption('limit', values.limit, { min: 1, max: 1000, integer: true }) ?? 50;
   const wanted = statuses(values.status);
-  const client = await openClient(values);
-  try {
-    const { jobs } = await client.list({
-      limit,
-      ...(wanted === undefined ? {} : { statuses: wanted }),
-      ...(values.provider === undefined ? {} : { providers: values.provider }),
-      ...(values.kind === undefined ? {} : { kinds: values.kind }),
-    });
-    if (values.json === true) out.write(`${JSON.stringify(jobs, null, 2)}\n`);
-    else if (jobs.length === 0) out.write('no jobs\n');
-    else out.write(`${jobTable(jobs, { now: Date.now(), colour: isTty(out) }).join('\n')}\n`);
-    return 0;
-  } finally {
-    await client.close();
+  if (values.sort !== undefined && values.sort !== 'created' && values.sort !== 'updated') throw new UsageError(`--sort must be created or updated, got "${values.sort}"`);
+  const now = Date.now();
+  const from = timeOption('from', values.from, now);
+  const to = timeOption('to', values.to, now);
+  const params = new URLSearchParams({ limit: String(limit) });
+  for (const status of wanted ?? []) params.append('status', status);
+  for (const provider of values.provider ?? []) params.append('provider', provider);
+  for (const kind of values.kind ?? []) params.append('kind', kind);
+  if (values.search !== undefined) params.set('q', values.search);
+  if (from !== undefined) params.set('from', String(from));
+  if (to !== undefined) params.set('to', String(to));
+  const ordered = values.sort !== undefined || values['oldest-first'] === true;
+  if (ordered) {
+    params.set('sort', values.sort === 'updated' ? 'updatedAt' : 'createdAt');
+    params.set('order', values['oldest-first'] === true ? 'asc' : 'desc');
   }
+  const server = await openServer(values);
+  const page = await server.json('GET', `/v1/jobs?${params.toString()}`, JobsPage);
+  // A server older than search answers without a total, and would have ignored the new filters.
+  if (page.total === undefined && (values.search !== undefined || from !== undefined || to !== undefined || ordered)) {
+    throw new ClientError('NOT_SUPPORTED', 'this server cannot search, sort or take a time range (GET /v1/jobs answered without a total; a newer jobstream can)');
+  }
+  const jobs = page.jobs;
+  if (values.json === true) out.write(`${JSON.stringify(jobs, null, 2)}\n`);
+  else if (jobs.length === 0) out.write('no jobs\n');
+  else {
+    out.write(`${jobTable(jobs, { now, colour: isTty(out), ...(ordered ? { keepOrder: true } : {}) }).join('\n')}\n`);
+    if (page.total !== undefined && page.total > jobs.length) out.write(`${jobs.length} of ${page.total} matching jobs (--limit shows more; --search, --from, --to narrow)\n`);
+  }
+  return 0;
+}
+
+const JobsPage = z.object({ jobs: z.array(JobSnapshot), nextCursor: z.string().nullable(), total: z.number().optional() });
+
+/**
+ * A `--from`/`--to` time: an ISO 8601 date or date-time, epoch milliseconds, or a time ago
+ * (`30m`, `12h`, `7d`, `90s`), as epoch ms.
+ *
+ * @throws {UsageError} for anything else.
+ */
+export function timeOption(flag: string, text: string | undefined, now: number): number | undefined {
+  if (text === undefined) return undefined;
+  const ago = /^(\d{1,9})(s|m|h|d)$/.exec(text.trim());
+  if (ago !== null) return now - Number(ago[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[ago[2] as 's' | 'm' | 'h' | 'd'];
+  if (/^\d{1,16}$/.test(text.trim())) return Number(text.trim());
+  const ms = /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(text.trim()) ? Date.parse(text.trim()) : Number.NaN;
+  if (!Number.isFinite(ms)) throw new UsageError(`--${flag} must be an ISO 8601 date or time (2026-01-31, 2026-01-31T12:00:00Z), epoch ms, or a time ago such as 30m, 12h or 7d; got "${text}"`);
+  return ms;
 }
 
 /** `jobstream watch`. */
@@ -197,7 +298,7 @@ export async function watchCommand(argv: string[], out: NodeJS.WritableStream, s
       ...(values.kind === undefined ? {} : { kinds: values.kind }),
     };
     for (const id of positionals) {
-      if ((await client.get(id)) === undefined) throw new UsageError(`no job with id "${id}"`);
+      if ((await client.get(id)) === undefined) throw new ClientError('UNKNOWN_JOB', `no job with id "${id}"`);
     }
     return await liveView(client, out, { filter: jobFilter, until: positionals, signal });
   } finally {

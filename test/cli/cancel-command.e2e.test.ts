@@ -88,6 +88,14 @@ describe('jobstream cancel', () => {
     expect(server.engine.get(fake.id)).toMatchObject({ status: 'canceled', providerStatus: 'canceled' });
   });
 
+  it('asks about a job whose name carries terminal codes without sending them to the terminal', async () => {
+    const job = await server.engine.submit({ provider: 'fake', kind: 'transcription', name: 'riff\x1b[2J\u202e', input });
+    const declined = await onTerminal([job.id], 'n');
+    expect(declined.code).toBe(1);
+    expect(declined.out).toContain(`Cancel job "riff\ufffd[2J\ufffd" (${job.id}), fake/transcription?`);
+    expect(declined.out).not.toContain('\x1b');
+  });
+
   it('says so for a finished job, and explains a missing id', async () => {
     const job = await submit('fake');
     await server.engine.cancel(job.id);

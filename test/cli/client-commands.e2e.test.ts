@@ -56,8 +56,12 @@ describe('jobstream client commands', () => {
     provider.set('ext-1', 'DONE', { result: 'ok' });
     const { code, stdout } = await watched;
     expect(code).toBe(0);
-    const [submitted, ...changes] = stdout.trimEnd().split('\n');
+    const [submitted, ...rest] = stdout.trimEnd().split('\n');
     expect(submitted).toMatch(/^job_\w+ {2}fake\/transcription {2}queued$/);
+    // At the end, the result files (this server keeps no copies: no sizes) and how to get them.
+    const id = submitted!.split(' ')[0]!;
+    expect(rest.slice(-4)).toEqual([`result files of ${id}:`, '  result.txt  text/plain', 'download them with:', `  jobstream results ${id}`]);
+    const changes = rest.slice(0, -4);
     // Not a terminal: one line per change (no tables, no repeated header), the last one the success.
     expect(changes.length).toBeGreaterThan(0);
     for (const line of changes) expect(line).toMatch(/^\d\d:\d\d:\d\d {2}job_\w+ {2}fake\/transcription {2}riff {2}(queued|running|succeeded)/);
@@ -89,7 +93,6 @@ describe('jobstream client commands', () => {
   const mistakes: [string[], () => Record<string, string>, number, RegExp][] = [
     [['submit', 'fake', 'transcription', 'missing.wav'], () => ({}), 2, /cannot read "missing\.wav"/],
     [['jobs', '--status', 'bogus'], () => ({}), 2, /--status must be one of queued, running/],
-    [['watch', 'job_nope'], () => ({}), 2, /no job with id "job_nope"/],
     [['jobs', '(a wrong token)'], () => ({ JOBSTREAM_TOKEN: 'wrong-token-wrong-token' }), 1, /^jobstream: the server at http:\/\/127\.0\.0\.1:\d+ refused the token from JOBSTREAM_TOKEN \(401 Unauthorized\)/],
     [['jobs', '--server', 'localhost:8080'], () => ({}), 2, /^jobstream: --server must be an http:\/\/ or https:\/\/ URL, e\.g\. http:\/\/localhost:8080; got "localhost:8080" \(the scheme is missing/],
     [['jobs', '(nothing listens)'], () => ({ JOBSTREAM_URL: `http://127.0.0.1:${closedPort}` }), 1, /^jobstream: cannot reach the server at http:\/\/127\.0\.0\.1:\d+ \(connection refused; URL from JOBSTREAM_URL\): is it running\?/],

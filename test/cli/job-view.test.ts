@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { jobLine, jobTable } from '../../src/cli/job-view.js';
+import { byteSize, duration, jobLine, jobTable } from '../../src/cli/job-view.js';
 import { columnsOf, fitColumns, printable } from '../../src/cli/terminal-text.js';
 import { createSnapshot } from '../../src/streams/job-reducer.js';
 import type { JobSnapshot } from '../../src/streams/job-snapshot.js';
@@ -58,5 +58,29 @@ describe('terminal text', () => {
     expect(fitColumns('日本語', 4)).toBe('日…');
     expect(columnsOf('\x1b[31m日本\x1b[0m')).toBe(4);
     expect(printable('a\tb\r\nc')).toBe('a b c');
+  });
+});
+
+describe('duration and byteSize', () => {
+  it.each([
+    [0, '0ms'],
+    [850, '850ms'],
+    [12_340, '12.3s'],
+    [245_000, '4m 05s'],
+    [7_380_000, '2h 03m'],
+    [273_600_000, '3d 04h'],
+    [-5, '0ms'],
+  ])('duration(%d) is %s', (ms, text) => {
+    expect(duration(ms)).toBe(text);
+  });
+
+  it.each([
+    [0, '0 B'],
+    [999, '999 B'],
+    [12_345, '12.3 kB'],
+    [4_000_000, '4.0 MB'],
+    [2_500_000_000, '2.5 GB'],
+  ])('byteSize(%d) is %s', (bytes, text) => {
+    expect(byteSize(bytes)).toBe(text);
   });
 });

@@ -49,11 +49,15 @@ describe('jobstream watch in a terminal', () => {
       await t.waitFor(shows(job.id, 'succeeded'), `job ${i} succeeded`);
     }
     expectOneFittedFrame(t);
+    // Many jobs changing at once (a burst of frames): still one header, nothing scrolled off.
+    for (const job of jobs.slice(0, 100)) provider.set(job.externalId!, 'DONE', { result: 'ok' });
+    await t.waitFor((x) => x.screen()[0]?.includes('180 jobs: 75 queued, 105 succeeded') === true, 'the burst of 100 successes in the title');
+    expectOneFittedFrame(t);
     // The terminal parses output as it comes: wait for a whole frame with its overflow line.
     await t.waitFor((x) => x.screen().some((line) => /…and \d+ more/.test(line)), 'the overflow line');
     const screen = t.screen();
     expect(screen[0]).toMatch(/^jobstream watch/);
-    expect(screen.find((line) => /…and \d+ more/.test(line))).toMatch(/…and \d+ more \(\d+ queued\)/);
+    expect(screen.find((line) => /…and \d+ more/.test(line))).toMatch(/…and 160 more \(60 queued, 100 succeeded\)/);
     expectOneFittedFrame(t);
 
     t.pressCtrlC();
@@ -77,6 +81,11 @@ describe('jobstream watch in a terminal', () => {
     provider.set(externalId, 'DONE', { result: 'ok' });
     expect(await t.exited).toBe(0);
     expect(t.screen().some((line) => line.includes('succeeded'))).toBe(true);
+    // Below the last frame: the job's result files.
+    const screen = t.screen();
+    const listed = screen.findIndex((line) => /^result files of job_\w+:$/.test(line));
+    expect(listed, screen.join('\n')).toBeGreaterThan(0);
+    expect(screen[listed + 1]).toBe('  result.txt  text/plain');
     expectOneFittedFrame(t);
   }, 60_000);
 });
