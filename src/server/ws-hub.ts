@@ -405,7 +405,13 @@ export class WsHub {
         const first = (changes[0] as JobChange).seq;
         let alike = messages.get(sub.key);
         if (alike === undefined) messages.set(sub.key, (alike = []));
-        let shared = alike.find((m) => m.count === changes.length && m.first === first);
+        let shared: SharedMessage | undefined;
+        for (const candidate of alike) {
+          if (candidate.count === changes.length && candidate.first === first) {
+            shared = candidate;
+            break;
+          }
+        }
         if (shared === undefined) {
           shared = { count: changes.length, first, bytes: Buffer.from(changeMessage(sub.id, epoch, changes, serialised)) };
           alike.push(shared);
@@ -446,10 +452,10 @@ export class WsHub {
     this.stats.messagesSent += 1;
     // Only a lagging client needs to hear that a send went out (to catch up once drained).
     if (client.lagging === undefined) {
-      ws.send(text, { binary: false });
+      ws.send(text, TEXT_FRAME);
       return;
     }
-    ws.send(text, { binary: false }, (error) => {
+    ws.send(text, TEXT_FRAME, (error) => {
       if (error === undefined || error === null) {
         if (client.lagging !== undefined) this.#catchUp(client);
       }
@@ -512,6 +518,9 @@ export class WsHub {
     }
   }
 }
+
+/** Options of every send: a text frame (one object for all sends). */
+const TEXT_FRAME = { binary: false } as const;
 
 /** One encoded `change` message and the queue it was built from (its length and first seq). */
 interface SharedMessage {
