@@ -58,6 +58,24 @@ const versionsOf = (inbox: WebhookReceiver, jobId: string) =>
   inbox.received.map((r) => JSON.parse(r.body) as { data: { job: { id: string; version: number } } }).filter((p) => p.data.job.id === jobId).map((p) => p.data.job.version);
 
 describe('outbound webhooks: 410, replay, collapse', () => {
+  it('writes nothing to its file on the change path while no endpoint is registered', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'jobstream-outbox-idle-'));
+    cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
+    const provider = new FakeProvider({ pollPolicy: { intervalMs: 3_600_000 } });
+    const engine: Engine = await createEngine({ providers: [provider], dataDir, store: new MemoryStore(), webhookUrl: (p, t) => `http://127.0.0.1:1/v1/hooks/${p}/${t}` });
+    cleanup.push(() => engine.close());
+    const dispatcher = createDispatcher();
+    cleanup.push(() => dispatcher.close());
+    const outbox = await WebhookOutbox.open({ ...FAST, engine, dataDir, dispatcher, logger: silentLogger() });
+    const from = engine.seq;
+    for (let i = 0; i < 1100; i++) await engine.track({ provider: 'fake', kind: 'transcription', externalId: `idle-${i}` });
+    expect(engine.seq - from).toBeGreaterThanOrEqual(1100);
+    await outbox.close();
+    // The cursor written when it first opened and the one written at close; none in between.
+    const cursors = (await readFile(join(dataDir, 'webhooks', OUTBOX_FILE), 'utf8')).split('\n').filter((line) => line.includes('"t":"cursor"'));
+    expect(cursors).toHaveLength(2);
+  });
+
   it('a 410 disables the endpoint (nothing more is sent) until PATCH {enabled:true}', async () => {
     const { register, submit, hook, deliveries, endpoint, json } = await setup();
     let gone = true;

@@ -447,7 +447,8 @@ export class WebhookOutbox {
     if (records.length === 0) {
       // Changes no endpoint wants still move the cursor now and then, so that a restart does
       // not read them all again (or, past the log's reach, fall back to resuming by state).
-      if (change.seq - this.#cursorWritten >= CURSOR_EVERY) this.#writeCursor();
+      // Without endpoints nothing resumes from it: no write (and no fsync) on the change path.
+      if (this.#endpoints.size > 0 && change.seq - this.#cursorWritten >= CURSOR_EVERY) this.#writeCursor();
       return;
     }
     this.#cursorWritten = change.seq;
