@@ -16,17 +16,20 @@ interface Run {
 
 /**
  * B6: the cost of polling itself. 100,000 jobs polled every 5 s (20,000 polls/s) by the
- * PollScheduler against a no-op provider (`poll` resolves a promise of ok, as the engine's polls are promises), against one shared
+ * PollScheduler (its default 20 ms tick, as the engine uses it) against a no-op provider (`poll`
+ * resolves a promise of ok, as the engine's polls are promises), against one shared
  * `setInterval` that visits every record once per interval and calls the same `poll`. Event-loop
  * utilisation over whole intervals, after half an interval of warm-up.
  */
 export async function polling(options: BenchOptions): Promise<Row[]> {
-  // Both modes poll 20,000 times a second; quick mode with fewer jobs and a shorter interval.
-  const jobs = options.quick ? 5000 : 100_000;
-  const intervalMs = options.quick ? 250 : 5000;
-  const intervals = 2;
+  // 100,000 jobs every 5 s (20,000 polls/s) in both modes, the size the issue names: with
+  // 10,000 jobs the ticker's records stay in the CPU cache and the ratio measures that instead.
+  // Quick mode measures one interval per round instead of two; both run a warm-up round.
+  const jobs = 100_000;
+  const intervalMs = 5000;
+  const intervals = options.quick ? 1 : 2;
   const { a, b } = await interleave(
-    { rounds: options.rounds, warmup: !options.quick, log: options.log, label: 'B6', show: (r) => `ELU ${((r as Run).elu * 100).toFixed(2)}% at ${fmt((r as Run).pollsPerSecond)} polls/s` },
+    { rounds: options.rounds, warmup: true, log: options.log, label: 'B6', show: (r) => `ELU ${((r as Run).elu * 100).toFixed(2)}% at ${fmt((r as Run).pollsPerSecond)} polls/s` },
     () => runScheduler(jobs, intervalMs, intervals),
     () => runTicker(jobs, intervalMs, intervals),
   );
@@ -39,8 +42,8 @@ export async function polling(options: BenchOptions): Promise<Row[]> {
       engine: `${(engine * 100).toFixed(2)}%`,
       baseline: `${(ticker * 100).toFixed(2)}%`,
       ratio: engine / ticker,
-      target: '≤ 5x',
-      met: engine / ticker <= 5,
+      target: '≤ 3x',
+      met: engine / ticker <= 3,
       details: { jobs, intervalMs, intervals, ratioRange: range(a.map((r, i) => r.elu / b[i]!.elu)), scheduler: a, ticker: b },
     },
   ];

@@ -1,6 +1,6 @@
 import { asyncScheduler, from, take, type ObservableInput, type SchedulerLike, type Subscription } from 'rxjs';
 import { fullJitter, type BackoffPolicy } from './backoff.js';
-import { MinHeap, type HeapItem } from './min-heap.js';
+import { DueQueue, type DueItem } from './due-queue.js';
 
 /**
  * How one provider credential is polled. One policy per lane; every job of the credential shares
@@ -35,6 +35,11 @@ export interface PollPolicy {
 /** The longest wait between two probes of a lane in an outage, unless its policy says otherwise. */
 export const DEFAULT_OUTAGE_PROBE_MS = 5000;
 
+const FAILED: PollOutcome = { type: 'failed' };
+
+/** The default {@link PollSchedulerOptions.tickMs}. */
+export const DEFAULT_POLL_TICK_MS = 20;
+
 /** What one poll came to, as the scheduler needs to know it. */
 export type PollOutcome =
   /** The provider answered; `terminal` ends polling of this job. */
@@ -59,6 +64,18 @@ export interface PollSchedulerOptions {
    * @default asyncScheduler
    */
   scheduler?: SchedulerLike;
+  /**
+   * The longest tick: a lane's timer wakes on multiples of its tick, at most once per tick. A
+   * lane's tick is this, or a fiftieth of its `intervalMs` when that is shorter (at least 1 ms),
+   * so a poll goes at most 2 % of its cadence early. Polls due within a tick go together at its
+   * start, in the order they were scheduled; waits that must not end early (Retry-After, outage
+   * probes, the rate budget) end at the first tick after them. At 20,000 polls a second a 20 ms
+   * tick wakes 50 times a second with 400 polls each rather than 1,000 times with 20. A
+   * confirming poll ({@link PollScheduler.pollNow}) still goes at once. Pass 1 for exact
+   * milliseconds.
+   * @default 20
+   */
+  tickMs?: number;
   /** Uniform random numbers in [0, 1) for jitter. @default Math.random */
   random?: () => number;
   /**
@@ -180,7 +197,10 @@ export function laneHealth(raw: {
 interface Lane {
   readonly key: string;
   readonly policy: PollPolicy;
-  readonly heap: MinHeap<Entry>;
+  /** The lane's tick (see {@link PollSchedulerOptions.tickMs}). */
+  readonly tickMs: number;
+  /** Jobs waiting for their next poll, by due time. */
+  readonly queue: DueQueue<Entry>;
   tokens: number;
   refilledAt: number;
   /** No call goes out before this time (Retry-After or outage backoff). */
@@ -197,28 +217,34 @@ interface Lane {
   timerAt: number;
   pumping: boolean;
   repump: boolean;
+  /** A pump is queued in a microtask (see `#settle`). */
+  pumpQueued: boolean;
+  /** The clock as the last answer read it. */
+  settledAt: number;
   readonly waiters: Array<() => void>;
   /** The last token went to a submission (`acquire`): the next goes to a due poll, if any. */
   servedWaiter: boolean;
 }
 
-interface Entry extends HeapItem {
+interface Entry extends DueItem {
   readonly jobId: string;
   readonly lane: Lane;
+  /** When the next poll is due (the queue rounds it up to the tick). */
   dueAt: number;
-  /** Breaks ties between equal due times: first scheduled, first polled. */
-  order: number;
   failures: number;
   hooked: boolean;
   lastHookAt: number;
   call: Subscription | undefined;
+  /** Still polled: false once removed, finished or closed (a poll in flight then settles into nothing). */
+  live: boolean;
   polling: boolean;
   rush: boolean;
 }
 
 /**
  * Decides when each unfinished job is polled, for any number of jobs, with one timer per lane
- * (provider credential) rather than one per job: jobs wait in a heap ordered by due time.
+ * (provider credential) rather than one per job: jobs wait in a timer wheel ({@link DueQueue})
+ * whose ticks are `tickMs` wide, so one wake-up polls every job due in that tick.
  *
  * Per lane it enforces a token-bucket rate budget shared by all of the lane's jobs, honours
  * `Retry-After`, and on outages (5xx, network) backs the whole lane off with full jitter and lets
@@ -234,16 +260,17 @@ export class PollScheduler implements PollSchedule {
   readonly #poll: (jobId: string) => ObservableInput<PollOutcome>;
   readonly #scheduler: SchedulerLike;
   readonly #random: () => number;
+  readonly #tickMs: number;
   readonly #onLaneEvent: ((event: LaneEvent) => void) | undefined;
   readonly #lanes = new Map<string, Lane>();
   readonly #entries = new Map<string, Entry>();
-  #order = 0;
   #closed = false;
 
   constructor(options: PollSchedulerOptions) {
     this.#poll = options.poll;
     this.#scheduler = options.scheduler ?? asyncScheduler;
     this.#random = options.random ?? Math.random;
+    this.#tickMs = options.tickMs ?? DEFAULT_POLL_TICK_MS;
     this.#onLaneEvent = options.onLaneEvent;
   }
 
@@ -255,10 +282,12 @@ export class PollScheduler implements PollSchedule {
   /** Declares a lane. Declaring an existing lane again keeps the first policy. */
   defineLane(key: string, policy: PollPolicy): void {
     if (this.#lanes.has(key)) return;
+    const tickMs = Math.max(1, Math.min(this.#tickMs, Math.floor(policy.intervalMs / 50)));
     this.#lanes.set(key, {
       key,
       policy,
-      heap: new MinHeap<Entry>((a, b) => a.dueAt < b.dueAt || (a.dueAt === b.dueAt && a.order < b.order)),
+      tickMs,
+      queue: new DueQueue<Entry>(tickMs),
       tokens: policy.rate.limit,
       refilledAt: this.#scheduler.now(),
       blockedUntil: 0,
@@ -271,6 +300,8 @@ export class PollScheduler implements PollSchedule {
       timerAt: Infinity,
       pumping: false,
       repump: false,
+      pumpQueued: false,
+      settledAt: 0,
       waiters: [],
       servedWaiter: false,
     });
@@ -286,14 +317,14 @@ export class PollScheduler implements PollSchedule {
       jobId,
       lane,
       dueAt: 0,
-      order: 0,
       failures: 0,
       hooked: target.hooked,
       lastHookAt: now,
       call: undefined,
+      live: true,
       polling: false,
       rush: false,
-      heapIndex: -1,
+      dueSeq: 0,
     };
     entry.dueAt = target.dueAt ?? now + this.#cadence(entry, now);
     this.#entries.set(jobId, entry);
@@ -306,7 +337,8 @@ export class PollScheduler implements PollSchedule {
     const entry = this.#entries.get(jobId);
     if (entry === undefined) return;
     this.#entries.delete(jobId);
-    entry.lane.heap.remove(entry);
+    entry.live = false;
+    entry.lane.queue.remove(entry);
   }
 
   /** Whether this job is being polled. */
@@ -324,7 +356,7 @@ export class PollScheduler implements PollSchedule {
     const quietMs = entry.lane.policy.watchdog?.quietMs;
     if (quietMs === undefined || entry.polling || entry.rush) return;
     entry.dueAt = Math.max(entry.dueAt, now + quietMs);
-    entry.lane.heap.update(entry);
+    this.#schedule(entry);
     this.#pump(entry.lane);
   }
 
@@ -342,7 +374,7 @@ export class PollScheduler implements PollSchedule {
       return;
     }
     entry.dueAt = Math.min(entry.dueAt, this.#scheduler.now());
-    entry.lane.heap.update(entry);
+    this.#schedule(entry);
     this.#pump(entry.lane);
   }
 
@@ -409,13 +441,15 @@ export class PollScheduler implements PollSchedule {
       lane.timer = undefined;
       for (const waiter of lane.waiters.splice(0)) waiter();
     }
-    for (const entry of this.#entries.values()) entry.call?.unsubscribe();
+    for (const entry of this.#entries.values()) {
+      entry.live = false;
+      entry.call?.unsubscribe();
+    }
     this.#entries.clear();
   }
 
   #schedule(entry: Entry): void {
-    entry.order = this.#order++;
-    entry.lane.heap.push(entry);
+    entry.lane.queue.push(entry, entry.dueAt);
   }
 
   #cadence(entry: Entry, now: number): number {
@@ -451,16 +485,17 @@ export class PollScheduler implements PollSchedule {
     for (;;) {
       if (now < lane.blockedUntil) return this.#arm(lane, lane.blockedUntil, now);
       const waiter = lane.waiters[0];
-      const top = lane.heap.peek();
+      const top = lane.queue.peek();
+      const topAt = lane.queue.nextAt();
       // A busy lane resumes when a poll settles; a lane in trouble sends one probe at a time.
       const pollFree = lane.inFlight < policy.maxInFlight && !(lane.failures > 0 && lane.inFlight > 0);
-      const pollDue = top !== undefined && pollFree && top.dueAt <= now;
+      const pollDue = top !== undefined && pollFree && topAt <= now;
       // Submissions go before due polls, but not twice in a row while a poll is due: a steady
       // stream of submissions must not starve the polls that finish the jobs already submitted.
       const serveWaiter = waiter !== undefined && !(pollDue && lane.servedWaiter);
       if (!serveWaiter) {
         if (top === undefined || !pollFree) return;
-        if (top.dueAt > now) return this.#arm(lane, top.dueAt, now);
+        if (topAt > now) return this.#arm(lane, topAt, now);
       }
       if (lane.tokens < 1) {
         const wait = Math.ceil(((1 - lane.tokens) * policy.rate.windowMs) / policy.rate.limit);
@@ -472,13 +507,14 @@ export class PollScheduler implements PollSchedule {
         lane.waiters.shift();
         (waiter)();
       } else if (top !== undefined) {
-        lane.heap.pop();
+        lane.queue.pop();
         this.#start(top);
       }
     }
   }
 
   #arm(lane: Lane, at: number, now: number): void {
+    at = Math.ceil(at / lane.tickMs) * lane.tickMs;
     if (lane.timer !== undefined && lane.timerAt <= at) return;
     lane.timer?.unsubscribe();
     lane.timerAt = at;
@@ -492,49 +528,60 @@ export class PollScheduler implements PollSchedule {
   #start(entry: Entry): void {
     entry.polling = true;
     entry.lane.inFlight += 1;
+    let source: ObservableInput<PollOutcome>;
+    try {
+      source = this.#poll(entry.jobId);
+    } catch {
+      this.#settle(entry, FAILED, true);
+      return;
+    }
+    if (isPromiseLike(source)) {
+      // The engine's polls are promises: settle straight from them (an Observable per poll
+      // cost most of a poll's scheduling time), with no closure kept per poll beyond these two.
+      // A promise settles once; `close` cannot abort one, so a late answer is ignored by `#settle`.
+      source.then(
+        (outcome) => this.#settle(entry, outcome, false),
+        () => this.#settle(entry, FAILED, false),
+      );
+      return;
+    }
     let settled = false;
     const settle = (outcome: PollOutcome): void => {
       if (settled) return;
       settled = true;
       entry.call = undefined;
-      this.#settle(entry, outcome);
+      this.#settle(entry, outcome, true);
     };
-    let source: ObservableInput<PollOutcome>;
-    try {
-      source = this.#poll(entry.jobId);
-    } catch {
-      settle({ type: 'failed' });
-      return;
-    }
-    if (isPromiseLike(source)) {
-      // The engine's polls are promises: settle straight from them (an Observable per poll
-      // cost most of a poll's scheduling time). `close` cannot abort one, so a late answer is
-      // ignored by `#settle`.
-      source.then(settle, () => settle({ type: 'failed' }));
-      return;
-    }
     const call = from(source)
       .pipe(take(1))
       .subscribe({
         next: settle,
-        error: () => settle({ type: 'failed' }),
-        complete: () => settle({ type: 'failed' }),
+        error: () => settle(FAILED),
+        complete: () => settle(FAILED),
       });
     if (!settled) entry.call = call;
   }
 
-  #settle(entry: Entry, outcome: PollOutcome): void {
+  /**
+   * `pumpNow`: pump the lane at once (a synchronous or Observable poll, possibly in virtual
+   * time). Promise settlements arrive as microtasks, often many in one checkpoint (a batch of
+   * polls answered together): they ask for one pump in a microtask after them, not one each.
+   */
+  #settle(entry: Entry, outcome: PollOutcome, pumpNow: boolean): void {
     const { lane } = entry;
     lane.inFlight -= 1;
     entry.polling = false;
     if (this.#closed) return;
-    const now = this.#scheduler.now();
-    if (this.#entries.get(entry.jobId) === entry) {
+    // Answers that settle together (one microtask checkpoint) share one reading of the clock.
+    const now = pumpNow || !lane.pumpQueued ? this.#scheduler.now() : lane.settledAt;
+    lane.settledAt = now;
+    if (entry.live) {
       switch (outcome.type) {
         case 'ok':
           this.#recover(lane, now);
           entry.failures = 0;
           if (outcome.terminal) {
+            entry.live = false;
             this.#entries.delete(entry.jobId);
           } else {
             entry.dueAt = entry.rush ? now : now + this.#cadence(entry, now);
@@ -556,7 +603,14 @@ export class PollScheduler implements PollSchedule {
       }
       entry.rush = false;
     }
-    this.#pump(lane);
+    if (pumpNow) this.#pump(lane);
+    else if (!lane.pumpQueued) {
+      lane.pumpQueued = true;
+      queueMicrotask(() => {
+        lane.pumpQueued = false;
+        this.#pump(lane);
+      });
+    }
   }
 
   #slowLane(lane: Lane, outcome: Extract<PollOutcome, { type: 'rate-limited' | 'unavailable' }>, now: number): void {

@@ -23,7 +23,7 @@ function scenario(
   endAt: number,
   answers: Record<string, PollOutcome[]>,
   body: (polls: PollScheduler, schedule: (at: number, work: () => void) => void) => void,
-  options: { random?: () => number; latency?: number; laneEvents?: LaneEvent[] } = {},
+  options: { random?: () => number; latency?: number; laneEvents?: LaneEvent[]; tickMs?: number | 'default' } = {},
 ): string {
   const calls: string[] = [];
   new TestScheduler((actual, expected) => expect(actual).toEqual(expected)).run(() => {
@@ -38,6 +38,8 @@ function scenario(
         return options.latency === undefined ? of(outcome) : timer(options.latency).pipe(map(() => outcome));
       },
       random: options.random ?? (() => 0.5),
+      // Exact milliseconds unless a scenario asks otherwise: most check times to the millisecond.
+      ...(options.tickMs === 'default' ? {} : { tickMs: options.tickMs ?? 1 }),
       ...(options.laneEvents === undefined ? {} : { onLaneEvent: (event: LaneEvent) => options.laneEvents!.push(event) }),
     });
     const schedule = (at: number, work: () => void): void => {
@@ -207,6 +209,85 @@ describe('PollScheduler', () => {
     expect(calls).toBe('0:a 20:b');
     await Promise.resolve();
     expect(granted).toBeGreaterThanOrEqual(8);
+  });
+
+  it('by default polls on a 20 ms tick: every job due within a tick goes at its start, in the order scheduled (one wake-up, not one per millisecond)', () => {
+    const calls = scenario(
+      1100,
+      {},
+      (polls) => {
+        polls.defineLane('k', policy({ intervalMs: 1000 }));
+        polls.add('c', { lane: 'k', hooked: false, dueAt: 39 });
+        polls.add('a', { lane: 'k', hooked: false, dueAt: 21 });
+        polls.add('b', { lane: 'k', hooked: false, dueAt: 32 });
+        polls.add('d', { lane: 'k', hooked: false, dueAt: 41 });
+      },
+      { tickMs: 'default' },
+    );
+    // Not 21:a 32:b 39:c 41:d; the next round is due at 1020 and 1040 (20 + 1000, 40 + 1000).
+    expect(calls).toBe('20:c 20:a 20:b 40:d 1020:c 1020:a 1020:b 1040:d');
+  });
+
+  it("shortens a lane's tick to a fiftieth of a short interval, so no poll goes more than 2 % early", () => {
+    // intervalMs 100: a 2 ms tick, not 20 (which would poll b 15 ms early, at 20).
+    const calls = scenario(30, {}, (polls) => {
+      polls.defineLane('k', policy({ intervalMs: 100 }));
+      polls.add('a', { lane: 'k', hooked: false, dueAt: 3 });
+      polls.add('b', { lane: 'k', hooked: false, dueAt: 35 });
+    }, { tickMs: 'default' });
+    expect(calls).toBe('2:a');
+  });
+
+  it('on the tick, ends a Retry-After wait at the first tick after it, never before', () => {
+    const calls = scenario(100, { a: [{ type: 'rate-limited', retryAfterMs: 25 }, ok] }, (polls) => {
+      polls.defineLane('k', policy({ intervalMs: 1000 }));
+      polls.add('a', { lane: 'k', hooked: false, dueAt: 0 });
+    }, { tickMs: 20 });
+    expect(calls).toBe('0:a 40:a');
+  });
+
+  it('on the tick, still polls at once when asked to confirm a webhook', () => {
+    const calls = scenario(
+      30,
+      {},
+      (polls, schedule) => {
+        polls.defineLane('k', policy({ intervalMs: 1000 }));
+        polls.add('a', { lane: 'k', hooked: false });
+        schedule(7, () => polls.pollNow('a'));
+      },
+      { tickMs: 20 },
+    );
+    expect(calls).toBe('7:a');
+  });
+
+  it('settles polls answered by promises in one batch: a job removed or finished meanwhile is not polled again', async () => {
+    const answers = new Map<string, (outcome: PollOutcome) => void>();
+    const made: string[] = [];
+    const polls = new PollScheduler({
+      poll: (id) => {
+        made.push(id);
+        return new Promise<PollOutcome>((resolve) => answers.set(id, resolve));
+      },
+      tickMs: 1,
+    });
+    polls.defineLane('k', policy({ intervalMs: 60_000 }));
+    for (const id of ['a', 'b', 'c', 'd']) polls.add(id, { lane: 'k', hooked: false, dueAt: 0 });
+    expect(made).toEqual(['a', 'b', 'c', 'd']);
+    polls.remove('b');
+    // All four answer in one microtask checkpoint; c's answer is terminal.
+    answers.get('a')!(ok);
+    answers.get('b')!(ok);
+    answers.get('c')!(done);
+    answers.get('d')!(ok);
+    await Promise.resolve();
+    await Promise.resolve();
+    expect([polls.has('a'), polls.has('b'), polls.has('c'), polls.has('d')]).toEqual([true, false, false, true]);
+    expect(polls.size).toBe(2);
+    // a and d were scheduled again (for a minute from now), b and c not: confirming all four
+    // polls exactly the two still tracked.
+    for (const id of ['a', 'b', 'c', 'd']) polls.pollNow(id);
+    expect(made).toEqual(['a', 'b', 'c', 'd', 'a', 'd']);
+    polls.close();
   });
 
   it('refuses a job on an undefined lane', () => {
