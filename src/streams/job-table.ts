@@ -678,7 +678,8 @@ export class JobTable {
 
   *#durableJobs(): Generator<StoredJob> {
     for (const entry of this.#jobs.values()) {
-      if (entry.published !== undefined) yield { job: entry.published, secret: entry.secret, ...(entry.publishedSeq > 0 ? { seq: entry.publishedSeq } : {}) };
+      // One object per job, no spread: a compaction walks every job, so this is its garbage.
+      if (entry.published !== undefined) yield entry.publishedSeq > 0 ? { job: entry.published, secret: entry.secret, seq: entry.publishedSeq } : { job: entry.published, secret: entry.secret };
     }
   }
 }

@@ -67,26 +67,43 @@ export class ResultFiles {
    * has none yet. Call {@link flush} before writing the line.
    */
   async record(stored: StoredJob): Promise<StoredRecord> {
+    return this.recordNow(stored) ?? (await this.#recordWithFile(stored));
+  }
+
+  /**
+   * {@link record} without waiting, when no file has to be written first: no result, a small
+   * one, or one already in a file. `undefined` otherwise. (A compaction goes through every job:
+   * a promise per job was most of its garbage.)
+   */
+  recordNow(stored: StoredJob): StoredRecord | undefined {
     const { job } = stored;
     if (job.result === null) return stored;
     const known = this.#known.get(job.id);
-    let ref: ResultFileRef | undefined;
-    if (known !== undefined && known.result === job.result) {
-      ref = known.ref;
-    } else {
-      const text = JSON.stringify(job.result);
-      const bytes = Buffer.byteLength(text);
-      if (bytes > this.#inlineMaxBytes) {
-        ref = { name: resultFileName(job.id, job.version), bytes };
-        // Referenced before it exists, so that a concurrent sweep never removes it.
-        this.#referenced.add(ref.name);
-        await this.#write(ref.name, text);
-      }
-      this.#remember(job.id, { result: job.result, version: job.version, ref });
-    }
+    if (known !== undefined && known.result === job.result) return this.#withRef(stored, known.ref);
+    if (Buffer.byteLength(JSON.stringify(job.result)) > this.#inlineMaxBytes) return undefined;
+    // An inline result is not remembered unless it replaces a file: the snapshot line holds it
+    // anyway, and an entry per finished job cost memory and, as the map grew by a whole store's
+    // jobs during the first compaction, a stall of tens of milliseconds.
+    if (known !== undefined) this.#remember(job.id, { result: job.result, version: job.version, ref: undefined });
+    return stored;
+  }
+
+  #withRef(stored: StoredJob, ref: ResultFileRef | undefined): StoredRecord {
     if (ref === undefined) return stored;
     this.#referenced.add(ref.name);
-    return { ...stored, job: { ...job, result: null }, resultFile: ref };
+    return { ...stored, job: { ...stored.job, result: null }, resultFile: ref };
+  }
+
+  /** A result too large to inline with no file yet (what {@link recordNow} leaves): writes its file. */
+  async #recordWithFile(stored: StoredJob): Promise<StoredRecord> {
+    const { job } = stored;
+    const text = JSON.stringify(job.result);
+    const ref: ResultFileRef = { name: resultFileName(job.id, job.version), bytes: Buffer.byteLength(text) };
+    // Referenced before it exists, so that a concurrent sweep never removes it.
+    this.#referenced.add(ref.name);
+    await this.#write(ref.name, text);
+    this.#remember(job.id, { result: job.result, version: job.version, ref });
+    return this.#withRef(stored, ref);
   }
 
   /**

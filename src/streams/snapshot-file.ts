@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Adapter } from 'lowdb';
 import { z } from 'zod';
-import { StoreCorruptError } from './errors.js';
+import { JobstreamError, StoreCorruptError } from './errors.js';
 import { asStoreCorrupt, MAX_LINE_BYTES, readLines } from './line-reader.js';
 import { describeIssue, parseStoredRecord, StoredRecord } from './stored-record.js';
 
@@ -52,7 +52,19 @@ const CHANGES_LINE = '],"changes":[';
 
 /** How many jobs, or how many bytes of them, are serialised between two yields to the event loop. */
 const CHUNK_JOBS = 500;
-const CHUNK_BYTES = 1024 * 1024;
+/** (In UTF-16 units: a chunk's string stays in V8's young generation, not its large-object space.) */
+const CHUNK_BYTES = 64 * 1024;
+/** …or how long serialising one chunk may take (the event loop waits meanwhile). */
+const CHUNK_MS = 1;
+/** One buffer per write that every chunk is encoded into (at most 3 bytes per UTF-16 unit). */
+const SCRATCH_BYTES = 3 * CHUNK_BYTES;
+
+/** What `write` needs of an open file; a `FileHandle` is one. Tests pass one that writes short. */
+export interface SnapshotWriteHandle {
+  write(buffer: Buffer, offset: number, length: number): Promise<{ bytesWritten: number }>;
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
 
 /**
  * A lowdb adapter for the snapshot file (`jobs.json`). The file is one JSON document (lowdb's
@@ -80,9 +92,12 @@ export class SnapshotFile implements Adapter<SnapshotData> {
   /** Size of the last file read or written, in bytes. */
   bytes = 0;
 
-  constructor(file: string, options: { fsync?: boolean } = {}) {
+  readonly #open: (path: string) => Promise<SnapshotWriteHandle>;
+
+  constructor(file: string, options: { fsync?: boolean; openForWrite?: (path: string) => Promise<SnapshotWriteHandle> } = {}) {
     this.file = file;
     this.#fsync = options.fsync ?? true;
+    this.#open = options.openForWrite ?? ((path) => open(path, 'w', 0o600));
   }
 
   async read(): Promise<SnapshotData | null> {
@@ -180,13 +195,23 @@ export class SnapshotFile implements Adapter<SnapshotData> {
 
   async write(data: SnapshotData): Promise<void> {
     const temp = `${this.file}.${process.pid}.tmp`;
-    const handle = await open(temp, 'w', 0o600);
+    const handle = await this.#open(temp);
     let bytes = 0;
     try {
+      // Chunks are encoded into one reused buffer: a fresh buffer per chunk was tens of MB of
+      // short-lived external memory per compaction, and garbage collections the loop waited for.
+      const scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
       const put = async (text: string): Promise<void> => {
-        const buffer = Buffer.from(text);
-        bytes += buffer.length;
-        await handle.write(buffer);
+        const length = Buffer.byteLength(text);
+        const buffer = length <= scratch.length ? scratch.subarray(0, scratch.write(text)) : Buffer.from(text);
+        bytes += length;
+        // A nearly full disk takes part of a write: the rest follows, or the next write fails.
+        // (Ignoring the count renamed a snapshot with a hole into place.)
+        for (let offset = 0; offset < buffer.length; ) {
+          const { bytesWritten } = await handle.write(buffer, offset, buffer.length - offset);
+          if (!(bytesWritten > 0)) throw new JobstreamError('STORE_WRITE_STALLED', `a write to ${temp} made no progress`);
+          offset += bytesWritten;
+        }
       };
       const { jobs } = data;
       const changes = data.changes ?? [];
@@ -196,15 +221,17 @@ export class SnapshotFile implements Adapter<SnapshotData> {
       const putList = async (records: readonly StoredRecord[]): Promise<void> => {
         let chunk: string[] = [];
         let chunkBytes = 0;
+        let started = performance.now();
         for (let i = 0; i < records.length; i++) {
           const line = JSON.stringify(records[i]);
           chunk.push(line);
           chunkBytes += line.length;
-          if (chunk.length >= CHUNK_JOBS || chunkBytes >= CHUNK_BYTES || i === records.length - 1) {
+          if (chunk.length >= CHUNK_JOBS || chunkBytes >= CHUNK_BYTES || i === records.length - 1 || performance.now() - started > CHUNK_MS) {
             await put((i + 1 === chunk.length ? '\n' : ',\n') + chunk.join(',\n'));
             chunk = [];
             chunkBytes = 0;
             await yieldToLoop();
+            started = performance.now();
           }
         }
       };

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FileStore, type JournalFile } from '../../src/streams/file-store.js';
+import { SNAPSHOT_FORMAT, SnapshotFile } from '../../src/streams/snapshot-file.js';
 import { createSnapshot } from '../../src/streams/job-reducer.js';
 import type { StoredJob } from '../../src/streams/job-store.js';
 
@@ -152,3 +153,41 @@ async function storeWithFaultsAfterReopen(store: FileStore, faults: Fault[]): Pr
   await store.close();
   return storeWith(faults);
 }
+
+describe('SnapshotFile writes under faults', () => {
+  it('full disk: short writes of the snapshot are continued, so the file renamed into place is whole (the count was ignored: a hole went into place)', async () => {
+    const jobs = Array.from({ length: 300 }, (_, i) => stored(`j${i}`));
+    let shortWrites = 0;
+    const file = new SnapshotFile(join(dir, 'jobs.json'), {
+      openForWrite: async (path) => {
+        const handle = await open(path, 'w', 0o600);
+        return {
+          // The disk takes at most 1,000 bytes of every write, as a nearly full one may.
+          write: async (buffer, offset, length) => {
+            if (length > 1000) shortWrites += 1;
+            return handle.write(buffer, offset, Math.min(length, 1000));
+          },
+          sync: () => handle.sync(),
+          close: () => handle.close(),
+        };
+      },
+    });
+    await file.write({ format: SNAPSHOT_FORMAT, generation: 3, jobs, changes: [jobs[0]!] });
+    expect(shortWrites).toBeGreaterThan(10);
+    const read = await new SnapshotFile(join(dir, 'jobs.json')).read();
+    expect(read?.jobs.map((s) => s.job.id)).toEqual(jobs.map((s) => s.job.id));
+    expect(read?.changes?.map((s) => s.job.id)).toEqual(['j0']);
+    expect(read?.generation).toBe(3);
+  });
+
+  it('a write that makes no progress fails the snapshot rather than spinning or renaming it into place', async () => {
+    const file = new SnapshotFile(join(dir, 'jobs.json'), {
+      openForWrite: async (path) => {
+        const handle = await open(path, 'w', 0o600);
+        return { write: () => Promise.resolve({ bytesWritten: 0 }), sync: () => handle.sync(), close: () => handle.close() };
+      },
+    });
+    await expect(file.write({ format: SNAPSHOT_FORMAT, generation: 1, jobs: [stored('a')], changes: [] })).rejects.toMatchObject({ code: 'STORE_WRITE_STALLED' });
+    expect(await readdir(dir)).not.toContain('jobs.json');
+  });
+});
