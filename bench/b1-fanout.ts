@@ -82,8 +82,8 @@ export async function fanout(options: BenchOptions): Promise<Row[]> {
         engine: `${fmt(engineRate)} deliveries/s`,
         baseline: `${fmt(bareRate)} deliveries/s`,
         ratio,
-        target: '≥ 0.8x (goal > 1.0x)',
-        met: ratio >= 0.8,
+        target: '≥ 1.0x',
+        met: ratio >= 1,
         details: {
           changesPerRun: total,
           engineBytesPerChange: sampleChangeBytes(engine, jobs),

@@ -9,6 +9,7 @@ import type { JobSnapshot } from '../streams/job-snapshot.js';
 import { compileFilter, type JobPredicate } from '../streams/job-filter.js';
 import { describeIssue } from '../streams/snapshot-file.js';
 import { bearerToken, type Access } from './auth.js';
+import { sendFrame, textFrame } from './ws-frame.js';
 import { narrowFilter } from './scoped-tokens.js';
 import type { TokenScope } from './token-protocol.js';
 import { ClientMessage, CLOSE_CODES, SubscriptionId, type ServerMessage, type SubscribeMessage, type WsErrorCode } from './ws-protocol.js';
@@ -413,10 +414,11 @@ export class WsHub {
           }
         }
         if (shared === undefined) {
-          shared = { count: changes.length, first, bytes: Buffer.from(changeMessage(sub.id, epoch, changes, serialised)) };
+          const bytes = Buffer.from(changeMessage(sub.id, epoch, changes, serialised));
+          shared = { count: changes.length, first, bytes, frame: textFrame(bytes) };
           alike.push(shared);
         }
-        this.#sendRaw(client, shared.bytes);
+        this.#sendRaw(client, shared.bytes, shared.frame);
       }
     }
     this.#dirty.clear();
@@ -440,8 +442,11 @@ export class WsHub {
     this.#sendRaw(client, JSON.stringify(message));
   }
 
-  /** Sends a text frame (a Buffer is sent as UTF-8 text, encoded once for many clients). */
-  #sendRaw(client: Client, text: string | Buffer): void {
+  /**
+   * Sends a text frame (a Buffer is sent as UTF-8 text, encoded once for many clients; `frame`,
+   * when given, is that Buffer already framed, written as is).
+   */
+  #sendRaw(client: Client, text: string | Buffer, frame?: Buffer): void {
     const { ws } = client;
     if (ws.readyState !== WebSocket.OPEN) return;
     if (ws.bufferedAmount > this.#limits.dropBytes) return this.#drop(client, 'slow-consumer');
@@ -452,14 +457,17 @@ export class WsHub {
     this.stats.messagesSent += 1;
     // Only a lagging client needs to hear that a send went out (to catch up once drained).
     if (client.lagging === undefined) {
-      ws.send(text, TEXT_FRAME);
+      if (frame === undefined) ws.send(text, TEXT_FRAME);
+      else sendFrame(ws, frame, text as Buffer);
       return;
     }
-    ws.send(text, TEXT_FRAME, (error) => {
+    const sent = (error?: Error | null): void => {
       if (error === undefined || error === null) {
         if (client.lagging !== undefined) this.#catchUp(client);
       }
-    });
+    };
+    if (frame === undefined) ws.send(text, TEXT_FRAME, sent);
+    else sendFrame(ws, frame, text as Buffer, sent);
   }
 
   /** Why a lagging client must be dropped, or `undefined` while it may catch up. */
@@ -527,6 +535,8 @@ interface SharedMessage {
   readonly count: number;
   readonly first: number;
   readonly bytes: Buffer;
+  /** `bytes` as a whole WebSocket frame, the same for every client (see {@link textFrame}). */
+  readonly frame: Buffer;
 }
 
 /** A `change` message built from serialised parts, reusing those already made in `cache`. */
