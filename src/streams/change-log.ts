@@ -52,6 +52,16 @@ export class ChangeLog {
     }
   }
 
+  /** The kept changes, oldest first, as an array (a copy: the ring moves on). */
+  snapshot(): JobChange[] {
+    const out: JobChange[] = [];
+    for (let s = this.#lastSeq - this.#count + 1; s <= this.#lastSeq; s++) {
+      const change = this.#ring[s % this.#ring.length];
+      if (change !== undefined) out.push(change);
+    }
+    return out;
+  }
+
   /** The seq at the last removal of jobs (0: none known); see {@link forget}. */
   get removedAt(): number {
     return this.#removedAt;

@@ -438,8 +438,10 @@ export class FileStore implements JobStore {
     // between which appends go on: a job read later may be newer than the switch, which is
     // harmless (its lines are in the new journal too, and the highest version wins on load), and
     // it keeps a compaction of 100,000 jobs from stalling the event loop while it copies them.
+    // `changes()` is asked now too; what it returns (a copy of the log's tail) is read in the
+    // slices as well.
     const jobs = all();
-    const tail = Array.from(changes()).slice(-this.#keepChanges);
+    const tail = changes();
     const removedAt = this.#removedAt;
     const previous = this.#journal;
     this.#journal = undefined;
@@ -472,6 +474,7 @@ export class FileStore implements JobStore {
           }
         }
         await this.#results.flush();
+        if (changeRecords.length > this.#keepChanges) changeRecords.splice(0, changeRecords.length - this.#keepChanges);
         this.#db.data = { format: SNAPSHOT_FORMAT, generation, jobs: records, changes: changeRecords, ...(removedAt > 0 ? { removedAt } : {}) };
         await this.#db.write();
         this.#db.data = { format: SNAPSHOT_FORMAT, generation, jobs: [] };

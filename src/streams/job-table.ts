@@ -669,11 +669,20 @@ export class JobTable {
   }
 
   /** The log's kept changes, as the store keeps them through a compaction. */
-  *#keptChanges(): Generator<StoredJob> {
-    for (const { seq, job, previousStatus } of this.#log.entries()) {
-      const entry = this.#jobs.get(job.id);
-      if (entry !== undefined) yield { job, secret: entry.secret, seq, previousStatus };
-    }
+  /**
+   * The log's kept changes as the store keeps them. The log is copied now (a ring that moves
+   * on); each change becomes a record only when the store reads it, in its slices: building
+   * 10,000 records at once was a stall of several ms at every compaction's start.
+   */
+  #keptChanges(): Iterable<StoredJob> {
+    const changes = this.#log.snapshot();
+    const jobs = this.#jobs;
+    return (function* (): Generator<StoredJob> {
+      for (const { seq, job, previousStatus } of changes) {
+        const entry = jobs.get(job.id);
+        if (entry !== undefined) yield { job, secret: entry.secret, seq, previousStatus };
+      }
+    })();
   }
 
   *#durableJobs(): Generator<StoredJob> {
