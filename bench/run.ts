@@ -1,6 +1,6 @@
 /**
  * The benchmark suite (docs/benchmarks.md). `npm run bench` runs everything; options:
- *   --quick          smaller sizes, shorter runs (still ≥ 5 interleaved rounds), under two minutes
+ *   --quick          smaller sizes, shorter runs (still ≥ 5 interleaved rounds), a few minutes
  *   --only B1,B3     a subset
  *   --rounds 7       more interleaved rounds (at least 5)
  *   --out file.json  also write every figure, per round, with the machine description
