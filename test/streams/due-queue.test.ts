@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DueQueue } from '../../src/streams/due-queue.js';
 import { MinHeap } from '../../src/streams/min-heap.js';
+import { seededRandom } from '../support/seeded-random.js';
 
 interface Item {
   name: string;
@@ -13,17 +14,6 @@ const drain = (queue: DueQueue<Item>): string[] => {
   for (let next = queue.pop(); next !== undefined; next = queue.pop()) out.push(next.name);
   return out;
 };
-
-/** A deterministic pseudo-random sequence (xorshift), so a failure can be replayed. */
-function sequence(seed: number): () => number {
-  let x = seed;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
-}
 
 describe('DueQueue', () => {
   it('gives items back tick by tick, in the order they were queued within a tick', () => {
@@ -89,7 +79,7 @@ describe('DueQueue', () => {
 
   it('agrees with a binary heap on due order over random pushes, moves, removals and pops', () => {
     // The heap, keyed by (tick, order queued), is the reference the poll scheduler used before.
-    const random = sequence(0x5eed);
+    const random = seededRandom(0x5eed);
     const tickMs = 7;
     const queue = new DueQueue<Item & { key: number; order: number; heapIndex: number }>(tickMs);
     const heap = new MinHeap<Item & { key: number; order: number; heapIndex: number }>((a, b) => a.key < b.key || (a.key === b.key && a.order < b.order));

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MinHeap } from '../../src/streams/min-heap.js';
+import { seededRandom } from '../support/seeded-random.js';
 
 interface Item {
   name: string;
@@ -14,17 +15,6 @@ const drain = (h: MinHeap<Item>): string[] => {
   for (let next = h.pop(); next !== undefined; next = h.pop()) out.push(next.name);
   return out;
 };
-
-/** A deterministic pseudo-random sequence (xorshift), so a failure can be replayed. */
-function sequence(seed: number): () => number {
-  let x = seed;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
-}
 
 describe('MinHeap', () => {
   it('gives items back smallest key first, whatever order they went in', () => {
@@ -100,7 +90,7 @@ describe('MinHeap', () => {
   });
 
   it('agrees with a sorted array over a long mix of pushes, pops, removes and updates', () => {
-    const random = sequence(0x9e3779b9);
+    const random = seededRandom(0x9e3779b9);
     const h = heap();
     const inside = new Set<Item>();
     for (let step = 0; step < 2000; step++) {
