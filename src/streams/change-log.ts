@@ -44,15 +44,10 @@ export class ChangeLog {
     for (const change of changes) this.push(change);
   }
 
-  /** The kept changes, oldest first (without those of removed jobs). */
-  *entries(): Generator<JobChange> {
-    for (let s = this.#lastSeq - this.#count + 1; s <= this.#lastSeq; s++) {
-      const change = this.#ring[s % this.#ring.length];
-      if (change !== undefined) yield change;
-    }
-  }
-
-  /** The kept changes, oldest first, as an array (a copy: the ring moves on). */
+  /**
+   * The kept changes, oldest first (without those of removed jobs), as an array: a copy, which
+   * stays as it is while the ring moves on.
+   */
   snapshot(): JobChange[] {
     const out: JobChange[] = [];
     for (let s = this.#lastSeq - this.#count + 1; s <= this.#lastSeq; s++) {

@@ -15,10 +15,10 @@ interface Bucket<T> {
 /**
  * A timer wheel for due times: items wait in one bucket per tick (`tickMs`), and come out tick by
  * tick, in the order they were queued within a tick. A tick's items are due at its start, so an
- * item comes out up to one tick before its exact due time, never after it. Queueing an item is O(1) (an append), taking
- * the next one is O(1) (the bucket's head), and only the ticks themselves, a few hundred for a
- * cadence of seconds, are kept in order (a small heap of numbers). A binary heap of jobs paid
- * O(log n) on scattered objects for every poll.
+ * item comes out up to one tick before its exact due time, never after it. Queueing an item is
+ * O(1) (an append), taking the next one is O(1) (the bucket's head), and only the ticks
+ * themselves, a few hundred for a cadence of seconds, are kept in order (a small heap of
+ * numbers). A binary heap of jobs paid O(log n) on scattered objects for every poll.
  *
  * Removal is lazy: a removed or moved item leaves a stale place behind, which is skipped (by its
  * sequence number) when its tick comes.

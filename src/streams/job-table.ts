@@ -668,7 +668,6 @@ export class JobTable {
     return tail.reverse();
   }
 
-  /** The log's kept changes, as the store keeps them through a compaction. */
   /**
    * The log's kept changes as the store keeps them. The log is copied now (a ring that moves
    * on); each change becomes a record only when the store reads it, in its slices: building

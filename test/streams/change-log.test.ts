@@ -15,12 +15,11 @@ describe('ChangeLog', () => {
     expect(log.since(1)).toBeUndefined();
     expect(log.since(6)).toBeUndefined();
   });
-  it('copies its kept changes oldest first, as entries() walks them, a copy that stays as it is while the ring moves on', () => {
+  it('copies its kept changes oldest first, a copy that stays as it is while the ring moves on', () => {
     const log = new ChangeLog(3);
     for (let seq = 1; seq <= 5; seq++) log.push(change(seq));
     const copy = log.snapshot();
     expect(copy.map((c) => c.seq)).toEqual([3, 4, 5]);
-    expect(copy).toEqual([...log.entries()]);
     log.push(change(6));
     expect(copy.map((c) => c.seq)).toEqual([3, 4, 5]);
     expect(new ChangeLog(2).snapshot()).toEqual([]);
