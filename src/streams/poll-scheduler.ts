@@ -229,7 +229,7 @@ interface Lane {
 interface Entry extends DueItem {
   readonly jobId: string;
   readonly lane: Lane;
-  /** When the next poll is due (the queue rounds it up to the tick). */
+  /** When the next poll is due (the queue rounds it down to the lane's tick). */
   dueAt: number;
   failures: number;
   hooked: boolean;
