@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { filter, firstValueFrom } from 'rxjs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { redisCluster } from '../../src/cluster/index.js';
-import { createEngine, type Engine } from '../../src/streams/engine.js';
+import { createEngine } from '../../src/streams/engine.js';
 import { FakeProvider, hookUrl, tokenOf } from '../support/fake-provider.js';
-import { killAllRedis, redisForTests, startRedis, type RunningRedis } from '../support/redis-server.js';
+import { redisEngineHooks } from '../support/redis-engines.js';
+import { redisForTests } from '../support/redis-server.js';
 
 const redis = redisForTests();
 
@@ -13,25 +14,15 @@ const redis = redisForTests();
  * real time: what only the two together show.
  */
 describe.skipIf(redis.skip !== undefined)('engines of one cluster on Redis', () => {
-  let server: RunningRedis;
-  const engines: Engine[] = [];
-  beforeAll(async () => {
-    server = await startRedis({ appendfsync: 'no' });
-  });
-  afterEach(async () => {
-    await Promise.all(engines.splice(0).map((engine) => engine.close()));
-  });
-  afterAll(async () => {
-    await server?.close();
-    await killAllRedis();
-  });
+  const redisServer = redisEngineHooks();
+  const engines = redisServer.engines;
 
   it("polls at once a job whose confirming webhook reached a member that had not yet seen the job's provider id (was: after the watchdog's quiet time)", async () => {
     // Polls only when asked: a webhook job waits a minute between polls.
     const provider = new FakeProvider({ pollPolicy: { intervalMs: 60_000, watchdog: { quietMs: 60_000 } } });
     const prefix = `confirm:${randomUUID()}:`;
     const member = async () => {
-      const engine = await createEngine({ providers: [provider], cluster: await redisCluster({ url: server.url, prefix }), webhookUrl: hookUrl, resultsDir: false });
+      const engine = await createEngine({ providers: [provider], cluster: await redisCluster({ url: redisServer.server.url, prefix }), webhookUrl: hookUrl, resultsDir: false });
       engines.push(engine);
       return engine;
     };

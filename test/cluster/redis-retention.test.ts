@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RedisSharedLog } from '../../src/cluster/redis-shared-log.js';
-import { createEngine, type Engine } from '../../src/streams/engine.js';
+import { createEngine } from '../../src/streams/engine.js';
 import type { EngineEvent } from '../../src/streams/engine-options.js';
 import type { JobSnapshot } from '../../src/streams/job-snapshot.js';
 import { PollScheduler } from '../../src/streams/poll-scheduler.js';
 import { FakeProvider, hookUrl, tokenOf } from '../support/fake-provider.js';
-import { killAllRedis, redisForTests, startRedis, type RunningRedis } from '../support/redis-server.js';
+import { redisEngineHooks } from '../support/redis-engines.js';
+import { redisForTests } from '../support/redis-server.js';
 import { VirtualClock } from '../support/virtual-clock.js';
 
 const redis = redisForTests();
@@ -18,18 +19,8 @@ const input = { type: 'url' as const, url: 'https://example.com/a.wav' };
  * Redis that is idempotent, so members sweeping at once agree and neither fails.
  */
 describe.skipIf(redis.skip !== undefined)('retention in a cluster on Redis', () => {
-  let server: RunningRedis;
-  const engines: Engine[] = [];
-  beforeAll(async () => {
-    server = await startRedis({ appendfsync: 'no' });
-  });
-  afterEach(async () => {
-    await Promise.all(engines.splice(0).map((engine) => engine.close()));
-  });
-  afterAll(async () => {
-    await server?.close();
-    await killAllRedis();
-  });
+  const redisServer = redisEngineHooks();
+  const engines = redisServer.engines;
 
   it('two members sweep at once without errors: each finished job is removed once from Redis and from both; a running one stays; a member started later neither has them nor replays their changes', async () => {
     const provider = new FakeProvider({ pollPolicy: { intervalMs: 60_000 } });
@@ -37,7 +28,7 @@ describe.skipIf(redis.skip !== undefined)('retention in a cluster on Redis', () 
     const prefix = `retention:${randomUUID()}:`;
     const errors: EngineEvent[] = [];
     const member = async () => {
-      const log = await RedisSharedLog.open({ url: server.url, prefix });
+      const log = await RedisSharedLog.open({ url: redisServer.server.url, prefix });
       const engine = await createEngine({
         providers: [provider],
         cluster: { log, pollSchedule: (options) => new PollScheduler(options), close: () => log.close() },
@@ -92,7 +83,7 @@ describe.skipIf(redis.skip !== undefined)('retention in a cluster on Redis', () 
   it('RedisSharedLog.remove removes a job only at the version given or older, counts one already gone as removed, and records the seq', async () => {
     const provider = new FakeProvider({ pollPolicy: { intervalMs: 60_000 } });
     const prefix = `retention-cas:${randomUUID()}:`;
-    const log = await RedisSharedLog.open({ url: server.url, prefix });
+    const log = await RedisSharedLog.open({ url: redisServer.server.url, prefix });
     const engine = await createEngine({
       providers: [provider],
       cluster: { log, pollSchedule: (options) => new PollScheduler(options), close: () => log.close() },
