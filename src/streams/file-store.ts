@@ -459,7 +459,7 @@ export class FileStore implements JobStore {
         const records: StoredRecord[] = [];
         let slice = performance.now();
         for (const stored of jobs) {
-          records.push(this.#results.recordNow(stored) ?? (await this.#results.record(stored)));
+          records.push(this.#results.recordNow(stored) ?? (await this.#results.recordWithFile(stored)));
           if (performance.now() - slice > YIELD_AFTER_MS) {
             await yieldToLoop();
             slice = performance.now();
@@ -467,7 +467,7 @@ export class FileStore implements JobStore {
         }
         const changeRecords: StoredRecord[] = [];
         for (const stored of tail) {
-          changeRecords.push(this.#results.recordNow(stored) ?? (await this.#results.record(stored)));
+          changeRecords.push(this.#results.recordNow(stored) ?? (await this.#results.recordWithFile(stored)));
           if (performance.now() - slice > YIELD_AFTER_MS) {
             await yieldToLoop();
             slice = performance.now();
@@ -605,7 +605,7 @@ export class FileStore implements JobStore {
   async #encodeBatch(batch: readonly StoredJob[]): Promise<Buffer> {
     await this.#makeDirty();
     const lines: string[] = [];
-    for (const stored of batch) lines.push(JSON.stringify(await this.#results.record(stored)));
+    for (const stored of batch) lines.push(JSON.stringify(this.#results.recordNow(stored) ?? (await this.#results.recordWithFile(stored))));
     await this.#results.flush();
     return encodeJournalBatch(lines);
   }

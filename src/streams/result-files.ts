@@ -62,18 +62,12 @@ export class ResultFiles {
   }
 
   /**
-   * The line to write for `stored`: itself when its result is small, otherwise a copy with
-   * `result: null` and a `resultFile` reference, the file being written first when this result
-   * has none yet. Call {@link flush} before writing the line.
-   */
-  async record(stored: StoredJob): Promise<StoredRecord> {
-    return this.recordNow(stored) ?? (await this.#recordWithFile(stored));
-  }
-
-  /**
-   * {@link record} without waiting, when no file has to be written first: no result, a small
-   * one, or one already in a file. `undefined` otherwise. (A compaction goes through every job:
-   * a promise per job was most of its garbage.)
+   * The line to write for `stored`, when no file has to be written first: `stored` itself when
+   * its result is small (or none), a copy with `result: null` and a `resultFile` reference when
+   * its result is already in a file. `undefined` when the result is too large to inline and has
+   * no file yet: then {@link recordWithFile}. No promise on this path: a compaction goes through
+   * every job and an append through every line, and a promise each was most of their garbage.
+   * Call {@link flush} before writing the line.
    */
   recordNow(stored: StoredJob): StoredRecord | undefined {
     const { job } = stored;
@@ -94,8 +88,8 @@ export class ResultFiles {
     return { ...stored, job: { ...stored.job, result: null }, resultFile: ref };
   }
 
-  /** A result too large to inline with no file yet (what {@link recordNow} leaves): writes its file. */
-  async #recordWithFile(stored: StoredJob): Promise<StoredRecord> {
+  /** The line for a result too large to inline with no file yet (where {@link recordNow} gives `undefined`): writes its file first. */
+  async recordWithFile(stored: StoredJob): Promise<StoredRecord> {
     const { job } = stored;
     const text = JSON.stringify(job.result);
     const ref: ResultFileRef = { name: resultFileName(job.id, job.version), bytes: Buffer.byteLength(text) };
