@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { redisCluster } from '../../src/cluster/index.js';
 import { createEngine } from '../../src/streams/engine.js';
 import { FakeProvider, hookUrl, tokenOf } from '../support/fake-provider.js';
-import { redisEngineHooks } from '../support/redis-engines.js';
+import { sharedRedisHooks } from '../support/redis-hooks.js';
 import { redisForTests } from '../support/redis-server.js';
 
 const redis = redisForTests();
@@ -14,8 +14,8 @@ const redis = redisForTests();
  * real time: what only the two together show.
  */
 describe.skipIf(redis.skip !== undefined)('engines of one cluster on Redis', () => {
-  const redisServer = redisEngineHooks();
-  const engines = redisServer.engines;
+  const redisServer = sharedRedisHooks({ appendfsync: 'no' });
+  const engines = redisServer.closeAfterEach;
 
   it("polls at once a job whose confirming webhook reached a member that had not yet seen the job's provider id (was: after the watchdog's quiet time)", async () => {
     // Polls only when asked: a webhook job waits a minute between polls.

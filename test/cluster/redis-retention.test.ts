@@ -6,7 +6,7 @@ import type { EngineEvent } from '../../src/streams/engine-options.js';
 import type { JobSnapshot } from '../../src/streams/job-snapshot.js';
 import { PollScheduler } from '../../src/streams/poll-scheduler.js';
 import { FakeProvider, hookUrl, tokenOf } from '../support/fake-provider.js';
-import { redisEngineHooks } from '../support/redis-engines.js';
+import { sharedRedisHooks } from '../support/redis-hooks.js';
 import { redisForTests } from '../support/redis-server.js';
 import { VirtualClock } from '../support/virtual-clock.js';
 
@@ -19,8 +19,8 @@ const input = { type: 'url' as const, url: 'https://example.com/a.wav' };
  * Redis that is idempotent, so members sweeping at once agree and neither fails.
  */
 describe.skipIf(redis.skip !== undefined)('retention in a cluster on Redis', () => {
-  const redisServer = redisEngineHooks();
-  const engines = redisServer.engines;
+  const redisServer = sharedRedisHooks({ appendfsync: 'no' });
+  const engines = redisServer.closeAfterEach;
 
   it('two members sweep at once without errors: each finished job is removed once from Redis and from both; a running one stays; a member started later neither has them nor replays their changes', async () => {
     const provider = new FakeProvider({ pollPolicy: { intervalMs: 60_000 } });

@@ -1,11 +1,12 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectRedis, createRedisConnection } from '../../src/cluster/redis-connection.js';
 import { RedisSharedLog, type RedisSharedLogOptions } from '../../src/cluster/redis-shared-log.js';
 import { JobstreamError } from '../../src/streams/errors.js';
 import type { JobSnapshot } from '../../src/streams/job-snapshot.js';
 import type { JobStatus } from '../../src/streams/job-status.js';
 import type { LoggedChange } from '../../src/streams/shared-log.js';
-import { killAllRedis, redisForTests, startRedis, type RunningRedis } from '../support/redis-server.js';
+import { sharedRedisHooks } from '../support/redis-hooks.js';
+import { redisForTests, startRedis, type RunningRedis } from '../support/redis-server.js';
 
 const redis = redisForTests();
 
@@ -92,24 +93,13 @@ function codeOf(error: unknown): string | undefined {
 }
 
 describe.skipIf(redis.skip !== undefined)('RedisSharedLog', () => {
-  let shared: RunningRedis;
-  const opened: RedisSharedLog[] = [];
+  const redisServer = sharedRedisHooks({ appendfsync: 'everysec' });
+  const opened = redisServer.closeAfterEach;
   let prefixes = 0;
-
-  beforeAll(async () => {
-    shared = await startRedis({ appendfsync: 'everysec' });
-  });
-  afterEach(async () => {
-    await Promise.all(opened.splice(0).map((log) => log.close()));
-  });
-  afterAll(async () => {
-    await shared?.close();
-    await killAllRedis();
-  });
 
   /** Opens a log; on the shared server each test gets a keyspace of its own (a prefix). */
   async function open(options: Partial<RedisSharedLogOptions> & { url?: string } = {}): Promise<RedisSharedLog> {
-    const log = await RedisSharedLog.open({ url: shared.url, prefix: `test${prefixes}:`, ...options });
+    const log = await RedisSharedLog.open({ url: redisServer.server.url, prefix: `test${prefixes}:`, ...options });
     opened.push(log);
     return log;
   }
@@ -287,7 +277,7 @@ describe.skipIf(redis.skip !== undefined)('RedisSharedLog', () => {
     const prefix = fresh();
     const log = await open({ prefix });
     await log.commit(change(snapshot('job_ok', 1)), 0);
-    const raw = await connectRedis(createRedisConnection({ url: shared.url }));
+    const raw = await connectRedis(createRedisConnection({ url: redisServer.server.url }));
     try {
       await raw.hset(`${prefix}jobs`, 'job_bad', JSON.stringify({ seq: 2, previousStatus: null, secret: SECRET, job: { ...snapshot('job_bad', 1), version: 'one' } }));
       await expect(log.load()).rejects.toMatchObject({ code: 'STORE_CORRUPT', message: expect.stringMatching(/test\d+:jobs, field "job_bad".*job\.version/) });
@@ -302,7 +292,7 @@ describe.skipIf(redis.skip !== undefined)('RedisSharedLog', () => {
     const prefix = fresh();
     const log = await open({ prefix });
     await log.commit(change(snapshot('job_1', 1)), 0);
-    const raw = await connectRedis(createRedisConnection({ url: shared.url }));
+    const raw = await connectRedis(createRedisConnection({ url: redisServer.server.url }));
     try {
       await raw.del(`${prefix}epoch`, `${prefix}seq`, `${prefix}jobs`, `${prefix}versions`, `${prefix}log`);
       await expect(log.commit(change(snapshot('job_2', 1)), 0)).rejects.toMatchObject({ code: 'LOG_EPOCH_CHANGED' });
@@ -315,7 +305,7 @@ describe.skipIf(redis.skip !== undefined)('RedisSharedLog', () => {
 
   it('rejects invalid options and URLs without connecting', async () => {
     await expect(RedisSharedLog.open({ url: 'http://127.0.0.1:1' })).rejects.toMatchObject({ code: 'INVALID_REDIS_URL' });
-    await expect(RedisSharedLog.open({ url: shared.url, changeLogSize: 0 })).rejects.toThrow(RangeError);
+    await expect(RedisSharedLog.open({ url: redisServer.server.url, changeLogSize: 0 })).rejects.toThrow(RangeError);
     const unreachable = await RedisSharedLog.open({ url: 'redis://:hunter2@127.0.0.1:1' }).catch((error: unknown) => error);
     expect(unreachable).toMatchObject({ code: 'STORE_UNAVAILABLE' });
     expect(String((unreachable as Error).message)).not.toContain('hunter2');
