@@ -456,16 +456,12 @@ export class WsHub {
     }
     this.stats.messagesSent += 1;
     // Only a lagging client needs to hear that a send went out (to catch up once drained).
-    if (client.lagging === undefined) {
-      if (frame === undefined) ws.send(text, TEXT_FRAME);
-      else sendFrame(ws, frame, text as Buffer);
-      return;
-    }
-    const sent = (error?: Error | null): void => {
-      if (error === undefined || error === null) {
-        if (client.lagging !== undefined) this.#catchUp(client);
-      }
-    };
+    const sent =
+      client.lagging === undefined
+        ? undefined
+        : (error?: Error | null): void => {
+            if ((error === undefined || error === null) && client.lagging !== undefined) this.#catchUp(client);
+          };
     if (frame === undefined) ws.send(text, TEXT_FRAME, sent);
     else sendFrame(ws, frame, text as Buffer, sent);
   }
